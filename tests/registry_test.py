@@ -1,0 +1,162 @@
+"""Contract tests run over every entry of the estimator registry.
+
+A new estimator added to `ESTIMATORS` is tested here for free: shapes,
+finiteness, jit / vmap / grad / lax.scan composition, option validation, and
+robustness at extreme logits.
+"""
+
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from discrete_vi import estimators
+from discrete_vi.estimators import _common
+
+NAMES = sorted(estimators.ESTIMATORS)
+# Options that make multi-sample estimators exercise their sample axis.
+OPTIONS = {"rloo": {"num_samples": 3}, "vimco": {"num_samples": 3},
+           "gumbel_rao": {"num_samples": 4}}
+BATCH, D, K = 5, 3, 4
+
+
+def objective(theta, z):
+  """A nonlinear objective defined on relaxed inputs too; theta `[D]` or `[D, K]`."""
+  if z.ndim and z.shape[-1] == K and theta.ndim == 2:  # categorical one-hot
+    lin = jnp.sum(theta * z, (-2, -1))
+    return lin - jnp.sum(z[..., 0] ** 2, -1) + z[..., 0, 1] * z[..., 1, 2]
+  return jnp.sum(theta * z, -1) - jnp.sum((z - 0.3) ** 2, -1) + z[..., 0] * z[..., 1]
+
+
+def supported(name, distribution):
+  try:
+    estimators.make(name, distribution=distribution, **OPTIONS.get(name, {}))
+    logits = jnp.zeros((2, D) if distribution == "bernoulli" else (2, D, K))
+    theta = jnp.zeros(logits.shape[1:])
+    estimators.make(name, distribution=distribution,
+                    **OPTIONS.get(name, {})).estimate(
+                        jax.random.PRNGKey(0), logits,
+                        functools.partial(objective, theta))
+  except ValueError as e:
+    if "supports distribution" in str(e):
+      return False
+    raise
+  return True
+
+
+CASES = [(n, d) for n in NAMES for d in _common.DISTRIBUTIONS]
+
+
+def setup_case(name, distribution, scale=1.0):
+  if not supported(name, distribution):
+    pytest.skip(f"{name} does not support {distribution}")
+  est = estimators.make(name, distribution=distribution, **OPTIONS.get(name, {}))
+  shape = (BATCH, D) if distribution == "bernoulli" else (BATCH, D, K)
+  logits = scale * jax.random.normal(jax.random.PRNGKey(1), shape)
+  theta = jax.random.normal(jax.random.PRNGKey(2), shape[1:])
+  return est, logits, theta
+
+
+def run(est, key, logits, theta, state=None):
+  return est.estimate(key, logits, functools.partial(objective, theta), state)
+
+
+@pytest.mark.parametrize("name,distribution", CASES)
+def test_shapes_and_finiteness(name, distribution):
+  est, logits, theta = setup_case(name, distribution)
+  state = est.init(jax.random.PRNGKey(3), logits)
+  loss, aux = run(est, jax.random.PRNGKey(4), logits, theta, state)
+  chex.assert_shape(loss, (BATCH,))
+  chex.assert_shape(aux.objective, (BATCH,))
+  chex.assert_tree_all_finite((loss, aux.objective, aux.samples))
+  chex.assert_trees_all_equal_structs(state, aux.state)
+
+
+@pytest.mark.parametrize("name,distribution", CASES)
+def test_jit_matches_eager_and_grads_are_finite(name, distribution):
+  est, logits, theta = setup_case(name, distribution)
+  key = jax.random.PRNGKey(5)
+
+  def total(l, t):
+    return jnp.sum(run(est, key, l, t)[0])
+
+  eager = total(logits, theta)
+  jitted = jax.jit(total)(logits, theta)
+  np.testing.assert_allclose(eager, jitted, rtol=1e-5, atol=1e-5)
+  g_logits, g_theta = jax.jit(jax.grad(total, argnums=(0, 1)))(logits, theta)
+  chex.assert_tree_all_finite((g_logits, g_theta))
+  assert float(jnp.sum(jnp.abs(g_logits))) > 0, "no gradient reaches logits"
+
+
+@pytest.mark.parametrize("name,distribution", CASES)
+def test_vmap_over_keys_and_logits(name, distribution):
+  est, logits, theta = setup_case(name, distribution)
+  keys = jax.random.split(jax.random.PRNGKey(6), 3)
+  stacked = jnp.stack([logits, -logits, 2 * logits])
+  loss, aux = jax.vmap(lambda k, l: run(est, k, l, theta))(keys, stacked)
+  chex.assert_shape(loss, (3, BATCH))
+  one, _ = run(est, keys[1], stacked[1], theta)
+  np.testing.assert_allclose(loss[1], one, rtol=1e-5, atol=1e-5)
+  chex.assert_tree_all_finite(aux.objective)
+
+
+@pytest.mark.parametrize("name,distribution", CASES)
+def test_lax_scan_carries_state(name, distribution):
+  est, logits, theta = setup_case(name, distribution)
+  state = est.init(jax.random.PRNGKey(7), logits)
+
+  def step(carry, key):
+    l, s = carry
+    (loss, aux), g = jax.value_and_grad(
+        lambda l_: (lambda out: (jnp.sum(out[0]), out[1]))(
+            run(est, key, l_, theta, s)), has_aux=True)(l)
+    return (l - 0.1 * g, aux.state), loss
+
+  (final, state), losses = jax.lax.scan(
+      step, (logits, state), jax.random.split(jax.random.PRNGKey(8), 4))
+  chex.assert_shape(losses, (4,))
+  chex.assert_tree_all_finite((final, losses))
+
+
+@pytest.mark.parametrize("name,distribution", CASES)
+def test_extreme_logits_stay_finite(name, distribution):
+  est, logits, theta = setup_case(name, distribution)
+  extreme = 50.0 * jnp.sign(logits)
+  g = jax.grad(lambda l: jnp.sum(run(est, jax.random.PRNGKey(9), l, theta)[0]))(
+      extreme)
+  loss, aux = run(est, jax.random.PRNGKey(9), extreme, theta)
+  chex.assert_tree_all_finite((loss, aux.objective, g))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_make_rejects_unknown_option(name):
+  with pytest.raises(ValueError, match="no_such_option"):
+    estimators.make(name, no_such_option=1)
+
+
+def test_make_rejects_unknown_name():
+  with pytest.raises(ValueError, match="not_an_estimator"):
+    estimators.make("not_an_estimator")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unknown_distribution_is_named(name):
+  with pytest.raises(ValueError, match="poisson"):
+    estimators.make(name, distribution="poisson").estimate(
+        jax.random.PRNGKey(0), jnp.zeros((2, D)), lambda z: jnp.sum(z, -1))
+
+
+def test_every_estimator_documents_a_reference():
+  for name, fn in estimators.ESTIMATORS.items():
+    doc = fn.__doc__ or ""
+    assert len(doc) > 200, f"{name} has no real docstring"
+    assert "Returns" in doc, f"{name}'s docstring has no Returns section"
+
+
+def test_enumerate_rejects_large_support():
+  with pytest.raises(ValueError, match="max_support"):
+    estimators.make("enumerate").estimate(
+        jax.random.PRNGKey(0), jnp.zeros((2, 30)), lambda z: jnp.sum(z, -1))
