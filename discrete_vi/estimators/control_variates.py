@@ -1,5 +1,409 @@
-"""REBAR and RELAX (placeholder)."""
-def rebar(*a, **k): raise NotImplementedError
-def relax(*a, **k): raise NotImplementedError
-def init_rebar(*a, **k): raise NotImplementedError
-def init_relax(*a, **k): raise NotImplementedError
+r"""REBAR and RELAX: control variates built from a continuous relaxation.
+
+Both estimators share one core. With u, v ~ U(0, 1)^D,
+
+    z = l + logit(u),   b = H(z) ~ Bern(sigma(l)),   z~ ~ p(z | b) (from v),
+
+and a control variate c(z), the logits gradient
+
+$$\hat g = [f(b) - c(\tilde z)]\,\nabla_l \log q(b) + \nabla_l c(z)
+           - \nabla_l c(\tilde z)$$
+
+is unbiased for \nabla_l E_q[f] for any c (differentiable in z). REBAR uses
+c(z) = eta f(sigma(z / lambda)); RELAX adds a learned network,
+c_phi(z) = eta f(sigma(z / lambda)) + r_phi(sigma(z / lambda), sigma(l)).
+
+The core computes \hat g explicitly (an inner `jax.grad` with respect to the
+logits used for sampling) and returns the loss
+`-(f(b) + sum(stop_gradient(g) * (l - stop_gradient(l))))`: its value is -f(b),
+the logits receive exactly g, and the parameters f closes over receive only
+the gradient of f(b), never a gradient of the control variate. The control
+variate parameters (eta, log lambda, phi) live in the estimator state and are
+updated by one Adam step on the single-sample variance proxy
+mean_batch sum_d g_d^2, whose gradient equals that of Var[g] because E[g] does
+not depend on them.
+"""
+
+import numbers
+from typing import Any, Callable, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from discrete_vi.estimators import _common
+from discrete_vi.types import Array, EstimatorAux, ObjectiveFn, PRNGKey
+
+# surrogate(params, relaxed [2, ..., D], context [..., D]) -> [2, ...]
+SurrogateFn = Callable[[Any, Array, Array], Array]
+
+
+class ControlVariateState(NamedTuple):
+  """State of REBAR / RELAX.
+
+  Attributes:
+    params: dict with scalars "eta" and "log_temperature" and, for RELAX, the
+      Flax parameters "surrogate" of r_phi.
+    opt_state: the optax Adam state of `params`.
+  """
+  params: dict
+  opt_state: Any
+
+
+class Surrogate(nn.Module):
+  """r_phi: an MLP on the relaxed sample and the probabilities, per example.
+
+  The last layer starts at zero, so RELAX starts as REBAR.
+  """
+  hidden_size: int = 32
+
+  @nn.compact
+  def __call__(self, relaxed: Array, context: Array) -> Array:
+    h = jnp.concatenate([relaxed, context], -1)  # [..., 2D]
+    h = nn.tanh(nn.Dense(self.hidden_size)(h))
+    h = nn.tanh(nn.Dense(self.hidden_size)(h))
+    out = nn.Dense(1, kernel_init=nn.initializers.zeros)(h)  # [..., 1]
+    return out[..., 0]
+
+
+def _draw_uniform_open(key: PRNGKey, shape, dtype) -> Array:
+  """v ~ U(0, 1) with v > 0 (so log v is finite; 1 - v >= 2^-24 in float32)."""
+  return jax.random.uniform(key, shape, dtype, minval=jnp.finfo(dtype).tiny,
+                            maxval=1.)
+
+
+def _conditional_logistic(logits: Array, b: Array, v: Array) -> Array:
+  r"""z~ ~ p(z | b) for z = l + logit(u), reparameterised by v ~ U(0, 1).
+
+  Given b = 1, u is uniform on (1 - p, 1): u' = 1 - p + v p; given b = 0,
+  u' = v (1 - p), with p = sigma(l). In log space,
+
+    b = 1: z~ = softplus(l + log v) - log(1 - v)   (> 0),
+    b = 0: z~ = log v - softplus(log(1 - v) - l)  (< 0),
+
+  which stay finite, with finite gradients, at |l| = 50 and v near 0 or 1.
+
+  Args:
+    logits: `[..., D]`.
+    b: `[..., D]` in {0, 1}.
+    v: `[..., D]` uniform noise, independent of b.
+
+  Returns:
+    `[..., D]` conditional logistic samples, differentiable in `logits`.
+
+  References:
+    Tucker et al. (2017), REBAR (the conditional sample z~ ~ p(z | b)).
+  """
+  log_v, log_1mv = jnp.log(v), jnp.log1p(-v)
+  positive = jax.nn.softplus(logits + log_v) - log_1mv
+  negative = log_v - jax.nn.softplus(log_1mv - logits)
+  return jnp.where(b > 0.5, positive, negative)
+
+
+def _control_variate(params: dict, zs: Array, context: Array,
+                     f: ObjectiveFn, logits: Array, surrogate: SurrogateFn,
+                     estimator: str) -> Array:
+  """c(z) = eta f(sigma(z / lambda)) + r(sigma(z / lambda)).
+
+  Args:
+    params: control-variate parameters (see `ControlVariateState`).
+    zs: `[2, ..., D]` logistic samples (z and z~).
+    context: `[..., D]` constant input of r.
+    f: the objective.
+    logits: `[..., D]`, for f's shape check.
+    surrogate: r, or zeros for REBAR.
+    estimator: name for error messages.
+
+  Returns:
+    `[2, ...]`.
+  """
+  relaxed = jax.nn.sigmoid(zs * jnp.exp(-params["log_temperature"]))
+  f_relaxed = _common.call_objective_samples(f, relaxed, logits, "bernoulli",
+                                             estimator)  # [2, ...]
+  return params["eta"] * f_relaxed + surrogate(params, relaxed, context)
+
+
+def _logits_gradient(params: dict, logits: Array, noise: Array, v: Array,
+                     b: Array, f_b: Array, f: ObjectiveFn,
+                     surrogate: SurrogateFn, estimator: str
+                     ) -> tuple[Array, Array]:
+  r"""\hat g = (f(b) - c(z~)) (b - sigma(l)) + \nabla_l [c(z) - c(z~)].
+
+  `logits` must be free of outer gradients (stop_gradient'ed by the caller);
+  the result is differentiable in `params` (for the variance proxy). The
+  batch rows are independent, so the gradient of the batch sum gives each
+  example's own row.
+
+  Returns:
+    `(g, c(z~))` with g `[..., D]` and c(z~) `[...]`.
+  """
+  context = jax.nn.sigmoid(logits)  # [..., D], a constant input of r
+
+  def relaxed_difference(l):
+    zs = jnp.stack([l + noise, _conditional_logistic(l, b, v)])
+    c = _control_variate(params, zs, context, f, logits, surrogate, estimator)
+    return jnp.sum(c[0] - c[1]), c[1]
+
+  grad_c, c_tilde = jax.grad(relaxed_difference, has_aux=True)(logits)
+  score = b - jax.nn.sigmoid(logits)  # d log q(b) / dl, [..., D]
+  return (f_b - c_tilde)[..., None] * score + grad_c, c_tilde
+
+
+def _variance_proxy(g: Array) -> Array:
+  """mean over the batch of sum_d g_d^2: E of it minus a constant is Var[g]."""
+  return jnp.mean(jnp.sum(g**2, -1))
+
+
+def _estimate(key: PRNGKey, logits: Array, f: ObjectiveFn,
+              state: ControlVariateState, surrogate: SurrogateFn, learn: bool,
+              learning_rate: float, estimator: str
+              ) -> tuple[Array, EstimatorAux]:
+  """The shared REBAR / RELAX core (see the module docstring)."""
+  key_u, key_v = jax.random.split(key)
+  noise = jax.random.logistic(key_u, logits.shape, logits.dtype)  # logit(u)
+  v = _draw_uniform_open(key_v, logits.shape, logits.dtype)
+  b = (logits + noise > 0).astype(logits.dtype)  # H(z), [..., D]
+  f_b = _common.call_objective_per_example(f, b, logits, "bernoulli",
+                                           estimator)  # [...]
+  fixed_logits = jax.lax.stop_gradient(logits)
+  f_b_fixed = jax.lax.stop_gradient(f_b)
+
+  def gradient_and_proxy(params):
+    g, c_tilde = _logits_gradient(params, fixed_logits, noise, v, b, f_b_fixed,
+                                  f, surrogate, estimator)
+    return _variance_proxy(g), (g, c_tilde)
+
+  if learn:
+    (proxy, (g, c_tilde)), grads = jax.value_and_grad(
+        gradient_and_proxy, has_aux=True)(state.params)
+    updates, opt_state = optax.adam(learning_rate).update(
+        grads, state.opt_state, state.params)
+    state = ControlVariateState(optax.apply_updates(state.params, updates),
+                                opt_state)
+  else:
+    proxy, (g, c_tilde) = gradient_and_proxy(state.params)
+  state = jax.lax.stop_gradient(state)
+  g = jax.lax.stop_gradient(g)
+  centred = logits - fixed_logits  # [..., D], value 0
+  loss = -(f_b + jnp.sum(g * centred, -1))
+  return loss, EstimatorAux(
+      objective=f_b, samples=b, state=state,
+      diagnostics=_diagnostics(state.params, f_b_fixed - c_tilde, proxy))
+
+
+def _diagnostics(params: dict, signal: Array, proxy: Array) -> dict:
+  """eta, temperature (after the update), learning-signal stats, proxy."""
+  stats = _common.signal_stats(signal)
+  stats.update(eta=params["eta"],
+               temperature=jnp.exp(params["log_temperature"]),
+               variance_proxy=jax.lax.stop_gradient(proxy))
+  return stats
+
+
+def _check_finite(name: str, value, positive: bool) -> None:
+  """Raises ValueError when a concrete `value` is not finite (and > 0).
+
+  Uses numpy, so that a Python float is checked even while tracing under
+  `jit` (jnp operations would be staged out there); traced values pass.
+  """
+  if isinstance(value, jax.core.Tracer):
+    return
+  array = np.asarray(value)
+  if not np.all(np.isfinite(array)) or (positive and not np.all(array > 0)):
+    condition = "finite and > 0" if positive else "finite"
+    raise ValueError(f"{name} must be {condition}; got {name}={value!r}.")
+
+
+def _check_options(distribution: str, temperature, eta, cv_learning_rate,
+                   estimator: str) -> None:
+  """Validates the options shared by REBAR and RELAX."""
+  _common.check_distribution(distribution, ("bernoulli",), estimator=estimator)
+  _check_finite("temperature", temperature, positive=True)
+  _check_finite("cv_learning_rate", cv_learning_rate, positive=True)
+  _check_finite("eta", eta, positive=False)
+
+
+def _check_hidden_size(hidden_size) -> None:
+  if (not isinstance(hidden_size, numbers.Integral) or
+      isinstance(hidden_size, bool) or hidden_size < 1):
+    raise ValueError(f"relax needs an integer hidden_size >= 1; got "
+                     f"hidden_size={hidden_size!r}.")
+
+
+def _scalar_params(logits: Array, temperature, eta) -> dict:
+  dtype = jnp.asarray(logits).dtype
+  return {"eta": jnp.asarray(eta, dtype),
+          "log_temperature": jnp.log(jnp.asarray(temperature, dtype))}
+
+
+def init_rebar(key: PRNGKey, logits: Array, *, temperature: float = 0.5,
+               eta: float = 1.0, cv_learning_rate: float = 1e-3
+               ) -> ControlVariateState:
+  """The initial REBAR state: eta, log(temperature) and their Adam state.
+
+  Args:
+    key: unused (kept for the common signature).
+    logits: `[..., D]`, for the dtype.
+    temperature: lambda > 0 of the relaxation sigma(z / lambda).
+    eta: scale of the control variate.
+    cv_learning_rate: Adam learning rate of (eta, log lambda).
+
+  Returns:
+    `ControlVariateState`.
+  """
+  del key
+  _check_options("bernoulli", temperature, eta, cv_learning_rate, "rebar")
+  params = _scalar_params(logits, temperature, eta)
+  return ControlVariateState(params, optax.adam(cv_learning_rate).init(params))
+
+
+def init_relax(key: PRNGKey, logits: Array, *, temperature: float = 0.5,
+               eta: float = 1.0, hidden_size: int = 32,
+               cv_learning_rate: float = 1e-3) -> ControlVariateState:
+  """The initial RELAX state: eta, log lambda, the surrogate r_phi, Adam state.
+
+  Args:
+    key: PRNG key for the surrogate's initial weights.
+    logits: `[..., D]`; D sets the surrogate's input size.
+    temperature: initial lambda > 0.
+    eta: initial scale of the relaxed-f term.
+    hidden_size: width of the two hidden layers of r_phi.
+    cv_learning_rate: Adam learning rate of all control-variate parameters.
+
+  Returns:
+    `ControlVariateState` with params {"eta", "log_temperature",
+    "surrogate"}.
+  """
+  _check_options("bernoulli", temperature, eta, cv_learning_rate, "relax")
+  _check_hidden_size(hidden_size)
+  logits = jnp.asarray(logits)
+  _common.check_logits(logits, "bernoulli")
+  example = jnp.zeros(logits.shape[-1:], logits.dtype)  # [D]
+  params = _scalar_params(logits, temperature, eta)
+  params["surrogate"] = Surrogate(hidden_size).init(key, example, example)
+  return ControlVariateState(params, optax.adam(cv_learning_rate).init(params))
+
+
+def _no_surrogate(params, relaxed: Array, context: Array) -> Array:
+  del params, context
+  return jnp.zeros(relaxed.shape[:-1], relaxed.dtype)
+
+
+def _mlp_surrogate(hidden_size: int) -> SurrogateFn:
+  """r_phi(relaxed, context) for a stack of relaxed samples `[2, ..., D]`."""
+  def surrogate(params, relaxed, context):
+    context = jnp.broadcast_to(context, relaxed.shape)
+    return Surrogate(hidden_size).apply(params["surrogate"], relaxed, context)
+  return surrogate
+
+
+def rebar(key: PRNGKey, logits: Array, f: ObjectiveFn, *, state=None,
+          distribution: str = "bernoulli", temperature: float = 0.5,
+          eta: float = 1.0, learn_control_variate: bool = False,
+          cv_learning_rate: float = 1e-3) -> tuple[Array, EstimatorAux]:
+  r"""REBAR: REINFORCE with a relaxed-f control variate, kept unbiased.
+
+  $$\hat g = [f(b) - \eta f(\sigma_\lambda(\tilde z))]\nabla\log q(b)
+     + \eta\nabla f(\sigma_\lambda(z))
+     - \eta\nabla f(\sigma_\lambda(\tilde z))$$
+
+  with z = l + logit(u), b = H(z), z~ ~ p(z | b), sigma_lambda(z) =
+  sigma(z / lambda). f must accept relaxed inputs in (0, 1)^D.
+
+  Args:
+    key: PRNG key.
+    logits: `[..., D]` Bernoulli logits.
+    f: objective to maximise, per example `[...]`, defined on [0, 1]^D.
+    state: `ControlVariateState` from `init_rebar`; None initialises it from
+      `temperature` and `eta` (which are otherwise ignored: the state's
+      values are used).
+    distribution: must be "bernoulli".
+    temperature: initial lambda > 0.
+    eta: initial control-variate scale.
+    learn_control_variate: take one Adam step on (eta, log lambda) that
+      minimises the variance proxy; otherwise the state is carried unchanged.
+    cv_learning_rate: that step's learning rate.
+
+  Returns:
+    `(loss, aux)`: loss `[...]` with value -f(b); `aux.state` the new state;
+    diagnostics eta, temperature, signal_mean/std, variance_proxy.
+
+  Raises:
+    ValueError: for distribution="categorical", temperature <= 0, ...
+
+  References:
+    Tucker, Mnih, Maddison, Lawson & Sohl-Dickstein (2017), "REBAR:
+    Low-variance, unbiased gradient estimates for discrete latent variable
+    models", NeurIPS; the single-sample REBAR estimator and its
+    variance-minimising adaptation of eta and lambda.
+  """
+  _check_options(distribution, temperature, eta, cv_learning_rate, "rebar")
+  logits = jnp.asarray(logits)
+  _common.check_logits(logits, distribution)
+  if state is None:
+    state = init_rebar(key, logits, temperature=temperature, eta=eta,
+                       cv_learning_rate=cv_learning_rate)
+  return _estimate(key, logits, f, state, _no_surrogate,
+                   learn_control_variate, cv_learning_rate, "rebar")
+
+
+def relax(key: PRNGKey, logits: Array, f: ObjectiveFn, *, state=None,
+          distribution: str = "bernoulli", temperature: float = 0.5,
+          eta: float = 1.0, hidden_size: int = 32,
+          cv_learning_rate: float = 1e-3) -> tuple[Array, EstimatorAux]:
+  r"""RELAX for Bernoulli variables, with a learned control variate.
+
+  $$\hat g = [f(b) - c_\phi(\tilde z)]\nabla\log q(b) + \nabla c_\phi(z)
+     - \nabla c_\phi(\tilde z),\quad
+     c_\phi(z) = \eta f(\sigma_\lambda(z))
+       + r_\phi(\sigma_\lambda(z), \sigma(l)).$$
+
+  Every call takes one Adam step on phi = (eta, log lambda, r's weights)
+  minimising mean_batch sum_d \hat g_d^2 (the single-sample variance
+  estimate); the new state is in `aux.state`. The gradient returned uses the
+  control variate before the step, so it is unbiased given the state. r_phi
+  sees sigma(l) as a constant input, so it may adapt to each example.
+
+  Args:
+    key: PRNG key.
+    logits: `[..., D]` Bernoulli logits.
+    f: objective to maximise, per example `[...]`, defined on [0, 1]^D.
+    state: `ControlVariateState` from `init_relax`; None initialises it
+      (with a key split from `key`).
+    distribution: must be "bernoulli".
+    temperature: initial lambda > 0.
+    eta: initial scale of the relaxed-f term.
+    hidden_size: width of r_phi (must match the state's).
+    cv_learning_rate: Adam learning rate of phi.
+
+  Returns:
+    `(loss, aux)`: loss `[...]` with value -f(b); the parameters f closes
+    over get exactly grad f(b); `aux.state` the updated state.
+
+  Raises:
+    ValueError: for distribution="categorical", temperature <= 0, a state
+      without a surrogate, ...
+
+  References:
+    Grathwohl, Choi, Wu, Roeder & Duvenaud (2018), "Backpropagation through
+    the void: Optimizing control variates for black-box gradient
+    estimation", ICLR; the discrete RELAX estimator and its variance-based
+    update of phi.
+  """
+  _check_options(distribution, temperature, eta, cv_learning_rate, "relax")
+  _check_hidden_size(hidden_size)
+  logits = jnp.asarray(logits)
+  _common.check_logits(logits, distribution)
+  if state is None:
+    state = init_relax(jax.random.fold_in(key, 1), logits,
+                       temperature=temperature, eta=eta,
+                       hidden_size=hidden_size,
+                       cv_learning_rate=cv_learning_rate)
+  if "surrogate" not in state.params:
+    raise ValueError("relax needs a state from init_relax (with a "
+                     "'surrogate'); got params with keys "
+                     f"{sorted(state.params)}.")
+  return _estimate(key, logits, f, state, _mlp_surrogate(hidden_size), True,
+                   cv_learning_rate, "relax")

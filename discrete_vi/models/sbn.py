@@ -1,0 +1,552 @@
+r"""Sigmoid belief nets (SBNs) with Bernoulli latent layers, "Tucker setup".
+
+The benchmark of REBAR (Tucker et al., 2017), RELAX (Grathwohl et al., 2018),
+DVAE++ (Vahdat et al., 2018, Table 1) and DisARM (Dong et al., 2020):
+L stochastic layers of 200 Bernoulli units each, a factorial Bernoulli prior
+with learned logits on the top layer, and
+
+  generative  p(z_L) \prod_{l=2}^{L} p(z_{l-1} | z_l) \, p(x | z_1),
+  inference   q(z_1 | x) \prod_{l=2}^{L} q(z_l | z_{l-1}),
+
+every conditional a factorial Bernoulli whose logits come from a "link":
+one affine map (*linear*: 784 -> 200 -> 784), or two deterministic hidden
+layers of 200 units (*nonlinear*; tanh as in REBAR / DVAE++, LeakyReLU(0.3)
+as in DisARM) followed by an affine map. The encoder sees the mean-centred
+image x - mean(x_train); the decoder's output bias starts at
+logit(clip(mean(x_train), 1e-3, 0.999)).
+
+Training objective. The estimator of layer 1 is applied to the logits of
+q(z_1 | x); its objective is the ELBO integrand
+
+  F(z_{1:L}) = \log p(x|z_1) + \beta [\log p(z_{1:L}) - \log q(z_{1:L}|x)]
+
+(beta = KL weight, 1 for the ELBO). With several layers the estimators are
+*nested*: layer l's objective is f_l(z_l) = -loss_{l+1}(z_l), the surrogate
+loss of layer l+1's estimator on the logits of q(z_{l+1} | z_l), and the last
+layer's objective is F. Every estimator's loss is in "magic box" form, so the
+VALUE of f_l is the sampled ELBO integrand (the right learning signal for
+layer l) while its GRADIENT carries the deeper layers' estimators (their
+score terms and pathwise terms). For estimators whose surrogate is linear in
+f (score-function family, ARM/DisARM, relaxed estimators, enumeration) the
+nested gradient is an estimate of grad E_q[F] with all layers' estimators
+composed; nesting `enumerate` everywhere gives the exact ELBO.
+
+Relaxed values. F is written with the Bernoulli log-mass
+z \log\sigma(l) + (1 - z) \log\sigma(-l), which is linear in z, so it extends
+multilinearly to relaxed z in (0, 1) and the relaxed estimators (Concrete,
+REBAR, RELAX, overlapping smoothing) may evaluate f at relaxed samples, as
+the REBAR/RELAX authors' code evaluates its relaxed objective.
+
+VIMCO. With `vimco` the estimator calls f once per sample, and F is exactly
+the log importance weight log p(x, z) - log q(z|x), so the single-layer model
+trains the K-sample bound. Nested over several layers it trains a
+hierarchical bound, but the gradient reaching layers >= 2 through VIMCO's
+normalised weights is not an unbiased estimate of that bound's gradient
+(VIMCO's surrogate is not linear in f); prefer one layer, or another
+estimator for the outer layer.
+
+NVIL's input-dependent baseline (Mnih & Gregor, 2014, Sec. 3.3). With
+`input_baseline=True` each stochastic layer l has a small MLP b_l(h) on its
+encoder input h (x - mean for layer 1, z_{l-1} above). The model subtracts it
+from the learning signal by handing the estimator f - stop_gradient(b) and
+adding stop_gradient(b) back to the loss: the loss value and every pathwise
+gradient are unchanged, score-function estimators see the centred signal
+F - b(h) (and apply their own baselines / standardisation to it afterwards,
+NVIL's order: centre, then normalise), and b is trained by
+(stop_gradient(F) - b(h))^2, added to the training loss (it only reaches the
+baseline nets).
+
+References:
+  Neal (1992), Connectionist learning of belief networks.
+  Mnih & Gregor (2014), Neural Variational Inference and Learning in Belief
+    Networks.
+  Tucker, Mnih, Maddison, Lawson & Sohl-Dickstein (2017), REBAR.
+  Grathwohl, Choi, Wu, Roeder & Duvenaud (2018), Backpropagation through the
+    Void (RELAX).
+  Vahdat, Macready, Bian, Khoshaman & Andriyash (2018), DVAE++.
+  Dong, Mnih & Tucker (2020), DisARM.
+"""
+
+from typing import Any, NamedTuple, Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from discrete_vi.distributions import bernoulli
+from discrete_vi.objectives import elbo
+from discrete_vi.objectives import iwae
+from discrete_vi.types import Array, Estimator, EstimatorState, PRNGKey
+
+NONLINEARITIES = ("tanh", "leaky_relu")
+LEAKY_RELU_SLOPE = 0.3  # DisARM
+MEAN_CLIP = (1e-3, 0.999)  # decoder bias init: logit(clip(mean_x, ...))
+
+
+class ModelAux(NamedTuple):
+  """What `SigmoidBeliefNet.loss` returns beside the scalar training loss.
+
+  Attributes:
+    objective: `[B]` the layer-1 estimator's objective (f at its hard
+      sample(s), plus the input baseline it was shifted by): for estimators
+      that evaluate f at hard samples and kl_weight = 1, the sampled ELBO
+      integrand (the K-sample bound for VIMCO; the exact ELBO for
+      `enumerate`).
+    state: the new estimator state (a tuple over layers for several layers).
+    diagnostics: dict of scalars: `kl_weight`, `baseline_loss`, and the
+      estimators' diagnostics (batch-averaged; layer l > 1 prefixed
+      `layer<l>/`).
+  """
+  objective: Array
+  state: EstimatorState
+  diagnostics: dict
+
+
+def _activation(name: str):
+  if name == "tanh":
+    return jnp.tanh
+  return lambda h: nn.leaky_relu(h, negative_slope=LEAKY_RELU_SLOPE)
+
+
+class Link(nn.Module):
+  """Logits of one conditional: hidden layers (maybe none), then affine."""
+  hidden_dims: Sequence[int]
+  out_dim: int
+  nonlinearity: str = "tanh"
+  bias_init: Any = nn.initializers.zeros
+
+  @nn.compact
+  def __call__(self, h: Array) -> Array:
+    for i, width in enumerate(self.hidden_dims):
+      h = _activation(self.nonlinearity)(nn.Dense(width, name=f"hidden_{i}")(h))
+    return nn.Dense(self.out_dim, bias_init=self.bias_init, name="out")(h)
+
+
+def _constant_init(value: np.ndarray):
+  """A bias initialiser returning the fixed array `value`."""
+  def init(key, shape, dtype=jnp.float32):
+    del key
+    return jnp.broadcast_to(jnp.asarray(value, dtype), shape)
+  return init
+
+
+class SBNModule(nn.Module):
+  """The parameters of an SBN: encoder / decoder links, prior, baselines.
+
+  Layers are 0-indexed here: `encoders[l]` maps h_l (x - mean for l = 0,
+  z_{l-1} otherwise) to the logits of q(z_l | h_l); `decoders[l]` maps z_l to
+  the logits of the layer below (x for l = 0, z_{l-1} otherwise); the prior
+  is on the top layer z_{L-1}.
+  """
+  data_mean: Any  # np.ndarray [data_dim], the training-set mean of x
+  latent_dim: int = 200
+  num_layers: int = 1
+  hidden_dims: Sequence[int] = ()
+  nonlinearity: str = "tanh"
+  input_baseline: bool = False
+  baseline_hidden: int = 100
+
+  def setup(self):
+    data_dim = self.data_mean.shape[-1]
+    bias = np.log(np.clip(self.data_mean, *MEAN_CLIP))
+    bias = bias - np.log1p(-np.clip(self.data_mean, *MEAN_CLIP))  # logit
+    self.encoders = [Link(self.hidden_dims, self.latent_dim, self.nonlinearity)
+                     for _ in range(self.num_layers)]
+    self.decoders = [
+        Link(self.hidden_dims, data_dim if l == 0 else self.latent_dim,
+             self.nonlinearity,
+             _constant_init(bias) if l == 0 else nn.initializers.zeros)
+        for l in range(self.num_layers)]
+    self.prior_logits = self.param("prior_logits", nn.initializers.zeros,
+                                   (self.latent_dim,))
+    if self.input_baseline:
+      self.baselines = [Link((self.baseline_hidden,), 1, "tanh")
+                        for _ in range(self.num_layers)]
+
+  def _input(self, layer: int, h: Array) -> Array:
+    if layer == 0:
+      return h - jnp.asarray(self.data_mean, h.dtype)
+    return h
+
+  def encode(self, layer: int, h: Array) -> Array:
+    """Logits of q(z_layer | h), `[..., latent_dim]`."""
+    return self.encoders[layer](self._input(layer, h))
+
+  def decode(self, layer: int, z: Array) -> Array:
+    """Logits of p(layer below | z_layer): `[..., data_dim]` for layer 0."""
+    return self.decoders[layer](z)
+
+  def prior(self) -> Array:
+    """Logits of the factorial prior p(z_top), `[latent_dim]`."""
+    return self.prior_logits
+
+  def baseline(self, layer: int, h: Array) -> Array:
+    """NVIL's input-dependent baseline b_layer(h), `[...]`."""
+    return self.baselines[layer](self._input(layer, h))[..., 0]
+
+  def __call__(self, x: Array) -> Array:
+    """Touches every parameter once (for `init`): an ancestral pass."""
+    h, out = x, []
+    for layer in range(self.num_layers):
+      if self.input_baseline:
+        out.append(self.baseline(layer, h))
+      h = jax.nn.sigmoid(self.encode(layer, h))
+      out.append(self.decode(layer, h))
+    out.append(self.prior())
+    return out
+
+
+class SigmoidBeliefNet:
+  """An SBN and the pure functions the training loop calls (DESIGN.md sec. 4).
+
+  The object holds only static configuration; all arrays that change
+  (parameters, estimator state, keys) are arguments and results.
+  """
+
+  def __init__(self, data_mean: Any, *, latent_dim: int = 200,
+               num_layers: int = 1, hidden_dims: Sequence[int] = (),
+               nonlinearity: str = "tanh", input_baseline: bool = False,
+               baseline_hidden: int = 100, kl_warmup_steps: int = 0,
+               data_dim: int = 784):
+    """Validates and stores the configuration.
+
+    Args:
+      data_mean: `[data_dim]` training-set mean of x, in [0, 1].
+      latent_dim: Bernoulli units per stochastic layer (200 in the papers).
+      num_layers: number of stochastic layers L >= 1.
+      hidden_dims: widths of the deterministic layers inside every link:
+        () for the linear SBN, (200, 200) for the nonlinear one.
+      nonlinearity: "tanh" (REBAR, DVAE++) or "leaky_relu" (slope 0.3,
+        DisARM).
+      input_baseline: give every stochastic layer NVIL's input-dependent
+        baseline net (see the module docstring).
+      baseline_hidden: hidden width of the baseline nets (NVIL: 100).
+      kl_warmup_steps: KL warm-up length: the KL weight is
+        min(step / kl_warmup_steps, 1) (0: no warm-up). DVAE++ uses 30 % of
+        the training steps.
+      data_dim: length of x (784 for MNIST); `data_mean` must match it.
+
+    Raises:
+      ValueError: naming the bad value.
+    """
+    _check_int("data_dim", data_dim, 1)
+    mean = np.asarray(data_mean, np.float32)
+    if mean.shape != (data_dim,):
+      raise ValueError(f"data_mean must have shape [data_dim] = ({data_dim},); "
+                       f"got data_mean.shape={mean.shape}.")
+    if not np.all((mean >= 0) & (mean <= 1)):
+      raise ValueError("data_mean must lie in [0, 1] (the mean of binary "
+                       f"data); got values in [{mean.min()}, {mean.max()}].")
+    _check_int("latent_dim", latent_dim, 1)
+    _check_int("num_layers", num_layers, 1)
+    _check_int("baseline_hidden", baseline_hidden, 1)
+    _check_int("kl_warmup_steps", kl_warmup_steps, 0)
+    if not all(isinstance(w, (int, np.integer)) and w >= 1
+               for w in hidden_dims):
+      raise ValueError(f"hidden_dims must be integers >= 1; got hidden_dims="
+                       f"{tuple(hidden_dims)!r}.")
+    if nonlinearity not in NONLINEARITIES:
+      raise ValueError(f"nonlinearity={nonlinearity!r} is unknown; expected "
+                       f"one of {NONLINEARITIES}.")
+    self.data_dim = mean.shape[0]
+    self.num_layers = num_layers
+    self.latent_dim = latent_dim
+    self.input_baseline = input_baseline
+    self.kl_warmup_steps = kl_warmup_steps
+    self.module = SBNModule(mean, latent_dim, num_layers, tuple(hidden_dims),
+                            nonlinearity, input_baseline, baseline_hidden)
+
+  # -- parameters ----------------------------------------------------------
+
+  def init(self, key: PRNGKey, x_example: Array) -> dict:
+    """Initial parameters (the `params` collection) for data like `x_example`."""
+    x = self._check_data(x_example)
+    return self.module.init(key, x)["params"]
+
+  def _apply(self, params, method: str, *args):
+    return self.module.apply({"params": params}, *args,
+                             method=getattr(SBNModule, method))
+
+  # -- the ELBO integrand --------------------------------------------------
+
+  def log_joint_terms(self, params, x: Array, path: Sequence[tuple[Array, Array]]
+                      ) -> tuple[Array, Array, Array]:
+    r"""(log p(x|z_1), log p(z_{1:L}), log q(z_{1:L}|x)) along one path.
+
+    Args:
+      params: model parameters.
+      x: `[..., data_dim]` data.
+      path: `((z_1, q_logits_1), ..., (z_L, q_logits_L))`, the (hard or
+        relaxed) samples of every layer with the logits of q they came from.
+
+    Returns:
+      Three `[...]` arrays. Each term is the Bernoulli log-mass, linear in
+      each z (multilinear extension to relaxed z).
+    """
+    zs = [z for z, _ in path]
+    log_q = sum(jnp.sum(bernoulli.log_prob(logits, z), -1) for z, logits in path)
+    log_px = elbo.bernoulli_log_likelihood(self._apply(params, "decode", 0,
+                                                       zs[0]), x)
+    log_pz = jnp.sum(bernoulli.log_prob(self._apply(params, "prior"), zs[-1]),
+                     -1)
+    for layer in range(1, len(zs)):
+      logits = self._apply(params, "decode", layer, zs[layer])
+      log_pz = log_pz + jnp.sum(bernoulli.log_prob(logits, zs[layer - 1]), -1)
+    return log_px, log_pz, log_q
+
+  def integrand(self, params, x: Array, path, kl_weight=1.0) -> Array:
+    r"""F = log p(x|z) + kl_weight (log p(z) - log q(z|x)), `[...]`."""
+    return elbo.elbo_integrand(*self.log_joint_terms(params, x, path), kl_weight)
+
+  # -- training ------------------------------------------------------------
+
+  def _nested_loss(self, params, keys, x, path, layer, estimators, states,
+                   kl_weight):
+    """Layer `layer`'s estimator, its objective nesting the layers above.
+
+    Returns:
+      `(loss [B], aux, baseline_loss [B])` of that layer's estimator, with
+      f(z) = F(path + z) for the top layer, else -(next layer's loss).
+    """
+    h = x if layer == 0 else path[-1][0]
+    logits = self._apply(params, "encode", layer, h)  # [B, D]
+
+    def objective(z):
+      new_path = tuple(path) + ((z, logits),)
+      if layer == self.num_layers - 1:
+        return self.integrand(params, x, new_path, kl_weight)
+      inner_loss, _, _ = self._nested_loss(params, keys, x, new_path, layer + 1,
+                                           estimators, states, kl_weight)
+      return -inner_loss
+
+    baseline = (self._apply(params, "baseline", layer, h)
+                if self.input_baseline else None)
+    return _estimate_with_baseline(estimators[layer], keys[layer], logits,
+                                   objective, states[layer], baseline)
+
+  def _ancestral_path(self, params, key, x, num_layers=None):
+    """Hard samples z_1..z_n ~ q ancestrally: `((z, logits), ...)`."""
+    path, h = (), x
+    for layer in range(self.num_layers if num_layers is None else num_layers):
+      logits = self._apply(params, "encode", layer, h)
+      h = bernoulli.sample(jax.random.fold_in(key, layer), logits)
+      path += ((h, logits),)
+    return path
+
+  def _probe_inner_layers(self, params, key, keys, x, estimators, states,
+                          kl_weight):
+    """New states, diagnostics and baseline losses of layers >= 2.
+
+    Inside the nested objective those layers run under the outer estimator
+    (possibly vmapped, or at relaxed inputs), where their aux cannot be
+    returned. So they are run once more at an independent ancestral hard
+    sample of the layers below, with the same keys and old states: this
+    pass supplies their state updates (from the state before this step, as
+    for layer 1) and their baseline losses; its surrogate loss is discarded.
+    """
+    path = self._ancestral_path(params, key, x, self.num_layers - 1)
+    results = []
+    for layer in range(1, self.num_layers):
+      results.append(self._nested_loss(params, keys, x, path[:layer], layer,
+                                       estimators, states, kl_weight))
+    return results
+
+  def loss(self, params, key: PRNGKey, x: Array, *, step=0,
+           estimator, state: EstimatorState = None, kl_weight=1.0
+           ) -> tuple[Array, ModelAux]:
+    r"""The training loss: -ELBO surrogate of the estimator(s), batch mean.
+
+    Its gradient wrt `params` estimates -\nabla ELBO (up to the estimator's
+    bias) for the encoder, decoder and prior, plus the baseline nets'
+    regression gradient when `input_baseline` is set.
+
+    Args:
+      params: model parameters.
+      key: PRNG key.
+      x: `[B, data_dim]` binary data.
+      step: training step, for KL warm-up (`kl_warmup_steps`).
+      estimator: an `Estimator` (from `estimators.make`) used for every
+        stochastic layer, or a sequence of one per layer.
+      state: the estimator state (`init_estimator_state`); a tuple over
+        layers when there are several; None lets the estimators initialise.
+      kl_weight: extra factor on the KL term (times the warm-up factor).
+
+    Returns:
+      `(loss, ModelAux)`: scalar loss, and aux.
+    """
+    x = self._check_data(x)
+    estimators = self._estimators(estimator)
+    states = self._states(state)
+    kl_weight = kl_weight * elbo.kl_warmup_factor(step, self.kl_warmup_steps)
+    key, probe_key = jax.random.split(key)
+    keys = tuple(jax.random.split(key, self.num_layers))
+    loss, aux, baseline_loss = self._nested_loss(params, keys, x, (), 0,
+                                                 estimators, states, kl_weight)
+    new_states = [aux.state]
+    diagnostics = _batch_means(aux.diagnostics)
+    if self.num_layers > 1 and self._needs_probe(keys, x, params, estimators,
+                                                 states):
+      probe = self._probe_inner_layers(params, probe_key, keys, x, estimators,
+                                       states, kl_weight)
+      for layer, (_, inner_aux, inner_baseline_loss) in enumerate(probe, 2):
+        new_states.append(inner_aux.state)
+        baseline_loss = baseline_loss + inner_baseline_loss
+        diagnostics.update({f"layer{layer}/{k}": v for k, v in
+                            _batch_means(inner_aux.diagnostics).items()})
+    else:
+      new_states.extend(states[1:])
+    baseline_loss = jnp.mean(baseline_loss)
+    diagnostics.update(kl_weight=jnp.asarray(kl_weight),
+                       baseline_loss=jax.lax.stop_gradient(baseline_loss))
+    new_state = new_states[0] if self.num_layers == 1 else tuple(new_states)
+    return (jnp.mean(loss) + baseline_loss,
+            ModelAux(aux.objective, new_state, diagnostics))
+
+  def _needs_probe(self, keys, x, params, estimators, states) -> bool:
+    """Whether a layer >= 2 has a state to update or a baseline to train."""
+    if self.input_baseline:
+      return True
+    for layer in range(1, self.num_layers):
+      if states[layer] is not None:
+        return True
+      logits = jax.ShapeDtypeStruct(x.shape[:-1] + (self.latent_dim,),
+                                    jnp.float32)
+      if jax.eval_shape(estimators[layer].init, keys[layer], logits) is not None:
+        return True
+    return False
+
+  def init_estimator_state(self, params, key: PRNGKey, x: Array,
+                           estimator) -> EstimatorState:
+    """Initial estimator state(s): one per stochastic layer (a tuple if L > 1).
+
+    Layer l's state is initialised on the logits of q(z_l | z_{l-1}) at an
+    ancestral hard sample (the shapes the nested estimator will see).
+    """
+    x = self._check_data(x)
+    estimators = self._estimators(estimator)
+    path = self._ancestral_path(params, jax.random.fold_in(key, 1), x)
+    keys = jax.random.split(key, self.num_layers)
+    states = tuple(est.init(k, logits) for est, k, (_, logits)
+                   in zip(estimators, keys, path))
+    return states[0] if self.num_layers == 1 else states
+
+  # -- evaluation ----------------------------------------------------------
+
+  def log_weights(self, params, key: PRNGKey, x: Array, num_samples: int
+                  ) -> Array:
+    """`[num_samples, B]` log p(x, z) - log q(z|x) at hard ancestral samples."""
+    x = self._check_data(x)
+    xs = jnp.broadcast_to(x, (num_samples,) + x.shape)
+    path = self._ancestral_path(params, key, xs)
+    return self.integrand(params, xs, path, 1.0)
+
+  def log_likelihood(self, params, key: PRNGKey, x: Array,
+                     num_samples: int = 100, chunk_size: int = 100) -> Array:
+    r"""The k-sample importance-weighted bound on log p(x), `[B]`.
+
+    Always on the discrete model: hard samples z_1 ~ q(z_1|x), then
+    z_2 ~ q(z_2|z_1), ...; weights p(x, z) / q(z|x); chunked
+    (`objectives.iwae_bound`) so memory is O(chunk_size * B).
+    """
+    return iwae.iwae_bound(
+        lambda k, n: self.log_weights(params, k, x, n), key, num_samples,
+        chunk_size)
+
+  def sample(self, params, key: PRNGKey, n: int, *, binary: bool = False
+             ) -> Array:
+    """Ancestral samples of the generative model, `[n, data_dim]`.
+
+    Returns the pixel probabilities sigmoid(decoder logits) given a sampled
+    z_1 (smoother pictures), or with `binary=True` a binary sample of x.
+    """
+    keys = jax.random.split(key, self.num_layers + 1)
+    logits = jnp.broadcast_to(self._apply(params, "prior"),
+                              (n, self.latent_dim))
+    for layer in reversed(range(self.num_layers)):
+      z = bernoulli.sample(keys[layer + 1], logits)
+      logits = self._apply(params, "decode", layer, z)
+    if binary:
+      return bernoulli.sample(keys[0], logits)
+    return jax.nn.sigmoid(logits)
+
+  # -- argument checks -----------------------------------------------------
+
+  def _check_data(self, x) -> Array:
+    if not isinstance(x, jax.core.Tracer):  # concrete: check the values
+      values = np.asarray(x)
+      if values.size and not np.all((values >= 0) & (values <= 1)):
+        raise ValueError("x must be binary data in [0, 1]; got values in "
+                         f"[{values.min()}, {values.max()}].")
+    x = jnp.asarray(x, jnp.float32)
+    if x.ndim < 1 or x.shape[-1] != self.data_dim:
+      raise ValueError(f"x must have shape [..., {self.data_dim}]; got "
+                       f"x.shape={x.shape}.")
+    return x
+
+  def _estimators(self, estimator) -> tuple[Estimator, ...]:
+    if isinstance(estimator, Estimator):
+      return (estimator,) * self.num_layers
+    estimators = tuple(estimator)
+    if (len(estimators) != self.num_layers or
+        not all(isinstance(e, Estimator) for e in estimators)):
+      raise ValueError(f"estimator must be an Estimator or {self.num_layers} "
+                       f"of them (one per layer); got {estimator!r}.")
+    return estimators
+
+  def _states(self, state) -> tuple:
+    if self.num_layers == 1:
+      return (state,)
+    if state is None:
+      return (None,) * self.num_layers
+    if not isinstance(state, tuple) or len(state) != self.num_layers:
+      raise ValueError(f"state must be a tuple of {self.num_layers} estimator "
+                       f"states (one per layer); got {type(state).__name__}.")
+    return state
+
+
+def _estimate_with_baseline(estimator: Estimator, key, logits, f, state,
+                            baseline: Optional[Array]):
+  """Runs the estimator, centring its learning signal by `baseline` if given.
+
+  Returns:
+    `(loss, aux, baseline_loss)`; loss and aux.objective are shifted back so
+    that their values do not depend on the baseline; baseline_loss
+    (stop_gradient(F) - b)^2 trains only the baseline (zeros without one).
+  """
+  if baseline is None:
+    loss, aux = estimator.estimate(key, logits, f, state)
+    return loss, aux, jnp.zeros(loss.shape, loss.dtype)
+  b = jax.lax.stop_gradient(baseline)  # [B]
+  loss, aux = estimator.estimate(key, logits, lambda z: f(z) - b, state)
+  objective = aux.objective + b
+  baseline_loss = jnp.square(jax.lax.stop_gradient(objective) - baseline)
+  return loss - b, aux._replace(objective=objective), baseline_loss
+
+
+def _batch_means(diagnostics: dict) -> dict:
+  return {k: jax.lax.stop_gradient(jnp.mean(v)) for k, v in diagnostics.items()}
+
+
+def _check_int(name: str, value, minimum: int) -> None:
+  if (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or
+      value < minimum):
+    raise ValueError(f"{name} must be an integer >= {minimum}; got "
+                     f"{name}={value!r}.")
+
+
+def linear(data_mean, **kwargs) -> SigmoidBeliefNet:
+  """The linear SBN: 784 -> 200 -> 784, affine links (Tucker setup)."""
+  return SigmoidBeliefNet(data_mean, **{"hidden_dims": (), **kwargs})
+
+
+def nonlinear(data_mean, *, hidden_dim: int = 200, **kwargs
+              ) -> SigmoidBeliefNet:
+  """The nonlinear SBN: two deterministic layers of 200 in every link."""
+  return SigmoidBeliefNet(
+      data_mean, **{"hidden_dims": (hidden_dim, hidden_dim), **kwargs})
+
+
+def two_layer(data_mean, **kwargs) -> SigmoidBeliefNet:
+  """Two stochastic layers 784 -> 200 -> 200, linear links unless told."""
+  return SigmoidBeliefNet(data_mean, **{"num_layers": 2, **kwargs})

@@ -1,0 +1,139 @@
+"""The jitted train step, its lax.scan fusion, and the evaluation step.
+
+`make_train_step` closes over a model, an optimiser and the estimator
+settings of a config and returns pure functions of (state, batch):
+
+    state, metrics = train_step(state, x)          # x [B, D]
+    state, metrics = train_steps(state, xs)        # xs [n, B, D], lax.scan
+
+Metrics carry finiteness flags so that the host can stop a run at the first
+non-finite step without saving it.
+"""
+
+from typing import Any, Callable, Mapping
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+from discrete_vi import estimators
+from discrete_vi.training import schedules
+
+
+class TrainState(flax.struct.PyTreeNode):
+  """Everything a run needs to continue: a pytree, checkpointed as a whole."""
+  params: Any
+  opt_state: Any
+  estimator_state: Any
+  step: jax.Array
+  key: jax.Array
+
+
+# Estimator options that may be annealed: option -> (end field, steps field).
+ANNEALED_OPTIONS = {"temperature": ("temperature_end", "anneal_steps"),
+                    "beta": ("beta_end", "anneal_steps")}
+# Fields of config.estimator that are not estimator options.
+NON_OPTION_FIELDS = {"name", "temperature_end", "beta_end", "anneal_steps",
+                     "input_baseline"}
+
+
+def estimator_options(estimator_config: Mapping[str, Any]) -> dict:
+  """The options of `config.estimator` to pass to `estimators.make`.
+
+  Fields left at None mean "the estimator's default" and are not passed.
+  """
+  return {k: v for k, v in dict(estimator_config).items()
+          if k not in NON_OPTION_FIELDS and v is not None}
+
+
+def validate_estimator_config(estimator_config: Mapping[str, Any]) -> None:
+  """Raises ValueError (naming the field) before anything is compiled."""
+  name = estimator_config["name"]
+  if name not in estimators.ESTIMATORS:
+    raise ValueError(f"config.estimator.name={name!r} is not a registered "
+                     f"estimator; expected one of {sorted(estimators.ESTIMATORS)}.")
+  options = estimator_options(estimator_config)
+  accepted = estimators.options_of(name)
+  for option in options:
+    if option not in accepted:
+      raise ValueError(f"config.estimator.{option}={options[option]!r} is not "
+                       f"an option of estimator {name!r} (its options: "
+                       f"{sorted(accepted)}).")
+  for option, (end_field, _) in ANNEALED_OPTIONS.items():
+    if estimator_config.get(end_field) is not None and option not in accepted:
+      raise ValueError(f"config.estimator.{end_field} is set but estimator "
+                       f"{name!r} has no option {option!r}.")
+  # Builds it once with concrete values, so bad values raise here.
+  estimators.make(name, **options)
+
+
+def estimator_at(estimator_config: Mapping[str, Any], step) -> estimators.Estimator:
+  """The estimator with annealed options evaluated at `step` (traced ok)."""
+  options = estimator_options(estimator_config)
+  for option, (end_field, steps_field) in ANNEALED_OPTIONS.items():
+    end = estimator_config.get(end_field)
+    if option in options and end is not None:
+      options[option] = schedules.linear_anneal(
+          step, options[option], end, estimator_config.get(steps_field) or 0)
+  return estimators.make(estimator_config["name"], **options)
+
+
+def tree_all_finite(tree) -> jax.Array:
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def make_train_step(model, tx: optax.GradientTransformation,
+                    estimator_config: Mapping[str, Any],
+                    kl_warmup_steps: int = 0) -> Callable:
+  """Returns `train_step(state, x) -> (state, metrics)` (not yet jitted)."""
+
+  def train_step(state: TrainState, x):
+    key, step_key = jax.random.split(state.key)
+    estimator = estimator_at(estimator_config, state.step)
+    kl_weight = schedules.kl_warmup(state.step, kl_warmup_steps)
+
+    def loss_fn(params):
+      return model.loss(params, step_key, x, step=state.step,
+                        estimator=estimator, state=state.estimator_state,
+                        kl_weight=kl_weight)
+
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {"loss": loss,
+               "train_objective": jnp.mean(aux.objective),
+               "grad_norm": optax.global_norm(grads),
+               "kl_weight": kl_weight,
+               "loss_finite": jnp.isfinite(loss),
+               "grads_finite": tree_all_finite(grads),
+               "params_finite": tree_all_finite(params)}
+    metrics.update({f"diag/{k}": jnp.mean(v)
+                    for k, v in dict(aux.diagnostics).items()})
+    new_state = state.replace(params=params, opt_state=opt_state,
+                              estimator_state=aux.state, step=state.step + 1,
+                              key=key)
+    return new_state, metrics
+
+  return train_step
+
+
+def fuse_steps(train_step: Callable) -> Callable:
+  """`train_steps(state, xs [n, B, ...])`: n steps in one lax.scan.
+
+  Metrics come back stacked `[n]`, so the host can find the first non-finite
+  step of the chunk.
+  """
+  def train_steps(state, xs):
+    return jax.lax.scan(train_step, state, xs)
+  return train_steps
+
+
+def make_eval_step(model, num_samples: int, chunk_size: int) -> Callable:
+  """`eval_step(params, key, x) -> [B]` importance-weighted bounds (jitted)."""
+  def eval_step(params, key, x):
+    return model.log_likelihood(params, key, x, num_samples=num_samples,
+                                chunk_size=chunk_size)
+  return jax.jit(eval_step)
