@@ -59,13 +59,19 @@ def direct_bound(log_weights_fn, key, num_samples, chunk_size):
   return objectives.log_mean_exp(all_weights)
 
 
+# Jitted (static: the log-weight function and the counts), so that each test
+# compiles one program instead of dispatching many small eager ops.
+bound = jax.jit(objectives.iwae_bound, static_argnums=(0, 2, 3))
+direct = jax.jit(direct_bound, static_argnums=(0, 2, 3))
+
+
 @pytest.mark.parametrize("num_samples,chunk_size",
                          [(1, 4), (7, 3), (12, 5), (100, 7)])
 def test_chunked_bound_equals_direct_log_mean_exp(num_samples, chunk_size):
-  bound = objectives.iwae_bound(noisy_log_weights, KEY, num_samples, chunk_size)
-  expected = direct_bound(noisy_log_weights, KEY, num_samples, chunk_size)
-  chex.assert_shape(bound, (3,))
-  chex.assert_trees_all_close(bound, expected, rtol=1e-5, atol=1e-5)
+  out = bound(noisy_log_weights, KEY, num_samples, chunk_size)
+  expected = direct(noisy_log_weights, KEY, num_samples, chunk_size)
+  chex.assert_shape(out, (3,))
+  chex.assert_trees_all_close(out, expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("num_samples,chunk_size", [(7, 4), (9, 3), (3, 8)])
@@ -80,58 +86,59 @@ def test_chunked_bound_counts_every_sample_exactly_once(num_samples,
   sizes = [size] * (num_samples // size) + [num_samples % size]
   n_a = sum(n // 2 for n in sizes)
   expected = np.log((num_samples - n_a + n_a * np.exp(a)) / num_samples)
-  bound = objectives.iwae_bound(alternating, KEY, num_samples, chunk_size)
-  np.testing.assert_allclose(bound, [expected], rtol=1e-6)
+  out = bound(alternating, KEY, num_samples, chunk_size)
+  np.testing.assert_allclose(out, [expected], rtol=1e-6)
 
 
 @pytest.mark.parametrize("offset", [-1e4, 1e4])
 def test_chunked_bound_finite_for_extreme_log_weights(offset):
   fn = functools.partial(noisy_log_weights, offset=offset, scale=30.0)
-  bound = objectives.iwae_bound(fn, KEY, 23, 5)
-  chex.assert_tree_all_finite(bound)
-  expected = direct_bound(fn, KEY, 23, 5)
-  np.testing.assert_allclose(bound, expected, rtol=1e-6)
+  out = bound(fn, KEY, 23, 5)
+  chex.assert_tree_all_finite(out)
+  expected = direct(fn, KEY, 23, 5)
+  np.testing.assert_allclose(out, expected, rtol=1e-6)
 
 
 def test_chunked_bound_first_chunks_tiny_later_chunks_large():
   # The running max must rescale earlier sums without overflow / underflow.
-  def growing(key, n):
+  def tiny_weights(key, n):
     del key
     return jnp.full((n, 2), -1e4)
 
   def step(key, n):  # depends on the chunk through the key
     return jnp.where(jax.random.uniform(key) < 0.5, -1e4, 0.0) * jnp.ones((n, 2))
 
-  chex.assert_tree_all_finite(objectives.iwae_bound(growing, KEY, 10, 3))
-  bound = objectives.iwae_bound(step, KEY, 40, 3)
-  chex.assert_trees_all_close(bound, direct_bound(step, KEY, 40, 3),
+  chex.assert_tree_all_finite(bound(tiny_weights, KEY, 10, 3))
+  out = bound(step, KEY, 40, 3)
+  chex.assert_trees_all_close(out, direct(step, KEY, 40, 3),
                               rtol=1e-6)
 
 
 def test_chunked_bound_all_zero_weights_gives_minus_inf():
   fn = lambda key, n: jnp.full((n, 2), -jnp.inf)
-  assert np.all(objectives.iwae_bound(fn, KEY, 5, 2) == -np.inf)
+  assert np.all(bound(fn, KEY, 5, 2) == -np.inf)
 
 
 def test_chunked_bound_gradient_matches_direct():
   def fn(theta, key, n):
     return theta * jax.random.normal(key, (n, 2)) + theta ** 2
 
-  grad = jax.grad(lambda t: jnp.sum(objectives.iwae_bound(
-      functools.partial(fn, t), KEY, 11, 4)))(0.7)
-  expected = jax.grad(lambda t: jnp.sum(direct_bound(
-      functools.partial(fn, t), KEY, 11, 4)))(0.7)
+  grad = jax.jit(jax.grad(lambda t: jnp.sum(objectives.iwae_bound(
+      functools.partial(fn, t), KEY, 11, 4))))(0.7)
+  expected = jax.jit(jax.grad(lambda t: jnp.sum(direct_bound(
+      functools.partial(fn, t), KEY, 11, 4))))(0.7)
   np.testing.assert_allclose(grad, expected, rtol=1e-5)
 
 
-def test_chunked_bound_under_jit_and_vmap():
-  bound = jax.jit(objectives.iwae_bound, static_argnums=(0, 2, 3))(
-      noisy_log_weights, KEY, 9, 4)
-  chex.assert_trees_all_close(bound, direct_bound(noisy_log_weights, KEY, 9, 4),
+def test_chunked_bound_under_vmap():
+  jitted = bound(noisy_log_weights, KEY, 9, 4)
+  chex.assert_trees_all_close(jitted, direct(noisy_log_weights, KEY, 9, 4),
                               rtol=1e-5)
   keys = jax.random.split(KEY, 3)
-  batched = jax.vmap(lambda k: objectives.iwae_bound(noisy_log_weights, k, 9,
-                                                     4))(keys)
+  batched = jax.jit(jax.vmap(lambda k: objectives.iwae_bound(
+      noisy_log_weights, k, 9, 4)))(keys)
+  chex.assert_trees_all_close(batched[0], jax.jit(objectives.iwae_bound,
+      static_argnums=(0, 2, 3))(noisy_log_weights, keys[0], 9, 4), rtol=1e-5)
   chex.assert_shape(batched, (3, 3))
 
 
@@ -198,7 +205,7 @@ def test_bound_increases_with_k_towards_exact_log_likelihood():
   fn = functools.partial(model.log_weights, replicates=replicates)
   means, ses = {}, {}
   for k in (1, 100):
-    draws = np.asarray(objectives.iwae_bound(fn, jax.random.PRNGKey(k), k, 32))
+    draws = np.asarray(bound(fn, jax.random.PRNGKey(k), k, 32))
     means[k] = draws.mean()
     ses[k] = draws.std() / np.sqrt(replicates)
   # E[L_1] is the ELBO.
@@ -206,7 +213,7 @@ def test_bound_increases_with_k_towards_exact_log_likelihood():
   assert means[1] + 4 * ses[1] < means[100]
   assert means[100] <= exact + 4 * ses[100] + 1e-3
   fn = functools.partial(model.log_weights, replicates=20)
-  big = np.asarray(objectives.iwae_bound(fn, jax.random.PRNGKey(5), 5000, 256))
+  big = np.asarray(bound(fn, jax.random.PRNGKey(5), 5000, 256))
   assert abs(big.mean() - exact) < 0.02, (big.mean(), exact)
   assert big.mean() > means[100]
 

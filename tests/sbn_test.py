@@ -32,6 +32,12 @@ def tiny(num_layers, latent_dim, **kwargs):
                               **kwargs)
 
 
+def init_state(model, params, x, estimator):
+  """`model.init_estimator_state`, jitted (one compile, no eager ops)."""
+  return jax.jit(lambda p, k, x: model.init_estimator_state(p, k, x, estimator)
+                 )(params, jax.random.PRNGKey(1), x)
+
+
 def random_params(model, seed=0, scale=0.8):
   """Initialised params with every leaf (biases too) randomised."""
   params = jax.jit(model.init)(jax.random.PRNGKey(seed), TINY_X)
@@ -207,9 +213,9 @@ def test_loss_gradients_and_samples_are_finite(factory, kwargs):
   model = factory(MNIST_MEAN, **kwargs)
   x = (np.random.RandomState(1).uniform(size=(3, 784)) < MNIST_MEAN
        ).astype(np.float32)
-  params = model.init(jax.random.PRNGKey(0), x)
+  params = jax.jit(model.init)(jax.random.PRNGKey(0), x)
   est = estimators.make("reinforce", baseline="moving_average")
-  state = model.init_estimator_state(params, jax.random.PRNGKey(1), x, est)
+  state = init_state(model, params, x, est)
   (loss, aux), grads = loss_and_grad(model, est)(
       params, jax.random.PRNGKey(2), x, state)
   chex.assert_shape(loss, ())
@@ -221,10 +227,11 @@ def test_loss_gradients_and_samples_are_finite(factory, kwargs):
   if model.num_layers == 1:
     return
   assert isinstance(aux.state, tuple) and len(aux.state) == 2
-  samples = model.sample(params, jax.random.PRNGKey(3), 5)
+  sample = jax.jit(model.sample, static_argnums=2, static_argnames="binary")
+  samples = sample(params, jax.random.PRNGKey(3), 5)
   chex.assert_shape(samples, (5, 784))
   assert np.all((samples >= 0) & (samples <= 1))
-  binary = model.sample(params, jax.random.PRNGKey(3), 5, binary=True)
+  binary = sample(params, jax.random.PRNGKey(3), 5, binary=True)
   assert set(np.unique(binary)) <= {0.0, 1.0}
   ll = jax.jit(model.log_likelihood, static_argnums=(3, 4))(
       params, jax.random.PRNGKey(4), x, 5, 2)
@@ -262,7 +269,7 @@ def test_nested_estimators_run_and_give_finite_gradients(name, options):
   model = tiny(2, 3, hidden_dims=(5,))
   params = random_params(model)
   est = estimators.make(name, **options)
-  state = model.init_estimator_state(params, jax.random.PRNGKey(1), TINY_X, est)
+  state = init_state(model, params, TINY_X, est)
   (loss, aux), grads = loss_and_grad(model, est)(
       params, jax.random.PRNGKey(2), TINY_X, state)
   chex.assert_tree_all_finite((loss, grads, aux.objective))
@@ -382,8 +389,8 @@ def test_jitted_training_step_does_not_retrace_and_updates_every_state():
     params = jax.tree_util.tree_map(lambda p, g: p - 0.01 * g, params, grads)
     return params, aux, loss
 
-  params = model.init(jax.random.PRNGKey(0), TINY_X)
-  state = model.init_estimator_state(params, jax.random.PRNGKey(1), TINY_X, est)
+  params = jax.jit(model.init)(jax.random.PRNGKey(0), TINY_X)
+  state = init_state(model, params, TINY_X, est)
   for step in range(3):
     params, aux, loss = train_step(params, state, jax.random.PRNGKey(step),
                                    jnp.asarray(step))

@@ -1,4 +1,6 @@
-"""Schedules: learning rates, KL warm-up, temperature and beta annealing.
+"""Schedules: learning rates, temperature and beta annealing.
+
+KL warm-up lives with the ELBO (`objectives.elbo.kl_warmup_factor`).
 
 All schedules are pure functions of the (possibly traced) step, so they live
 inside the jitted train step.
@@ -53,13 +55,6 @@ def learning_rate(name: str, base: float, num_steps: int,
     return optax.exponential_decay(base, max(num_steps, 1), decay_rate)
   raise ValueError(f"unknown learning-rate schedule {name!r}; expected one "
                    f"of {LEARNING_RATE_SCHEDULES}.")
-
-
-def kl_warmup(step, warmup_steps: int):
-  """KL weight min(step / warmup_steps, 1) (DVAE++); 1 when warmup_steps=0."""
-  if warmup_steps <= 0:
-    return jnp.ones((), jnp.float32)
-  return jnp.minimum(jnp.asarray(step, jnp.float32) / warmup_steps, 1.0)
 
 
 def linear_anneal(step, start: float, end: float | None, num_steps: int):

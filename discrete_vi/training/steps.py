@@ -85,19 +85,20 @@ def tree_all_finite(tree) -> jax.Array:
 
 
 def make_train_step(model, tx: optax.GradientTransformation,
-                    estimator_config: Mapping[str, Any],
-                    kl_warmup_steps: int = 0) -> Callable:
-  """Returns `train_step(state, x) -> (state, metrics)` (not yet jitted)."""
+                    estimator_config: Mapping[str, Any]) -> Callable:
+  """Returns `train_step(state, x) -> (state, metrics)` (not yet jitted).
+
+  KL warm-up is the model's business (it knows its step); annealed
+  temperatures and betas are evaluated here at the state's step.
+  """
 
   def train_step(state: TrainState, x):
     key, step_key = jax.random.split(state.key)
     estimator = estimator_at(estimator_config, state.step)
-    kl_weight = schedules.kl_warmup(state.step, kl_warmup_steps)
 
     def loss_fn(params):
       return model.loss(params, step_key, x, step=state.step,
-                        estimator=estimator, state=state.estimator_state,
-                        kl_weight=kl_weight)
+                        estimator=estimator, state=state.estimator_state)
 
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params)
@@ -106,7 +107,6 @@ def make_train_step(model, tx: optax.GradientTransformation,
     metrics = {"loss": loss,
                "train_objective": jnp.mean(aux.objective),
                "grad_norm": optax.global_norm(grads),
-               "kl_weight": kl_weight,
                "loss_finite": jnp.isfinite(loss),
                "grads_finite": tree_all_finite(grads),
                "params_finite": tree_all_finite(params)}

@@ -1,0 +1,38 @@
+r"""Trains and evaluates one model: the only place that defines flags.
+
+    python -m experiments.main --config=configs/sbn.py:linear --workdir=/tmp/sbn
+
+Any config field can be overridden, e.g. `--config.estimator.name=vimco
+--config.estimator.num_samples=5`. Re-running the same command resumes from
+the workdir's last checkpoint.
+"""
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from discrete_vi import training
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Path to a config file, e.g. configs/sbn.py:linear.",
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for all outputs.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.INFO)
+  # Orbax logs every checkpoint read and write at INFO: keep our progress lines.
+  logging.get_absl_handler().addFilter(
+      lambda record: "/orbax/" not in record.pathname)
+  results = training.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  print(f"Outputs in {_WORKDIR.value}: results.json (test bound "
+        f"{results['test_log_likelihood']:.2f} nats), metrics.jsonl, "
+        f"samples.png, curves.png, tensorboard/, checkpoints/")
+
+
+if __name__ == "__main__":
+  app.run(main)
