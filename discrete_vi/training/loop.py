@@ -207,7 +207,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   step = int(state.step)
 
   train_step = steps_lib.make_train_step(model, tx, config.estimator)
-  fused = jax.jit(steps_lib.fuse_steps(train_step), donate_argnums=0)
+  fused = jax.jit(steps_lib.fuse_steps(train_step))
   eval_step = steps_lib.make_eval_step(model, config.eval.num_samples,
                                        config.eval.chunk_size)
   eval_key = jax.random.PRNGKey(config.seed + EVAL_SEED_OFFSET)

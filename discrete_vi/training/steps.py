@@ -106,7 +106,7 @@ def make_train_step(model, tx: optax.GradientTransformation,
     params = optax.apply_updates(state.params, updates)
     metrics = {"loss": loss,
                "train_objective": jnp.mean(aux.objective),
-               "grad_norm": optax.global_norm(grads),
+               "grad_norm": optax.tree.norm(grads),
                "loss_finite": jnp.isfinite(loss),
                "grads_finite": tree_all_finite(grads),
                "params_finite": tree_all_finite(params)}

@@ -1,0 +1,229 @@
+"""Tests of the experiment framework: steps, loop, resume, errors, launcher."""
+
+import json
+import os
+import subprocess
+import sys
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import sbn as sbn_config
+from configs import test as test_config
+from discrete_vi import training
+from discrete_vi.training import checkpoints
+from discrete_vi.training import loop
+from discrete_vi.training import optim
+from discrete_vi.training import schedules
+from discrete_vi.training import steps as steps_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_setup(estimator="reinforce", **options):
+  config = test_config.get_config(estimator)
+  for k, v in options.items():
+    config.estimator[k] = v
+  dataset = loop.load_data(config)
+  model = loop.build_model(config.model, dataset.train_mean)
+  x = jnp.asarray(dataset.train[:config.train.batch_size])
+  params = model.init(jax.random.PRNGKey(0), x)
+  tx = optim.make_optimizer(config.optim.to_dict(), params, 10)
+  state = loop.initial_state(config, model, tx, x)
+  return config, model, tx, state, x
+
+
+@pytest.mark.parametrize("name,options", [
+    ("reinforce", {"baseline": "moving_average"}),
+    ("vimco", {"num_samples": 3}),
+    ("st_gumbel_softmax", {"temperature": 0.5}),
+    ("disarm", {}),
+])
+def test_two_train_steps_change_params_and_stay_finite(name, options):
+  config, model, tx, state, x = tiny_setup(name, **options)
+  step = jax.jit(steps_lib.make_train_step(model, tx, config.estimator))
+  new, metrics = step(state, x)
+  new, metrics = step(new, x)
+  assert int(new.step) == 2
+  chex.assert_tree_all_finite(new.params)
+  assert bool(metrics["grads_finite"]) and bool(metrics["loss_finite"])
+  moved = jax.tree_util.tree_map(lambda a, b: float(jnp.max(jnp.abs(a - b))),
+                                 state.params, new.params)
+  assert max(jax.tree_util.tree_leaves(moved)) > 0
+
+
+def test_train_step_compiles_once():
+  config, model, tx, state, x = tiny_setup("reinforce", baseline="standardize")
+  raw = steps_lib.make_train_step(model, tx, config.estimator)
+  counted = jax.jit(chex.assert_max_traces(raw, n=1))
+  for _ in range(3):
+    state, _ = counted(state, x)
+  assert int(state.step) == 3
+
+
+def test_annealed_temperature_is_traced_not_retraced():
+  config, model, tx, state, x = tiny_setup(
+      "gumbel_softmax", temperature=1.0, temperature_end=0.5, anneal_steps=4)
+  raw = steps_lib.make_train_step(model, tx, config.estimator)
+  counted = jax.jit(chex.assert_max_traces(raw, n=1))
+  for _ in range(3):
+    state, metrics = counted(state, x)
+  assert bool(metrics["loss_finite"])
+
+
+def test_schedules():
+  lr = schedules.dvae_piecewise(1.0, 1000)
+  np.testing.assert_allclose(
+      [lr(0), lr(19), lr(20), lr(599), lr(600), lr(750), lr(950), lr(999)],
+      [0.1, 0.1, 1.0, 1.0, 1 / 3, 0.1, 1 / 33, 1 / 33], rtol=1e-6)
+  assert schedules.linear_anneal(5, 1.0, None, 10) == 1.0
+  np.testing.assert_allclose(schedules.linear_anneal(5, 1.0, 0.5, 10), 0.75)
+  np.testing.assert_allclose(schedules.linear_anneal(50, 1.0, 0.5, 10), 0.5)
+
+
+def test_optimizer_groups_route_parameters():
+  params = {"prior": {"logits": jnp.ones(3)}, "enc": {"w": jnp.ones(3)}}
+  tx = optim.make_optimizer(
+      {"name": "adam", "learning_rate": 1e-3,
+       "groups": {"prior": {"name": "sgd", "learning_rate": 0.5}}}, params, 10)
+  grads = jax.tree_util.tree_map(jnp.ones_like, params)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  np.testing.assert_allclose(updates["prior"]["logits"], -0.5)  # plain SGD
+  np.testing.assert_allclose(updates["enc"]["w"], -1e-3, rtol=1e-3)  # Adam
+  with pytest.raises(ValueError, match="nothing_here"):
+    optim.make_optimizer({"name": "adam", "learning_rate": 1e-3,
+                          "groups": {"nothing_here": {"name": "sgd"}}},
+                         params, 10)
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("estimator.name", "not_an_estimator", "config.estimator.name"),
+    ("estimator.temperature", 0.5, "config.estimator.temperature"),
+    ("train.batch_size", 0, "config.train.batch_size"),
+    ("data.name", "cifar", "config.data.name"),
+    ("optim.name", "rmsprop", "config.optim.name"),
+    ("model.architecture", "deep", "config.model.architecture"),
+])
+def test_bad_config_values_are_named(tmp_path, field, value, match):
+  config = test_config.get_config()
+  section, name = field.split(".")
+  config[section][name] = value
+  with pytest.raises(ValueError, match=match):
+    training.train_and_evaluate(config, str(tmp_path))
+  assert not os.path.exists(tmp_path / "checkpoints")
+
+
+def test_bad_estimator_value_is_named(tmp_path):
+  config = test_config.get_config("gumbel_softmax")
+  config.estimator.temperature = -1.0
+  with pytest.raises(ValueError, match="temperature"):
+    training.train_and_evaluate(config, str(tmp_path))
+
+
+def test_sbn_config_parses_and_validates():
+  for arg in ("linear", "nonlinear", "two_layer", "nonlinear,protocol=dvaepp",
+              "linear,protocol=disarm", "linear,protocol=rebar"):
+    loop.validate_config(sbn_config.get_config(arg))
+  with pytest.raises(ValueError, match="deep"):
+    sbn_config.get_config("deep")
+  with pytest.raises(ValueError, match="paper"):
+    sbn_config.get_config("linear,protocol=paper")
+
+
+def _final_params(workdir, config):
+  dataset = loop.load_data(config)
+  model = loop.build_model(config.model, dataset.train_mean)
+  x = jnp.asarray(dataset.train[:config.train.batch_size])
+  tx = optim.make_optimizer(config.optim.to_dict(),
+                            model.init(jax.random.PRNGKey(0), x),
+                            config.train.num_steps)
+  target = loop.initial_state(config, model, tx, x)
+  ckpt = checkpoints.Checkpointer(workdir)
+  state = ckpt.restore(target)
+  ckpt.close()
+  return state
+
+
+def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
+  config = test_config.get_config("reinforce")
+  config.estimator.baseline = "moving_average"
+  config.train.num_steps = 4
+  config.eval.num_image_samples = 0
+  straight = str(tmp_path / "straight")
+  training.train_and_evaluate(config, straight)
+
+  # "Killed" after step 2: run 2 steps, then the same command with 4 steps
+  # (also the continuation of a finished run with a larger num_steps).
+  resumed = str(tmp_path / "resumed")
+  config.train.num_steps = 2
+  training.train_and_evaluate(config, resumed)
+  config.train.num_steps = 4
+  results = training.train_and_evaluate(config, resumed)
+  assert results["num_steps"] == 4
+
+  a = _final_params(straight, config)
+  b = _final_params(resumed, config)
+  chex.assert_trees_all_close(a.params, b.params, rtol=1e-6, atol=1e-6)
+  chex.assert_trees_all_close(a.estimator_state, b.estimator_state)
+  steps = [json.loads(l)["step"] for l in open(os.path.join(resumed,
+                                                            "metrics.jsonl"))]
+  assert steps == sorted(set(steps)), "resumed metrics repeat steps"
+
+
+def test_non_finite_step_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
+  config = test_config.get_config("reinforce")
+  config.train.num_steps = 6
+  original = loop.build_model
+
+  def poisoned_model(*args, **kwargs):
+    model = original(*args, **kwargs)
+    loss = model.loss
+
+    def nan_after_three(params, key, x, *, step, **kw):
+      value, aux = loss(params, key, x, step=step, **kw)
+      return jnp.where(step >= 3, jnp.nan, value), aux
+    model.loss = nan_after_three
+    return model
+
+  monkeypatch.setattr(loop, "build_model", poisoned_model)
+  with pytest.raises(training.NonFiniteError, match="step 4"):
+    training.train_and_evaluate(config, str(tmp_path))
+  ckpt = checkpoints.Checkpointer(str(tmp_path))
+  assert ckpt.latest_step() == 2
+  ckpt.close()
+
+
+def test_main_writes_every_output(tmp_path):
+  workdir = tmp_path / "run"
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  proc = subprocess.run(
+      [sys.executable, "-m", "experiments.main",
+       "--config=configs/test.py", f"--workdir={workdir}",
+       "--config.estimator.name=rloo", "--config.estimator.num_samples=2"],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  for name in ("config.json", "metrics.jsonl", "samples.png", "curves.png",
+               "results.json"):
+    assert (workdir / name).exists(), name
+  assert any(p.name.startswith("events") for p in (workdir / "tensorboard").iterdir())
+  results = json.loads((workdir / "results.json").read_text())
+  for key in ("test_log_likelihood", "valid_log_likelihood", "train_objective",
+              "eval_num_samples", "num_steps", "wall_time_s", "estimator"):
+    assert key in results, key
+  assert results["estimator"] == "rloo"
+  assert np.isfinite(results["test_log_likelihood"])
+  assert json.loads((workdir / "config.json").read_text())["estimator"][
+      "num_samples"] == 2
+
+
+def test_main_rejects_unknown_field(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, "-m", "experiments.main", "--config=configs/test.py",
+       f"--workdir={tmp_path}", "--config.estimator.no_such_field=1"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300,
+      env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert proc.returncode != 0
+  assert "no_such_field" in proc.stderr
