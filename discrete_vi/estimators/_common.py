@@ -10,6 +10,7 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from discrete_vi.distributions import bernoulli, categorical
 from discrete_vi.types import Array, ObjectiveFn, PRNGKey
@@ -53,8 +54,9 @@ def check_positive(name: str, value) -> None:
   """
   if isinstance(value, jax.core.Tracer):
     return
-  array = jnp.asarray(value)
-  if not bool(jnp.all(jnp.isfinite(array))) or not bool(jnp.all(array > 0)):
+  # numpy, not jnp: inside jit every jnp op is traced, even on constants.
+  array = np.asarray(value, np.float64)
+  if not np.all(np.isfinite(array)) or not np.all(array > 0):
     raise ValueError(f"{name} must be finite and > 0; got {name}={value!r}.")
 
 
