@@ -66,7 +66,7 @@ direct = jax.jit(direct_bound, static_argnums=(0, 2, 3))
 
 
 @pytest.mark.parametrize("num_samples,chunk_size",
-                         [(1, 4), (7, 3), (12, 5), (100, 7)])
+                         [(1, 4), (7, 3), (12, 5), (30, 7)])
 def test_chunked_bound_equals_direct_log_mean_exp(num_samples, chunk_size):
   out = bound(noisy_log_weights, KEY, num_samples, chunk_size)
   expected = direct(noisy_log_weights, KEY, num_samples, chunk_size)
@@ -90,9 +90,12 @@ def test_chunked_bound_counts_every_sample_exactly_once(num_samples,
   np.testing.assert_allclose(out, [expected], rtol=1e-6)
 
 
-@pytest.mark.parametrize("offset", [-1e4, 1e4])
-def test_chunked_bound_finite_for_extreme_log_weights(offset):
-  fn = functools.partial(noisy_log_weights, offset=offset, scale=30.0)
+def extreme_log_weights(key, n):
+  return noisy_log_weights(key, n, offset=-1e4, scale=30.0)
+
+
+def test_chunked_bound_finite_for_extreme_log_weights():
+  fn = extreme_log_weights
   out = bound(fn, KEY, 23, 5)
   chex.assert_tree_all_finite(out)
   expected = direct(fn, KEY, 23, 5)
@@ -131,15 +134,13 @@ def test_chunked_bound_gradient_matches_direct():
 
 
 def test_chunked_bound_under_vmap():
-  jitted = bound(noisy_log_weights, KEY, 9, 4)
-  chex.assert_trees_all_close(jitted, direct(noisy_log_weights, KEY, 9, 4),
-                              rtol=1e-5)
   keys = jax.random.split(KEY, 3)
   batched = jax.jit(jax.vmap(lambda k: objectives.iwae_bound(
-      noisy_log_weights, k, 9, 4)))(keys)
-  chex.assert_trees_all_close(batched[0], jax.jit(objectives.iwae_bound,
-      static_argnums=(0, 2, 3))(noisy_log_weights, keys[0], 9, 4), rtol=1e-5)
+      noisy_log_weights, k, 7, 3)))(keys)
   chex.assert_shape(batched, (3, 3))
+  for key, row in zip(keys, batched):
+    chex.assert_trees_all_close(row, bound(noisy_log_weights, key, 7, 3),
+                                rtol=1e-5)
 
 
 @pytest.mark.parametrize("num_samples,chunk_size",

@@ -269,9 +269,7 @@ def reinforce(key: PRNGKey, logits: Array, f: ObjectiveFn, *, state=None,
   _common.check_logits(logits, distribution)
   check_baseline(baseline)
   check_decay(decay)
-  # check_positive runs jnp ops, which would be traced inside an outer jit.
-  with jax.ensure_compile_time_eval():
-    _common.check_positive("eps", eps)
+  _common.check_positive("eps", eps)
   if baseline in STATEFUL_BASELINES:
     if state is None:
       state = init_reinforce(key, logits, distribution=distribution,

@@ -260,7 +260,17 @@ class SigmoidBeliefNet:
   # -- parameters ----------------------------------------------------------
 
   def init(self, key: PRNGKey, x_example: Array) -> dict:
-    """Initial parameters (the `params` collection) for data like `x_example`."""
+    """Initial parameters (the Flax `params` collection).
+
+    Args:
+      key: PRNG key.
+      x_example: `[B, data_dim]` data of the training shape.
+
+    Returns:
+      A dict: `encoders_<l>`, `decoders_<l>` (links, `decoders_0` maps z_1 to
+      pixel logits), `prior_logits`, and `baselines_<l>` with
+      `input_baseline`.
+    """
     x = self._check_data(x_example)
     return self.module.init(key, x)["params"]
 
@@ -373,7 +383,9 @@ class SigmoidBeliefNet:
       kl_weight: extra factor on the KL term (times the warm-up factor).
 
     Returns:
-      `(loss, ModelAux)`: scalar loss, and aux.
+      `(loss, ModelAux)`: the scalar loss, whose value is the batch mean of
+      -(sampled objective) plus the baselines' regression loss (reported
+      apart in `diagnostics["objective"]` and `["baseline_loss"]`), and aux.
     """
     x = self._check_data(x)
     estimators = self._estimators(estimator)
@@ -385,8 +397,7 @@ class SigmoidBeliefNet:
                                                  estimators, states, kl_weight)
     new_states = [aux.state]
     diagnostics = _batch_means(aux.diagnostics)
-    if self.num_layers > 1 and self._needs_probe(keys, x, params, estimators,
-                                                 states):
+    if self.num_layers > 1 and self._needs_probe(keys, x, estimators, states):
       probe = self._probe_inner_layers(params, probe_key, keys, x, estimators,
                                        states, kl_weight)
       for layer, (_, inner_aux, inner_baseline_loss) in enumerate(probe, 2):
@@ -394,16 +405,20 @@ class SigmoidBeliefNet:
         baseline_loss = baseline_loss + inner_baseline_loss
         diagnostics.update({f"layer{layer}/{k}": v for k, v in
                             _batch_means(inner_aux.diagnostics).items()})
+        diagnostics[f"layer{layer}/baseline_loss"] = jax.lax.stop_gradient(
+            jnp.mean(inner_baseline_loss))
     else:
       new_states.extend(states[1:])
     baseline_loss = jnp.mean(baseline_loss)
-    diagnostics.update(kl_weight=jnp.asarray(kl_weight),
-                       baseline_loss=jax.lax.stop_gradient(baseline_loss))
+    diagnostics.update(
+        kl_weight=jnp.asarray(kl_weight),
+        objective=jax.lax.stop_gradient(jnp.mean(aux.objective)),
+        baseline_loss=jax.lax.stop_gradient(baseline_loss))
     new_state = new_states[0] if self.num_layers == 1 else tuple(new_states)
     return (jnp.mean(loss) + baseline_loss,
             ModelAux(aux.objective, new_state, diagnostics))
 
-  def _needs_probe(self, keys, x, params, estimators, states) -> bool:
+  def _needs_probe(self, keys, x, estimators, states) -> bool:
     """Whether a layer >= 2 has a state to update or a baseline to train."""
     if self.input_baseline:
       return True
@@ -422,6 +437,15 @@ class SigmoidBeliefNet:
 
     Layer l's state is initialised on the logits of q(z_l | z_{l-1}) at an
     ancestral hard sample (the shapes the nested estimator will see).
+
+    Args:
+      params: model parameters.
+      key: PRNG key.
+      x: `[B, data_dim]` a batch of the shape used in training.
+      estimator: an `Estimator`, or one per layer (as for `loss`).
+
+    Returns:
+      The state for `loss(..., state=...)` (None for stateless estimators).
     """
     x = self._check_data(x)
     estimators = self._estimators(estimator)
@@ -435,7 +459,17 @@ class SigmoidBeliefNet:
 
   def log_weights(self, params, key: PRNGKey, x: Array, num_samples: int
                   ) -> Array:
-    """`[num_samples, B]` log p(x, z) - log q(z|x) at hard ancestral samples."""
+    """Log importance weights at hard ancestral samples of q.
+
+    Args:
+      params: model parameters.
+      key: PRNG key.
+      x: `[B, data_dim]` data.
+      num_samples: n (static).
+
+    Returns:
+      `[n, B]` log p(x, z^{(i)}) - log q(z^{(i)} | x), z^{(i)} ~ q.
+    """
     x = self._check_data(x)
     xs = jnp.broadcast_to(x, (num_samples,) + x.shape)
     path = self._ancestral_path(params, key, xs)
@@ -448,6 +482,18 @@ class SigmoidBeliefNet:
     Always on the discrete model: hard samples z_1 ~ q(z_1|x), then
     z_2 ~ q(z_2|z_1), ...; weights p(x, z) / q(z|x); chunked
     (`objectives.iwae_bound`) so memory is O(chunk_size * B).
+
+    Args:
+      params: model parameters.
+      key: PRNG key.
+      x: `[B, data_dim]` binary data.
+      num_samples: k (static): 100 in REBAR/RELAX/DisARM evaluations, 4000
+        for DVAE++'s final test numbers.
+      chunk_size: samples per chunk (static).
+
+    Returns:
+      `[B]` estimates of the k-sample bound L_k <= log p(x) (Burda et al.,
+      2016).
     """
     return iwae.iwae_bound(
         lambda k, n: self.log_weights(params, k, x, n), key, num_samples,
@@ -457,9 +503,20 @@ class SigmoidBeliefNet:
              ) -> Array:
     """Ancestral samples of the generative model, `[n, data_dim]`.
 
-    Returns the pixel probabilities sigmoid(decoder logits) given a sampled
-    z_1 (smoother pictures), or with `binary=True` a binary sample of x.
+    z_L ~ p(z_L), then z_{l-1} ~ p(z_{l-1} | z_l) down to z_1.
+
+    Args:
+      params: model parameters.
+      key: PRNG key.
+      n: number of samples (static).
+      binary: return a binary sample x ~ p(x | z_1) instead of the pixel
+        probabilities sigmoid(decoder logits) (the smoother pictures usually
+        shown).
+
+    Returns:
+      `[n, data_dim]` probabilities in [0, 1], or binary values.
     """
+    _check_int("n", n, 1)
     keys = jax.random.split(key, self.num_layers + 1)
     logits = jnp.broadcast_to(self._apply(params, "prior"),
                               (n, self.latent_dim))
