@@ -83,8 +83,8 @@ def test_shapes_and_hard_value(distribution, shape):
               )(jax.random.PRNGKey(2), logits)
   for x in s:
     chex.assert_shape(x, (7,) + shape)
-  chex.assert_shape(concrete.log_prob_from_latent(logits, s.latent, 0.5,
-                                                  distribution), (7,) + shape[:2])
+  log_p = concrete.log_prob_from_latent(logits, s.latent, 0.5, distribution)
+  chex.assert_shape(log_p, (7,) + shape[:2])
   if distribution == "bernoulli":
     np.testing.assert_array_equal(s.hard, (s.relaxed > 0.5).astype(np.float32))
   else:
@@ -287,8 +287,10 @@ def test_small_logits_argmax_frequencies_ordered(temperature):
   n = 1_000_000
   forward = concrete.sample_categorical(key, logits, temperature, (n,))
   backward = concrete.sample_categorical(key, logits[::-1], temperature, (n,))
-  wins = (np.argmax(np.asarray(forward.relaxed), -1) == 0).astype(np.float64)
-  wins_reversed = (np.argmax(np.asarray(backward.relaxed), -1) == 0).astype(np.float64)
+  wins = np.argmax(np.asarray(forward.relaxed), -1) == 0
+  wins_reversed = np.argmax(np.asarray(backward.relaxed), -1) == 0
+  wins, wins_reversed = wins.astype(np.float64), wins_reversed.astype(
+      np.float64)
   mean, se = _mean_se(wins - wins_reversed)
   probs = np.exp(np.asarray(logits).astype(np.float64))
   probs /= probs.sum()

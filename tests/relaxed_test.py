@@ -1,4 +1,4 @@
-"""Tests for discrete_vi.estimators.relaxed (straight-through, Gumbel family)."""
+"""Tests for discrete_vi.estimators.relaxed: straight-through, Gumbel family."""
 
 import functools
 

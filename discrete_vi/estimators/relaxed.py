@@ -59,7 +59,7 @@ def _aux(value: Array, samples: Array, diagnostics=None) -> EstimatorAux:
 def straight_through(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
                      state=None, distribution: str = "bernoulli",
                      variant: str = "stochastic") -> tuple[Array, EstimatorAux]:
-  r"""Straight-through estimator: hard forward, gradient through the probabilities.
+  r"""Straight-through: hard forward, gradient through the probabilities.
 
   With p = sigmoid(logits) (or softmax over K), the forward value uses a hard
   z and the backward pass treats dz/dp as the identity:
