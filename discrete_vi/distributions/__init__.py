@@ -1,6 +1,13 @@
-"""Distributions over binary and categorical variables and their relaxations."""
+"""Distributions over binary and categorical variables and their relaxations.
+
+- `bernoulli`, `categorical`: the discrete distributions (factorised).
+- `concrete`: Concrete / Gumbel-softmax relaxations, densities in log space.
+- `overlapping`: DVAE / DVAE++ / DVAE# smoothing transformations.
+"""
 
 from discrete_vi.distributions import bernoulli
 from discrete_vi.distributions import categorical
+from discrete_vi.distributions import concrete
+from discrete_vi.distributions import overlapping
 
-__all__ = ["bernoulli", "categorical"]
+__all__ = ["bernoulli", "categorical", "concrete", "overlapping"]

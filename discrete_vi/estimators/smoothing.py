@@ -53,9 +53,7 @@ def _smoothed_estimate(name: str, smoothing: overlapping.Smoothing,
   _common.check_distribution(distribution, ("bernoulli",), estimator=name)
   logits = jnp.asarray(logits)
   _common.check_logits(logits, distribution)
-  # overlapping.check_beta, not _common.check_positive: the latter calls jnp
-  # on the value, which is traced inside jit even for a Python float.
-  overlapping.check_beta(beta)
+  _common.check_positive("beta", beta)
   zeta, z = overlapping.sample(smoothing, key, logits, beta)  # [..., D]
   relaxed = _common.call_objective_per_example(f, zeta, logits, distribution,
                                                name)  # [...]
