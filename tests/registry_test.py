@@ -31,15 +31,16 @@ def objective(theta, z):
   return jnp.sum(theta * z, -1) - jnp.sum((z - 0.3) ** 2, -1) + z[..., 0] * z[..., 1]
 
 
+@functools.lru_cache(maxsize=None)
 def supported(name, distribution):
+  """Whether `name` takes `distribution` (abstract evaluation: no compile)."""
   try:
-    estimators.make(name, distribution=distribution, **OPTIONS.get(name, {}))
+    est = estimators.make(name, distribution=distribution,
+                          **OPTIONS.get(name, {}))
     logits = jnp.zeros((2, D) if distribution == "bernoulli" else (2, D, K))
     theta = jnp.zeros(logits.shape[1:])
-    estimators.make(name, distribution=distribution,
-                    **OPTIONS.get(name, {})).estimate(
-                        jax.random.PRNGKey(0), logits,
-                        functools.partial(objective, theta))
+    jax.eval_shape(lambda k, l: est.estimate(k, l, functools.partial(
+        objective, theta)), jax.random.PRNGKey(0), logits)
   except ValueError as e:
     if "supports distribution" in str(e):
       return False
@@ -64,11 +65,15 @@ def run(est, key, logits, theta, state=None):
   return est.estimate(key, logits, functools.partial(objective, theta), state)
 
 
+def jitted_run(est):
+  return jax.jit(functools.partial(run, est))
+
+
 @pytest.mark.parametrize("name,distribution", CASES)
 def test_shapes_and_finiteness(name, distribution):
   est, logits, theta = setup_case(name, distribution)
   state = est.init(jax.random.PRNGKey(3), logits)
-  loss, aux = run(est, jax.random.PRNGKey(4), logits, theta, state)
+  loss, aux = jitted_run(est)(jax.random.PRNGKey(4), logits, theta, state)
   chex.assert_shape(loss, (BATCH,))
   chex.assert_shape(aux.objective, (BATCH,))
   chex.assert_tree_all_finite((loss, aux.objective, aux.samples))
@@ -76,16 +81,13 @@ def test_shapes_and_finiteness(name, distribution):
 
 
 @pytest.mark.parametrize("name,distribution", CASES)
-def test_jit_matches_eager_and_grads_are_finite(name, distribution):
+def test_grads_reach_logits_and_objective_parameters(name, distribution):
   est, logits, theta = setup_case(name, distribution)
   key = jax.random.PRNGKey(5)
 
   def total(l, t):
     return jnp.sum(run(est, key, l, t)[0])
 
-  eager = total(logits, theta)
-  jitted = jax.jit(total)(logits, theta)
-  np.testing.assert_allclose(eager, jitted, rtol=1e-5, atol=1e-5)
   g_logits, g_theta = jax.jit(jax.grad(total, argnums=(0, 1)))(logits, theta)
   chex.assert_tree_all_finite((g_logits, g_theta))
   assert float(jnp.sum(jnp.abs(g_logits))) > 0, "no gradient reaches logits"
@@ -96,9 +98,10 @@ def test_vmap_over_keys_and_logits(name, distribution):
   est, logits, theta = setup_case(name, distribution)
   keys = jax.random.split(jax.random.PRNGKey(6), 3)
   stacked = jnp.stack([logits, -logits, 2 * logits])
-  loss, aux = jax.vmap(lambda k, l: run(est, k, l, theta))(keys, stacked)
+  loss, aux = jax.jit(jax.vmap(lambda k, l: run(est, k, l, theta)))(
+      keys, stacked)
   chex.assert_shape(loss, (3, BATCH))
-  one, _ = run(est, keys[1], stacked[1], theta)
+  one, _ = jitted_run(est)(keys[1], stacked[1], theta)
   np.testing.assert_allclose(loss[1], one, rtol=1e-5, atol=1e-5)
   chex.assert_tree_all_finite(aux.objective)
 
@@ -125,10 +128,13 @@ def test_lax_scan_carries_state(name, distribution):
 def test_extreme_logits_stay_finite(name, distribution):
   est, logits, theta = setup_case(name, distribution)
   extreme = 50.0 * jnp.sign(logits)
-  g = jax.grad(lambda l: jnp.sum(run(est, jax.random.PRNGKey(9), l, theta)[0]))(
-      extreme)
-  loss, aux = run(est, jax.random.PRNGKey(9), extreme, theta)
-  chex.assert_tree_all_finite((loss, aux.objective, g))
+
+  def value_and_grad(l):
+    (loss, aux), g = jax.value_and_grad(
+        lambda l_: (lambda out: (jnp.sum(out[0]), out[1]))(
+            run(est, jax.random.PRNGKey(9), l_, theta)), has_aux=True)(l)
+    return loss, aux.objective, g
+  chex.assert_tree_all_finite(jax.jit(value_and_grad)(extreme))
 
 
 @pytest.mark.parametrize("name", NAMES)

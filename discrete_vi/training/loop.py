@@ -101,7 +101,8 @@ def build_model(model_config, data_mean, kl_warmup_steps: int = 0):
       hidden_dims=(hidden, hidden) if architecture == "nonlinear" else (),
       nonlinearity=model_config["activation"],
       input_baseline=model_config["input_baseline"],
-      kl_warmup_steps=kl_warmup_steps)
+      kl_warmup_steps=kl_warmup_steps,
+      data_dim=len(data_mean))
 
 
 def load_data(config) -> data_lib.Dataset:
