@@ -227,3 +227,15 @@ def test_main_rejects_unknown_field(tmp_path):
       env=dict(os.environ, JAX_PLATFORMS="cpu"))
   assert proc.returncode != 0
   assert "no_such_field" in proc.stderr
+
+
+def test_compare_drops_options_an_estimator_does_not_take():
+  from experiments import compare  # pylint: disable=g-import-not-at-top
+  base = sbn_config.get_config("linear")
+  assert base.estimator.baseline == "moving_average"
+  config = compare.config_for(base, "disarm")
+  assert config.estimator.name == "disarm"
+  assert config.estimator.baseline is None
+  loop.validate_config(config)
+  kept = compare.config_for(base, "reinforce")
+  assert kept.estimator.baseline == "moving_average"
