@@ -160,6 +160,7 @@ def test_every_estimator_documents_a_reference():
     doc = fn.__doc__ or ""
     assert len(doc) > 200, f"{name} has no real docstring"
     assert "Returns" in doc, f"{name}'s docstring has no Returns section"
+    assert "References" in doc, f"{name}'s docstring cites no paper"
 
 
 def test_enumerate_rejects_large_support():

@@ -51,6 +51,10 @@ def enumerate_expectation(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
 
   Raises:
     ValueError: if the support has more than `max_support` configurations.
+
+  References:
+    The exact reference of every unbiasedness test in this project (DESIGN.md
+    section 6); e.g. Tucker et al., 2017 (REBAR) use it on toy problems.
   """
   del key, state
   logits = jnp.asarray(logits)
