@@ -310,7 +310,7 @@ def benchmark_training() -> str:
           config.estimator[k] = v
         config.train.batch_size = batch
         dataset = loop.load_data(config)
-        model = loop.build_model(config.model, dataset.train_mean)
+        model = loop.build_model(config, dataset.train_mean)
         xs = jnp.asarray(dataset.train[:batch * TRAIN_STEPS_PER_CALL]).reshape(
             TRAIN_STEPS_PER_CALL, batch, -1)
         params = model.init(jax.random.PRNGKey(0), xs[0])
@@ -337,7 +337,7 @@ def benchmark_evaluation(num_images: int = 1000, num_samples: int = 5000,
   from discrete_vi.training import steps as steps_lib  # pylint: disable=g-import-not-at-top
   config = sbn_config.get_config("linear")
   dataset = loop.load_data(config)
-  model = loop.build_model(config.model, dataset.train_mean)
+  model = loop.build_model(config, dataset.train_mean)
   test = data_lib.evaluation_split(dataset, "test")
   images = np.concatenate([test, dataset.valid])[:num_images]
   params = model.init(jax.random.PRNGKey(0), jnp.asarray(images[:batch]))

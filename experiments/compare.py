@@ -62,8 +62,7 @@ def gradient_variance(config, workdir: str, num_draws: int) -> float:
   """Mean per-parameter variance of the training-loss gradient at the final
   checkpoint, over `num_draws` keys on one fixed training batch."""
   dataset = loop.load_data(config)
-  model = loop.build_model(config.model, dataset.train_mean,
-                           config.train.kl_warmup_steps)
+  model = loop.build_model(config, dataset.train_mean)
   x = jnp.asarray(dataset.train[:config.train.batch_size])
   params = model.init(jax.random.PRNGKey(config.seed), x)
   tx = optim.make_optimizer(config.optim.to_dict(), params,

@@ -28,7 +28,7 @@ def tiny_setup(estimator="reinforce", **options):
   for k, v in options.items():
     config.estimator[k] = v
   dataset = loop.load_data(config)
-  model = loop.build_model(config.model, dataset.train_mean)
+  model = loop.build_model(config, dataset.train_mean)
   x = jnp.asarray(dataset.train[:config.train.batch_size])
   params = model.init(jax.random.PRNGKey(0), x)
   tx = optim.make_optimizer(config.optim.to_dict(), params, 10)
@@ -135,7 +135,7 @@ def test_sbn_config_parses_and_validates():
 
 def _final_params(workdir, config):
   dataset = loop.load_data(config)
-  model = loop.build_model(config.model, dataset.train_mean)
+  model = loop.build_model(config, dataset.train_mean)
   x = jnp.asarray(dataset.train[:config.train.batch_size])
   tx = optim.make_optimizer(config.optim.to_dict(),
                             model.init(jax.random.PRNGKey(0), x),

@@ -28,7 +28,6 @@ from discrete_vi.training import steps as steps_lib
 from discrete_vi.training import writers
 
 ARCHITECTURES = ("linear", "nonlinear", "two_layer")
-MODELS = ("sbn",)
 EVAL_SEED_OFFSET = 1_000_003
 
 
@@ -57,16 +56,10 @@ def validate_config(config: Mapping[str, Any]) -> None:
     _positive_int(config, field)
   _positive_int(config, "train.kl_warmup_steps", 0)
   _positive_int(config, "eval.num_image_samples", 0)
-  if config["model"]["name"] not in MODELS:
+  if config["model"]["name"] not in MODEL_VALIDATORS:
     raise ValueError(f"config.model.name={config['model']['name']!r} is not "
-                     f"one of {MODELS}.")
-  if config["model"]["architecture"] not in ARCHITECTURES:
-    raise ValueError(f"config.model.architecture="
-                     f"{config['model']['architecture']!r} is not one of "
-                     f"{ARCHITECTURES}.")
-  if config["model"]["activation"] not in sbn.NONLINEARITIES:
-    raise ValueError(f"config.model.activation={config['model']['activation']!r}"
-                     f" is not one of {sbn.NONLINEARITIES}.")
+                     f"one of {sorted(MODEL_VALIDATORS)}.")
+  MODEL_VALIDATORS[config["model"]["name"]](config)
   if config["data"]["name"] not in data_lib.DATASETS:
     raise ValueError(f"config.data.name={config['data']['name']!r} is not one "
                      f"of {sorted(data_lib.DATASETS)}.")
@@ -90,8 +83,19 @@ def validate_config(config: Mapping[str, Any]) -> None:
 # -- building ------------------------------------------------------------------
 
 
-def build_model(model_config, data_mean, kl_warmup_steps: int = 0):
-  """The model of `config.model` for data with training mean `data_mean`."""
+def _validate_sbn(config: Mapping[str, Any]) -> None:
+  """The SBN's own fields of `config.model`."""
+  if config["model"]["architecture"] not in ARCHITECTURES:
+    raise ValueError(f"config.model.architecture="
+                     f"{config['model']['architecture']!r} is not one of "
+                     f"{ARCHITECTURES}.")
+  if config["model"]["activation"] not in sbn.NONLINEARITIES:
+    raise ValueError(f"config.model.activation={config['model']['activation']!r}"
+                     f" is not one of {sbn.NONLINEARITIES}.")
+
+
+def _build_sbn(config, data_mean):
+  model_config = config["model"]
   architecture = model_config["architecture"]
   hidden = model_config["hidden_size"]
   return sbn.SigmoidBeliefNet(
@@ -101,8 +105,26 @@ def build_model(model_config, data_mean, kl_warmup_steps: int = 0):
       hidden_dims=(hidden, hidden) if architecture == "nonlinear" else (),
       nonlinearity=model_config["activation"],
       input_baseline=model_config["input_baseline"],
-      kl_warmup_steps=kl_warmup_steps,
+      kl_warmup_steps=config["train"]["kl_warmup_steps"],
       data_dim=len(data_mean))
+
+
+# The one model registry: config.model.name -> (validate(config),
+# build(config, data_mean)). Validators raise ValueError naming the field.
+MODEL_VALIDATORS = {"sbn": _validate_sbn}
+MODEL_BUILDERS = {"sbn": _build_sbn}
+MODELS = tuple(sorted(MODEL_BUILDERS))
+
+
+def build_model(config, data_mean):
+  """The model of `config.model` for data with training mean `data_mean`.
+
+  Args:
+    config: the whole run config (models may read `config.train` /
+      `config.estimator` settings, e.g. the SBN's KL warm-up).
+    data_mean: `[data_dim]` training-set mean of x.
+  """
+  return MODEL_BUILDERS[config["model"]["name"]](config, data_mean)
 
 
 def load_data(config) -> data_lib.Dataset:
@@ -185,8 +207,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   os.makedirs(workdir, exist_ok=True)
   _write_json(os.path.join(workdir, "config.json"), config.to_dict())
   dataset = load_data(config)
-  model = build_model(config.model, dataset.train_mean,
-                      config.train.kl_warmup_steps)
+  model = build_model(config, dataset.train_mean)
   num_steps = config.train.num_steps
   x_example = jnp.asarray(dataset.train[:config.train.batch_size])
   params0 = model.init(jax.random.PRNGKey(config.seed), x_example)
@@ -279,6 +300,15 @@ def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
                             data_lib.evaluation_split(dataset, split),
                             jax.random.fold_in(key, i), config.eval.batch_size)
             for i, split in enumerate(("valid", "test"))}
+  extra = {}
+  greedy = getattr(model, "greedy_log_likelihood", None)
+  if greedy is not None:  # models with an exact deterministic flow as well
+    greedy_step = jax.jit(greedy)
+    for split in ("valid", "test"):
+      extra[f"{split}_greedy_log_likelihood"] = evaluate(
+          lambda p, k, x: greedy_step(p, x), final_state.params,
+          data_lib.evaluation_split(dataset, split), key,
+          config.eval.batch_size)
   records = writers.read_metrics(workdir)
   train_objectives = [r["train_objective"] for r in records
                       if "train_objective" in r]
@@ -296,8 +326,10 @@ def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
       "best_step": best["step"],
       "wall_time_s": wall_time_s,
       "estimator": config.estimator.name,
-      "model": f"{config.model.name}:{config.model.architecture}",
+      "model": getattr(model, "description",
+                       f"{config.model.name}:{config.model.architecture}"),
       "data": config.data.name,
+      **extra,
   }
   _write_json(os.path.join(workdir, "results.json"), results)
   logging.info("results: %s", json.dumps(results))
