@@ -117,6 +117,45 @@ def test_reinforce_standardize_unbiased_up_to_scale(distribution):
 
 
 @pytest.mark.parametrize("distribution", DISTRIBUTIONS)
+@pytest.mark.parametrize("greedy", [False, True])
+def test_reinforce_self_critic_standardize_unbiased_up_to_scale(distribution,
+                                                                greedy):
+  """Self-critic, then running standardisation (Hesselink & Aziz, Sec. 5)."""
+  f = objective(distribution)
+  state = warm_state(distribution, lambda z: 5.0 * f(z) + 1.0,
+                     "self_critic_standardize")
+  estimate = functools.partial(sf.reinforce, f=f, state=state, decay=0.9,
+                               distribution=distribution, greedy=greedy,
+                               baseline="self_critic_standardize")
+  _, aux = estimate(jax.random.PRNGKey(0), LOGITS[distribution])
+  scale = float(aux.diagnostics["scale"])
+  assert scale > 2.0  # a real rescaling, so a missing division would fail.
+  check_unbiased(estimate, distribution, f, scale=scale)
+
+
+def test_apply_baseline_self_critic_standardize_by_hand():
+  value = jnp.array([[3.0, 1.0], [0.0, 2.0]])  # [B=2, D=2] per-unit signals
+  critic = jnp.array([[1.0, 1.0], [1.0, 1.0]])
+  state = sf.RunningStats(count=jnp.array(1, jnp.int32),
+                          mean=jnp.array([0.05, 0.1]),
+                          var=jnp.array([0.4, 0.9]))
+  signal, new_state, b, scale = sf.apply_baseline(
+      value, critic, state, per_unit=True, num_units=2,
+      baseline="self_critic_standardize", decay=0.9, eps=1e-6)
+  mean, std = np.array([0.5, 1.0]), np.sqrt([4.0, 9.0])  # corrected by 0.1
+  np.testing.assert_allclose(signal, (value - critic - mean) / std, rtol=1e-5,
+                             atol=1e-6)
+  np.testing.assert_allclose(b, critic + mean, rtol=1e-5)
+  np.testing.assert_allclose(scale, np.broadcast_to(std, (2, 2)), rtol=1e-5)
+  # The state is updated with the critic-centred signal.
+  np.testing.assert_allclose(new_state.mean, 0.9 * state.mean + 0.1 *
+                             np.mean(value - critic, 0), rtol=1e-5)
+  with pytest.raises(ValueError, match="critic"):
+    sf.apply_baseline(value, None, state, per_unit=True, num_units=2,
+                      baseline="self_critic", decay=0.9, eps=1e-6)
+
+
+@pytest.mark.parametrize("distribution", DISTRIBUTIONS)
 def test_reinforce_nvil_with_baseline_value_unbiased(distribution):
   f = objective(distribution)
   state = warm_state(distribution, f, "standardize")

@@ -19,8 +19,11 @@ import jax.numpy as jnp
 from discrete_vi.estimators import _common
 from discrete_vi.types import Array, EstimatorAux, ObjectiveFn, PRNGKey
 
-BASELINES = ("none", "moving_average", "self_critic", "standardize")
-STATEFUL_BASELINES = ("moving_average", "standardize")
+BASELINES = ("none", "moving_average", "self_critic", "standardize",
+             "self_critic_standardize")
+STATEFUL_BASELINES = ("moving_average", "standardize",
+                      "self_critic_standardize")
+SELF_CRITIC_BASELINES = ("self_critic", "self_critic_standardize")
 
 
 class RunningStats(NamedTuple):
@@ -142,16 +145,14 @@ def centre_signal(key: PRNGKey, logits: Array, f: ObjectiveFn, value: Array,
                   greedy: bool, eps: float):
   """Applies the named baseline to the learning signal f(z).
 
+  Draws the self-critic sample (an independent z' ~ q, or the mode of q when
+  `greedy`) when the baseline needs one, then defers to `apply_baseline`.
+
   Returns:
-    `(signal, new_state, b, scale)`: signal = (f - b) / scale (shape of f),
-    the updated state (or None), the baseline b and the scale (1 except for
-    "standardize"), all without gradient.
+    `(signal, new_state, b, scale)` as `apply_baseline`.
   """
-  value = jax.lax.stop_gradient(value)
-  d = _common.num_units(logits, distribution)
-  if baseline == "none":
-    return value, None, jnp.zeros_like(value), jnp.ones_like(value)
-  if baseline == "self_critic":
+  critic = None
+  if baseline in SELF_CRITIC_BASELINES:
     z_critic = (_common.mode(logits, distribution) if greedy else
                 _common.sample_hard(key, logits, distribution))
     critic, critic_per_unit = _common.call_objective(
@@ -159,18 +160,70 @@ def centre_signal(key: PRNGKey, logits: Array, f: ObjectiveFn, value: Array,
     if critic_per_unit != per_unit:
       raise ValueError("f returned different shapes at the sample and at the "
                        "self-critic sample.")
+  return apply_baseline(value, critic, state, per_unit=per_unit,
+                        num_units=_common.num_units(logits, distribution),
+                        baseline=baseline, decay=decay, eps=eps)
+
+
+def apply_baseline(value: Array, critic: Optional[Array],
+                   state: Optional[RunningStats], *, per_unit: bool,
+                   num_units: int, baseline: str, decay: float, eps: float):
+  r"""Centres (and maybe scales) a learning signal computed by the caller.
+
+  The building block of every score-function estimator here, public so that
+  models with structured learning signals (latent XOR flows: per-pixel
+  rewards, per-layer KL signals) apply the same baselines to signals they
+  compute themselves.
+
+    "none": f.  "self_critic": f - f(z').  "moving_average": f - \hat{m}.
+    "standardize": (f - \hat{m}) / \hat{s}.
+    "self_critic_standardize": (f - f(z') - \hat{m}) / \hat{s}, the
+      running statistics taken of the critic-centred signal f - f(z')
+      (Hesselink & Aziz 2020, Sec. 5: "subtract a self-critic and
+      standardise the result using moving estimates of mean and standard
+      deviation").
+  Running statistics are those of the state before this step (independent
+  of the current sample), bias-corrected.
+
+  Args:
+    value: the learning signal f(z), `[...]` or per unit `[..., D]`.
+    critic: f(z') at the self-critic sample (same shape), for the
+      self-critic baselines; ignored otherwise.
+    state: `RunningStats` with `[num_units]` entries for the stateful
+      baselines.
+    per_unit: whether `value` is per unit.
+    num_units: D.
+    baseline: one of `BASELINES`.
+    decay: EMA decay of the running statistics.
+    eps: floor of the running standard deviation.
+
+  Returns:
+    `(signal, new_state, b, scale)`: signal = (f - b) / scale (shape of f),
+    the updated state (or None), the baseline b and the scale (1 unless
+    standardising), all without gradient.
+  """
+  value = jax.lax.stop_gradient(value)
+  ones = jnp.ones_like(value)
+  if baseline == "none":
+    return value, None, jnp.zeros_like(value), ones
+  b = jnp.zeros_like(value)
+  if baseline in SELF_CRITIC_BASELINES:
+    if critic is None:
+      raise ValueError(f"baseline={baseline!r} needs the critic's value.")
     b = jax.lax.stop_gradient(critic)
-    return value - b, None, b, jnp.ones_like(value)
+    value = value - b
+    if baseline == "self_critic":
+      return value, None, b, ones
   # Stateful baselines: statistics from BEFORE this step's update, so that
   # they are independent of the current sample.
   mean, var = corrected_stats(state, decay)
-  new_state = update_stats(state, to_units(value, per_unit, d), decay)
-  b = jnp.broadcast_to(from_units(mean, per_unit), value.shape)
+  new_state = update_stats(state, to_units(value, per_unit, num_units), decay)
+  m = jnp.broadcast_to(from_units(mean, per_unit), value.shape)
   if baseline == "moving_average":
-    return value - b, new_state, b, jnp.ones_like(value)
+    return value - m, new_state, m, ones
   std = jnp.maximum(jnp.sqrt(from_units(var, per_unit)), eps)
   scale = jnp.broadcast_to(std, value.shape)
-  return (value - b) / scale, new_state, b, scale
+  return (value - m) / scale, new_state, b + m, scale
 
 
 def check_state(state, logits: Array, distribution: str) -> None:
@@ -240,6 +293,9 @@ def reinforce(key: PRNGKey, logits: Array, f: ObjectiveFn, *, state=None,
       normalisation; Hesselink & Aziz 2020). The logits gradient is then
       unbiased for \nabla E[f] / \hat{s}, a known positive rescaling
       (reported as `diagnostics["scale"]`); the pathwise part is not rescaled.
+    "self_critic_standardize": the self-critic first, then "standardize" of
+      the centred signal (Hesselink & Aziz 2020, Sec. 5); unbiased for
+      \nabla E[f] / \hat{s} like "standardize".
   `baseline_value` c(x) is subtracted after the named baseline (so
   "standardize" + c(x) is NVIL); its loss is `diagnostics["baseline_loss"]`.
 
