@@ -16,6 +16,7 @@ import pytest
 from scipy import special
 
 from discrete_vi import estimators
+from discrete_vi.distributions import overlapping
 from discrete_vi.estimators import smoothing
 import stats
 
@@ -199,3 +200,38 @@ def test_per_unit_signals_raise():
       key, logits, lambda z: z))  # raises while tracing
   with pytest.raises(ValueError, match="one value per example"):
     estimate(jax.random.PRNGKey(0), jnp.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_posterior_logits_go_to_an_f_that_takes_them(name):
+  # The overlapping families pass logit q(z=1|zeta) (for the KL terms of a
+  # model's f, Vahdat et al., 2018a, Sec. 5) to the relaxed call only;
+  # spike-and-exp, whose posterior is a step function of zeta, never does.
+  calls = []
+
+  def f(z, posterior_logits=None):
+    calls.append(posterior_logits)
+    return objective(z)
+
+  logits = jnp.asarray([[0.4, -0.8], [2.0, -3.0]], jnp.float32)
+  beta = smoothing.DEFAULT_BETA[name]
+  loss, aux = estimators.ESTIMATORS[name](jax.random.PRNGKey(5), logits, f,
+                                          beta=beta)
+  assert len(calls) == 2 and calls[1] is None  # relaxed, then hard
+  np.testing.assert_allclose(loss, -objective(aux.samples), rtol=1e-6)
+  if name == "spike_and_exp":
+    assert calls[0] is None
+  else:
+    family = overlapping.FAMILIES[FAMILY[name]]
+    np.testing.assert_allclose(
+        calls[0], overlapping.posterior_logits(family, logits, aux.samples,
+                                               beta), rtol=1e-6)
+
+
+def test_takes_posterior_logits():
+  def keyword_only(z, *, posterior_logits):
+    return z
+  assert smoothing.takes_posterior_logits(keyword_only)
+  assert smoothing.takes_posterior_logits(lambda z, posterior_logits=None: z)
+  assert not smoothing.takes_posterior_logits(lambda z: z)
+  assert not smoothing.takes_posterior_logits(lambda z, **kwargs: z)

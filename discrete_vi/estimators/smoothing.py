@@ -13,6 +13,28 @@ the inverse temperature beta -> infinity (while its variance grows). f must be
 differentiable and defined on relaxed values (in [0, 1], or on R for the
 logistic family), and return one value per example.
 
+Posterior of z given \zeta. If f takes a keyword argument `posterior_logits`,
+the overlapping families (exponential, logistic, power-function) call
+
+  f(\zeta, posterior_logits=\mathrm{logit}\, q(z = 1 | \zeta)),
+  \mathrm{logit}\, q(z = 1 | \zeta) = \mathrm{logits} + \log r(\zeta|1) -
+  \log r(\zeta|0),
+
+differentiable in \zeta and in the logits. A model whose f contains terms
+linear in z (a Bernoulli log-mass such as log q(z|x) or log p(z)) evaluates
+them at \nu = q(z = 1|\zeta) rather than at \zeta: since
+E_{q(\zeta)}[\nu] = q exactly, those terms then have the discrete expectation
+(the closed-form KL of DVAE++'s joint ELBO, Vahdat et al., 2018a, Eq. 4, in
+the per-sample form of their Sec. 5), and their pathwise gradient is
+unbiased. Evaluated at \zeta instead, a log-mass term is biased by
+E[\zeta] - q = m_0 (1 - 2q) (m_0 = E[\zeta|z=0] ~ 1/beta for the
+exponential family): the relaxed entropy -E[\zeta \log q + (1-\zeta)\log(1-q)]
+grows without bound as q -> 0 or 1, so maximising it drives the encoder's
+logits to +-infinity. Spike-and-exp gets no keyword: its posterior
+1[\zeta > 0] is a step function of \zeta, whose pathwise gradient misses the
+KL gradient (Rolfe, 2017, codes that gradient by hand); an f without the
+keyword is called as f(\zeta).
+
 `aux.objective` is f at the hard z that \zeta tends to as beta -> infinity
 (z = 1[\rho > 1 - q] for the inverse-CDF samplers, the ancestral z for the
 others): an exact Bernoulli(q) sample, so `aux.objective` is an unbiased
@@ -27,6 +49,9 @@ References:
   Vahdat, Andriyash, Macready, 2018b. DVAE#: Discrete variational
     autoencoders with relaxed Boltzmann priors. NeurIPS.
 """
+
+import functools
+import inspect
 
 import jax
 import jax.numpy as jnp
@@ -46,6 +71,37 @@ DEFAULT_BETA = {
 }
 
 
+# Families whose q(z|zeta) is a smooth function of zeta (r(.|0) and r(.|1)
+# share their support), so that f may receive its logits (module docstring).
+POSTERIOR_FAMILIES = ("exponential", "logistic", "power_function")
+POSTERIOR_KEYWORD = "posterior_logits"
+
+
+def takes_posterior_logits(f: ObjectiveFn) -> bool:
+  """Whether f has a parameter named `posterior_logits` (by keyword)."""
+  try:
+    parameters = inspect.signature(f).parameters
+  except (TypeError, ValueError):  # no signature (some builtins)
+    return False
+  parameter = parameters.get(POSTERIOR_KEYWORD)
+  return parameter is not None and parameter.kind in (
+      inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+def _relaxed_objective_fn(smoothing: overlapping.Smoothing, f: ObjectiveFn,
+                          logits: Array, zeta: Array, beta) -> ObjectiveFn:
+  r"""f, given logit q(z=1|\zeta) by keyword when it takes it and may.
+
+  References:
+    Vahdat et al., 2018a, Sec. 5: \nu = \sigma(g(\mu) + \log[r(\zeta|1) /
+    r(\zeta|0)]), with E_{q(\zeta)}[\nu] = \mu.
+  """
+  if smoothing.name not in POSTERIOR_FAMILIES or not takes_posterior_logits(f):
+    return f
+  posterior = overlapping.posterior_logits(smoothing, logits, zeta, beta)
+  return functools.partial(f, **{POSTERIOR_KEYWORD: posterior})
+
+
 def _smoothed_estimate(name: str, smoothing: overlapping.Smoothing,
                        key: PRNGKey, logits: Array, f: ObjectiveFn,
                        distribution: str, beta) -> tuple[Array, EstimatorAux]:
@@ -55,8 +111,9 @@ def _smoothed_estimate(name: str, smoothing: overlapping.Smoothing,
   _common.check_logits(logits, distribution)
   _common.check_positive("beta", beta)
   zeta, z = overlapping.sample(smoothing, key, logits, beta)  # [..., D]
-  relaxed = _common.call_objective_per_example(f, zeta, logits, distribution,
-                                               name)  # [...]
+  relaxed_f = _relaxed_objective_fn(smoothing, f, logits, zeta, beta)
+  relaxed = _common.call_objective_per_example(relaxed_f, zeta, logits,
+                                               distribution, name)  # [...]
   hard = _common.call_objective_per_example(f, z, logits, distribution, name)
   gap = jnp.mean(jnp.abs(jax.lax.stop_gradient(zeta) - z))
   diagnostics = {"relaxed_objective": jax.lax.stop_gradient(relaxed),
@@ -83,6 +140,8 @@ def overlapping_exponential(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
     key: PRNG key.
     logits: `[..., D]` Bernoulli logits.
     f: objective to maximise, differentiable on [0, 1]^D, per example `[...]`.
+      If it takes a keyword `posterior_logits`, it gets
+      logit q(z=1|zeta) there (module docstring).
     state: unused (stateless).
     distribution: must be "bernoulli".
     beta: inverse temperature > 0 (authors: 10).
@@ -114,6 +173,8 @@ def overlapping_logistic(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
     key: PRNG key.
     logits: `[..., D]` Bernoulli logits.
     f: objective to maximise, differentiable on R^D, per example `[...]`.
+      If it takes a keyword `posterior_logits`, it gets
+      logit q(z=1|zeta) there (module docstring).
     state: unused (stateless).
     distribution: must be "bernoulli".
     beta: inverse temperature > 0 (default 10: no published value in our
@@ -179,6 +240,8 @@ def power_function(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
     key: PRNG key.
     logits: `[..., D]` Bernoulli logits.
     f: objective to maximise, differentiable on [0, 1]^D, per example `[...]`.
+      If it takes a keyword `posterior_logits`, it gets
+      logit q(z=1|zeta) there (module docstring).
     state: unused (stateless).
     distribution: must be "bernoulli".
     beta: inverse temperature > 0 (authors: 30).

@@ -34,8 +34,23 @@ composed; nesting `enumerate` everywhere gives the exact ELBO.
 Relaxed values. F is written with the Bernoulli log-mass
 z \log\sigma(l) + (1 - z) \log\sigma(-l), which is linear in z, so it extends
 multilinearly to relaxed z in (0, 1) and the relaxed estimators (Concrete,
-REBAR, RELAX, overlapping smoothing) may evaluate f at relaxed samples, as
-the REBAR/RELAX authors' code evaluates its relaxed objective.
+REBAR, RELAX) may evaluate f at relaxed samples, as the REBAR/RELAX authors'
+code evaluates its relaxed objective. The networks (decoders, and encoders
+of layers >= 2) see the relaxed sample.
+
+Overlapping smoothing (DVAE++). There the log-mass terms of a relaxed layer
+(its log q(z_l|.) and log p(z_l|.)) are evaluated at \nu_l = q(z_l = 1 |
+\zeta_l), which the estimator passes as `posterior_logits` (see
+`estimators.smoothing`), while the networks see \zeta_l: per sample this is
+E_{q(z|\zeta)}[F], the joint ELBO of Vahdat et al. (2018, Eq. 4; for one
+layer, log p(x|\zeta) minus the closed-form KL(q(z|x) || p(z)) in
+expectation, since E[\nu] = q). Evaluated at \zeta itself, as before, the
+relaxed KL term had expectation -KL + m_0 \sum_i (1 - 2 q_i)(a_i - l_i)
+(prior logits a, encoder logits l, m_0 = E[\zeta | z = 0] ~ 1/beta), which is
+unbounded above as |l| grows: the run of issue 3 drove the encoder logits
+to |l| ~ 12 on average (max 237) and its relaxed objective to +58 nats while
+the discrete ELBO fell to -176. Spike-and-exp smoothing still uses \zeta (its
+posterior is a step function; see `estimators.smoothing`).
 
 VIMCO. With `vimco` the estimator calls f once per sample, and F is exactly
 the log importance weight log p(x, z) - log q(z|x), so the single-layer model
@@ -288,21 +303,27 @@ class SigmoidBeliefNet:
       params: model parameters.
       x: `[..., data_dim]` data.
       path: `((z_1, q_logits_1), ..., (z_L, q_logits_L))`, the (hard or
-        relaxed) samples of every layer with the logits of q they came from.
+        relaxed) samples of every layer with the logits of q they came from;
+        an entry may carry a third element, the logits of q(z_l = 1 | zeta_l)
+        from an overlapping-smoothing estimator (or None).
 
     Returns:
       Three `[...]` arrays. Each term is the Bernoulli log-mass, linear in
-      each z (multilinear extension to relaxed z).
+      each z (multilinear extension to relaxed z), evaluated at the layer's
+      mass point (`_mass_point`); the networks see the samples themselves.
     """
-    zs = [z for z, _ in path]
-    log_q = sum(jnp.sum(bernoulli.log_prob(logits, z), -1) for z, logits in path)
+    zs = [entry[0] for entry in path]
+    points = [_mass_point(entry) for entry in path]
+    log_q = sum(jnp.sum(bernoulli.log_prob(entry[1], point), -1)
+                for entry, point in zip(path, points))
     log_px = elbo.bernoulli_log_likelihood(self._apply(params, "decode", 0,
                                                        zs[0]), x)
-    log_pz = jnp.sum(bernoulli.log_prob(self._apply(params, "prior"), zs[-1]),
-                     -1)
+    log_pz = jnp.sum(bernoulli.log_prob(self._apply(params, "prior"),
+                                        points[-1]), -1)
     for layer in range(1, len(zs)):
       logits = self._apply(params, "decode", layer, zs[layer])
-      log_pz = log_pz + jnp.sum(bernoulli.log_prob(logits, zs[layer - 1]), -1)
+      log_pz = log_pz + jnp.sum(bernoulli.log_prob(logits, points[layer - 1]),
+                                -1)
     return log_px, log_pz, log_q
 
   def integrand(self, params, x: Array, path, kl_weight=1.0) -> Array:
@@ -322,8 +343,9 @@ class SigmoidBeliefNet:
     h = x if layer == 0 else path[-1][0]
     logits = self._apply(params, "encode", layer, h)  # [B, D]
 
-    def objective(z):
-      new_path = tuple(path) + ((z, logits),)
+    def objective(z, posterior_logits=None):
+      # posterior_logits: logit q(z=1|zeta) from overlapping smoothing
+      new_path = tuple(path) + ((z, logits, posterior_logits),)
       if layer == self.num_layers - 1:
         return self.integrand(params, x, new_path, kl_weight)
       inner_loss, _, _ = self._nested_loss(params, keys, x, new_path, layer + 1,
@@ -575,10 +597,29 @@ def _estimate_with_baseline(estimator: Estimator, key, logits, f, state,
     loss, aux = estimator.estimate(key, logits, f, state)
     return loss, aux, jnp.zeros(loss.shape, loss.dtype)
   b = jax.lax.stop_gradient(baseline)  # [B]
-  loss, aux = estimator.estimate(key, logits, lambda z: f(z) - b, state)
+
+  def centred(z, posterior_logits=None):  # keeps f's keyword (smoothing)
+    return f(z, posterior_logits=posterior_logits) - b
+
+  loss, aux = estimator.estimate(key, logits, centred, state)
   objective = aux.objective + b
   baseline_loss = jnp.square(jax.lax.stop_gradient(objective) - baseline)
   return loss - b, aux._replace(objective=objective), baseline_loss
+
+
+def _mass_point(entry) -> Array:
+  r"""Where a layer's log-mass terms are evaluated: z, or \nu = q(z=1|\zeta).
+
+  Args:
+    entry: `(z, q_logits)` or `(z, q_logits, posterior_logits)` of one layer.
+
+  Returns:
+    `[..., D]`: sigmoid(posterior_logits) when given (overlapping smoothing,
+    Vahdat et al., 2018, Sec. 5), else z.
+  """
+  if len(entry) > 2 and entry[2] is not None:
+    return jax.nn.sigmoid(entry[2])
+  return entry[0]
 
 
 def _batch_means(diagnostics: dict) -> dict:
