@@ -317,3 +317,44 @@ class IncrementalMADE(NamedTuple):
     """Output logit of unit d, `[...]`, from what has been added so far."""
     hidden = self.activation(state.hidden)  # [..., H]
     return state.output[..., d] + hidden @ self.w_output[:, d]
+
+
+class FullPassMADE(NamedTuple):
+  """The `IncrementalMADE` interface for any MADE, by full passes.
+
+  The state holds the inputs and context known so far (zeros elsewhere);
+  `logit` runs the whole network and reads output d. Costs one full pass per
+  unit (D passes per sample): the fallback for MADEs with several hidden
+  layers or an unmasked context.
+  """
+  made: MADE
+  params: dict
+
+  def start(self, batch_shape: tuple[int, ...],
+            context: Optional[Array] = None) -> IncrementalState:
+    d = self.params["output"]["bias"].shape[-1]
+    zeros = jnp.zeros(batch_shape + (d,), jnp.float32)
+    return IncrementalState(zeros, zeros if context is None else context)
+
+  def add_input(self, state, i, value):
+    return state._replace(hidden=state.hidden.at[..., i].set(value))
+
+  def add_context(self, state, i, value):
+    return state._replace(output=state.output.at[..., i].set(value))
+
+  def logit(self, state, d) -> Array:
+    context = state.output if self.made.context is not None else None
+    return self.made.apply({"params": self.params}, state.hidden,
+                           context)[..., d]
+
+
+def unit_evaluator(made: MADE, params: dict, num_units: int):
+  """An `IncrementalMADE` when the MADE allows it, else a `FullPassMADE`.
+
+  Both offer start / add_input / add_context / logit, so an autoregressive
+  sampler is written once.
+  """
+  if (len(made.hidden_dims) <= 1 and made.num_outputs == 1 and
+      made.context != "unmasked"):
+    return IncrementalMADE.from_params(made, params, num_units)
+  return FullPassMADE(made, params)

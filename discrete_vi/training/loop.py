@@ -21,6 +21,7 @@ import numpy as np
 
 from discrete_vi import data as data_lib
 from discrete_vi.models import sbn
+from discrete_vi.models import xor_flow_config
 from discrete_vi.training import checkpoints
 from discrete_vi.training import optim
 from discrete_vi.training import schedules
@@ -111,8 +112,9 @@ def _build_sbn(config, data_mean):
 
 # The one model registry: config.model.name -> (validate(config),
 # build(config, data_mean)). Validators raise ValueError naming the field.
-MODEL_VALIDATORS = {"sbn": _validate_sbn}
-MODEL_BUILDERS = {"sbn": _build_sbn}
+MODEL_VALIDATORS = {"sbn": _validate_sbn,
+                    "xor_flow": xor_flow_config.validate}
+MODEL_BUILDERS = {"sbn": _build_sbn, "xor_flow": xor_flow_config.build}
 MODELS = tuple(sorted(MODEL_BUILDERS))
 
 
@@ -301,12 +303,13 @@ def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
                             jax.random.fold_in(key, i), config.eval.batch_size)
             for i, split in enumerate(("valid", "test"))}
   extra = {}
-  greedy = getattr(model, "greedy_log_likelihood", None)
-  if greedy is not None:  # models with an exact deterministic flow as well
-    greedy_step = jax.jit(greedy)
+  # Models with deterministic evaluations as well (the XOR flows' greedy
+  # flows): name -> fn(params, x) -> [B].
+  for name, fn in getattr(model, "deterministic_evaluations", dict)().items():
+    fn = jax.jit(fn)
     for split in ("valid", "test"):
-      extra[f"{split}_greedy_log_likelihood"] = evaluate(
-          lambda p, k, x: greedy_step(p, x), final_state.params,
+      extra[f"{split}_{name}"] = evaluate(
+          lambda p, k, x, fn=fn: fn(p, x), final_state.params,
           data_lib.evaluation_split(dataset, split), key,
           config.eval.batch_size)
   records = writers.read_metrics(workdir)
