@@ -51,6 +51,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.log_every_steps = 500
   config.train.checkpoint_every_steps = 5_000
   config.train.kl_warmup_steps = 0
+  # Stop training after this many seconds (periodic evaluation excluded),
+  # e.g. to compare models at equal wall-clock cost; None: no limit.
+  config.train.time_budget_s = config_dict.placeholder(float)
 
   config.optim = ml_collections.ConfigDict()
   config.optim.name = "adam"

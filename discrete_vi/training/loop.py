@@ -56,6 +56,11 @@ def validate_config(config: Mapping[str, Any]) -> None:
                 "eval.chunk_size", "eval.batch_size", "model.num_latents"):
     _positive_int(config, field)
   _positive_int(config, "train.kl_warmup_steps", 0)
+  budget = config["train"].get("time_budget_s")
+  if budget is not None and not (isinstance(budget, (int, float)) and
+                                 budget > 0):
+    raise ValueError(f"config.train.time_budget_s must be a number of seconds "
+                     f"> 0 (or None); got {budget!r}.")
   _positive_int(config, "eval.num_image_samples", 0)
   if config["model"]["name"] not in MODEL_VALIDATORS:
     raise ValueError(f"config.model.name={config['model']['name']!r} is not "
@@ -244,6 +249,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   start_time = time.time()
   start_step = step
   last_good = step
+  # Optional wall-clock budget of this invocation's training (periodic
+  # evaluations excluded): seconds, or None for no limit.
+  budget = config.train.get("time_budget_s")
+  eval_seconds = 0.0
   while step < num_steps:
     n = min(config.train.steps_per_jit, num_steps - step)
     xs = jnp.stack([next(batches) for _ in range(n)])
@@ -257,17 +266,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
           f"good checkpoint, step {ckpt.latest_step()}, is kept in {workdir}).")
     before, step = step, step + n
     elapsed = time.time() - start_time
+    # The last chunk: all steps done, or the wall-clock budget spent.
+    last = step == num_steps or (
+        budget is not None and elapsed - eval_seconds >= budget)
     record = None
-    if _crossed(before, step, config.train.log_every_steps) or step == num_steps:
+    if _crossed(before, step, config.train.log_every_steps) or last:
       rate = (step - start_step) / max(elapsed, 1e-9)
       record = {"wall_time_s": wall_offset + elapsed, "steps_per_s": rate,
                 **_chunk_metrics(metrics)}
       logging.info("step %d/%d  %.1f steps/s  ETA %.0f s  objective %.3f",
                    step, num_steps, rate, (num_steps - step) / max(rate, 1e-9),
                    record["train_objective"])
-    if _crossed(before, step, config.eval.every_steps) or step == num_steps:
+    if _crossed(before, step, config.eval.every_steps) or last:
+      eval_start = time.time()
       value = evaluate(eval_step, state.params, valid,
                        jax.random.fold_in(eval_key, step), config.eval.batch_size)
+      eval_seconds += time.time() - eval_start
       record = record or {"wall_time_s": wall_offset + elapsed,
                           **_chunk_metrics(metrics)}
       record["valid_log_likelihood"] = value
@@ -280,9 +294,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if record is not None:
       writer.write(step, record)
     if (_crossed(before, step, config.train.checkpoint_every_steps) or
-        step == num_steps):
+        last):
       ckpt.save(step, state)
       last_good = step
+    if last:
+      break
   writer.close()
   del last_good
   results = final_evaluation(config, workdir, model, dataset, state, ckpt,
