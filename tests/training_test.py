@@ -9,6 +9,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from configs import sbn as sbn_config
@@ -194,6 +195,33 @@ def test_non_finite_step_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
   ckpt = checkpoints.Checkpointer(str(tmp_path))
   assert ckpt.latest_step() == 2
   ckpt.close()
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("finite", (True, True)),
+    ("nan_grad", (False, True)),
+    ("inf_grad", (False, True)),
+    ("inf_param", (True, False)),
+    ("nan_both", (False, False)),
+    ("overflowing_norm", (True, True)),
+])
+def test_step_health_matches_exact_tree_checks(case, expected):
+  grads = {"a": jnp.full((3, 4), 0.5), "b": jnp.arange(5.0)}
+  params = {"a": jnp.ones((3, 4)), "b": jnp.zeros(5)}
+  if case in ("nan_grad", "nan_both"):
+    grads["b"] = grads["b"].at[2].set(jnp.nan)
+  if case == "inf_grad":
+    grads["a"] = grads["a"].at[1, 1].set(-jnp.inf)
+  if case in ("inf_param", "nan_both"):
+    params["a"] = params["a"].at[0, 3].set(jnp.inf)
+  if case == "overflowing_norm":  # finite values whose squares overflow
+    grads["b"] = jnp.full(5, 1e30)
+  health = jax.jit(steps_lib.step_health)(jnp.float32(1.0), grads, params)
+  assert (bool(health["grads_finite"]), bool(health["params_finite"])) == expected
+  assert bool(health["grads_finite"]) == bool(steps_lib.tree_all_finite(grads))
+  assert bool(health["loss_finite"])
+  np.testing.assert_allclose(health["grad_norm"], optax.tree.norm(grads),
+                             rtol=1e-6)
 
 
 def test_main_writes_every_output(tmp_path):
