@@ -14,23 +14,17 @@ Like `experiments.main`, this launcher defines its own flags (the comparison
 needs the estimator list); the library defines none.
 """
 
-import json
 import os
 
 from absl import app
 from absl import flags
 from absl import logging
-import jax
-import jax.numpy as jnp
-import numpy as np
 from ml_collections import config_flags
 
 from discrete_vi import estimators
-from discrete_vi.training import checkpoints
 from discrete_vi.training import loop
-from discrete_vi.training import optim
 from discrete_vi.training import steps as steps_lib
-from discrete_vi.training import writers
+from experiments import comparison
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Base config, e.g. configs/sbn.py:linear.",
@@ -58,50 +52,6 @@ def config_for(base, name: str):
   return config
 
 
-def gradient_variance(config, workdir: str, num_draws: int) -> float:
-  """Mean per-parameter variance of the training-loss gradient at the final
-  checkpoint, over `num_draws` keys on one fixed training batch."""
-  dataset = loop.load_data(config)
-  model = loop.build_model(config, dataset.train_mean)
-  x = jnp.asarray(dataset.train[:config.train.batch_size])
-  params = model.init(jax.random.PRNGKey(config.seed), x)
-  tx = optim.make_optimizer(config.optim.to_dict(), params,
-                            config.train.num_steps)
-  target = loop.initial_state(config, model, tx, x)
-  ckpt = checkpoints.Checkpointer(workdir)
-  state = ckpt.restore(target)
-  ckpt.close()
-  estimator = steps_lib.estimator_at(config.estimator, state.step)
-
-  def grad(key):
-    return jax.grad(lambda p: model.loss(
-        p, key, x, step=state.step, estimator=estimator,
-        state=state.estimator_state)[0])(state.params)
-
-  keys = jax.random.split(jax.random.PRNGKey(123), num_draws)
-  draws = [jax.jit(grad)(k) for k in keys]
-  flat = np.stack([np.concatenate([np.ravel(a) for a in
-                                   jax.tree_util.tree_leaves(g)])
-                   for g in draws]).astype(np.float64)
-  return float(np.mean(np.var(flat, axis=0, ddof=1)))
-
-
-def summarise(name: str, workdir: str, variance: float) -> dict:
-  with open(os.path.join(workdir, "results.json")) as fh:
-    results = json.load(fh)
-  records = writers.read_metrics(workdir)
-  valid = [r["valid_log_likelihood"] for r in records
-           if r.get("valid_log_likelihood") is not None]
-  rates = [r["steps_per_s"] for r in records if "steps_per_s" in r]
-  return {"estimator": name, "test": results["test_log_likelihood"],
-          "best_valid": max(valid) if valid else float("nan"),
-          "wall_time_s": results["wall_time_s"],
-          "steps_per_s": rates[-1] if rates else float("nan"),
-          "grad_variance": variance,
-          "eval_num_samples": results["eval_num_samples"],
-          "records": records}
-
-
 def write_table(rows, path: str, config) -> str:
   lines = [f"Model `{config.model.name}:{config.model.architecture}` on "
            f"`{config.data.name}`, {config.train.num_steps} steps, batch "
@@ -121,30 +71,6 @@ def write_table(rows, path: str, config) -> str:
   return text
 
 
-def plot(rows, path: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-  for r in rows:
-    points = [(p["step"], p["wall_time_s"], p["valid_log_likelihood"])
-              for p in r["records"] if p.get("valid_log_likelihood") is not None]
-    if not points:
-      continue
-    steps, times, values = zip(*points)
-    axes[0].plot(steps, values, "o-", label=r["estimator"], markersize=3)
-    axes[1].plot(times, values, "o-", label=r["estimator"], markersize=3)
-  axes[0].set_xlabel("step")
-  axes[1].set_xlabel("wall-clock time (s)")
-  for ax in axes:
-    ax.set_ylabel("validation bound (nats)")
-    ax.grid(alpha=0.3)
-  axes[1].legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -160,10 +86,11 @@ def main(argv):
     workdir = os.path.join(_WORKDIR.value, name)
     logging.info("=== %s ===", name)
     loop.train_and_evaluate(config, workdir)
-    rows.append(summarise(name, workdir, gradient_variance(
-        config, workdir, _VARIANCE_DRAWS.value)))
+    variance = comparison.gradient_variance(config, workdir,
+                                            _VARIANCE_DRAWS.value)
+    rows.append(comparison.summarise(name, workdir, variance))
   table = write_table(rows, os.path.join(_WORKDIR.value, "comparison.md"), base)
-  plot(rows, os.path.join(_WORKDIR.value, "comparison.png"))
+  comparison.plot(rows, os.path.join(_WORKDIR.value, "comparison.png"))
   print(table)
   print(f"written to {_WORKDIR.value}/comparison.md and comparison.png")
 
