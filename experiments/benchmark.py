@@ -44,6 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from discrete_vi import estimators
+from experiments import benchmark_flows
 
 TOY_TARGET = 0.499
 TOY_DRAWS = 100_000
@@ -389,7 +390,8 @@ def benchmark_evaluation(num_images: int = 1000, num_samples: int = 5000,
 
 
 BENCHMARKS = {"estimators": benchmark_estimators,
-              "training": benchmark_training}
+              "training": benchmark_training,
+              "xor_flow": benchmark_flows.report}
 
 if __name__ == "__main__":
   main(sys.argv)

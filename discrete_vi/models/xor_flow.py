@@ -230,7 +230,7 @@ class XORFlow:
                baseline: str = "standardize", greedy: bool = False,
                decay: float = 0.99, eps: float = 1e-3,
                kl_next_scale: float = 1.0, prefix_scale: float = 1e-3,
-               prefix_sample: str = "same"):
+               prefix_sample: str = "same", incremental_sampler: bool = True):
     """Validates and stores the configuration.
 
     Args:
@@ -251,6 +251,9 @@ class XORFlow:
       kl_next_scale: footnote 5's gamma on the next-layer KL signal.
       prefix_scale: special case: the scale of Eq. 14a's second term.
       prefix_sample: special case: "same" or "independent" sample for it.
+      incremental_sampler: run one-hidden-layer MADEs unit by unit in the
+        pixel-by-pixel scans (O(D H) per sample); False forces full passes
+        (O(D^2 H); same results, for benchmarks and tests).
 
     Raises:
       ValueError: naming the bad value.
@@ -289,6 +292,7 @@ class XORFlow:
                                                         decay, eps)
     self.kl_next_scale, self.prefix_scale = kl_next_scale, prefix_scale
     self.prefix_sample = prefix_sample
+    self.incremental_sampler = incremental_sampler
     self.description = f"xor_flow:{variant},depth={depth}"
     self.module = XORFlowModule(data_dim, depth, variant, tuple(hidden_dims),
                                 tuple(posterior_hidden), activation,
@@ -310,13 +314,15 @@ class XORFlow:
 
   def evaluators(self, params) -> list:
     """One `made.unit_evaluator` per layer, for the pixel-by-pixel scans."""
-    module = self.module
-    return [made_lib.unit_evaluator(conditioner_made(module.variant, l,
-                                                     module.hidden_dims,
-                                                     module.activation),
-                                    params[f"conditioners_{l}"],
-                                    self.data_dim)
-            for l in range(self.depth)]
+    module, out = self.module, []
+    for l in range(self.depth):
+      made = conditioner_made(module.variant, l, module.hidden_dims,
+                              module.activation)
+      layer_params = params[f"conditioners_{l}"]
+      out.append(made_lib.unit_evaluator(made, layer_params, self.data_dim)
+                 if self.incremental_sampler else
+                 made_lib.FullPassMADE(made, layer_params))
+    return out
 
   # -- the deterministic (STE) flow ------------------------------------------
 
