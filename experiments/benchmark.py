@@ -2,6 +2,7 @@ r"""Benchmarks of the estimator library (a report, never a timed test).
 
     python -m experiments.benchmark estimators [OUTPUT.md]
     python -m experiments.benchmark training [OUTPUT.md]
+    python -m experiments.benchmark xor_flow [OUTPUT.md]
 
 For every registry entry (and the main baselines of `reinforce`):
 
@@ -28,6 +29,9 @@ control variates trained), as they would be during training.
 and backward with an SGD update and no sampling, and the same floor with the
 run's own optimiser (Adam) instead of SGD; then the time and memory of a
 5000-sample bound on 1,000 images.
+
+`xor_flow` reports the XOR flows' train steps/s and the cost of their
+pixel-by-pixel sampler vs D (experiments/benchmark_flows.py).
 
 The markdown table is printed and written to OUTPUT.md (default
 `benchmark_results/estimators.md`).
