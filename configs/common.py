@@ -51,6 +51,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.log_every_steps = 500
   config.train.checkpoint_every_steps = 5_000
   config.train.kl_warmup_steps = 0
+  # Split each batch over all devices (a 1-D mesh) when there are several;
+  # batch_size must then be a multiple of the device count.
+  config.train.data_parallel = True
   # Stop training after this many seconds (periodic evaluation excluded),
   # e.g. to compare models at equal wall-clock cost; None: no limit.
   config.train.time_budget_s = config_dict.placeholder(float)

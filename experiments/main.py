@@ -5,11 +5,20 @@ r"""Trains and evaluates one model: the only place that defines flags.
 Any config field can be overridden, e.g. `--config.estimator.name=vimco
 --config.estimator.num_samples=5`. Re-running the same command resumes from
 the workdir's last checkpoint.
+
+Batches are split over all devices (`config.train.data_parallel`).
+On several hosts, run the same command on every host with
+DISCRETE_VI_DISTRIBUTED=1 and, unless `jax.distributed.initialize()`
+detects the cluster (SLURM, Cloud TPU, ...), JAX_COORDINATOR_ADDRESS
+(host:port of process 0), JAX_NUM_PROCESSES and JAX_PROCESS_ID.
 """
+
+import os
 
 from absl import app
 from absl import flags
 from absl import logging
+import jax
 from ml_collections import config_flags
 
 from discrete_vi import training
@@ -25,6 +34,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.INFO)
+  if os.environ.get("DISCRETE_VI_DISTRIBUTED") == "1":  # multi-host
+    jax.distributed.initialize(**{
+        arg: int(os.environ[name]) for arg, name in
+        (("num_processes", "JAX_NUM_PROCESSES"),
+         ("process_id", "JAX_PROCESS_ID")) if name in os.environ})
   # Orbax logs every checkpoint read and write at INFO: keep our progress lines.
   logging.get_absl_handler().addFilter(
       lambda record: "/orbax/" not in record.pathname)

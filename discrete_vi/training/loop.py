@@ -24,6 +24,7 @@ from discrete_vi.models import sbn
 from discrete_vi.models import xor_flow_config
 from discrete_vi.training import checkpoints
 from discrete_vi.training import optim
+from discrete_vi.training import parallel
 from discrete_vi.training import schedules
 from discrete_vi.training import steps as steps_lib
 from discrete_vi.training import writers
@@ -84,6 +85,7 @@ def validate_config(config: Mapping[str, Any]) -> None:
     raise ValueError(f"config.optim.learning_rate must be > 0; got "
                      f"{optim_config['learning_rate']!r}.")
   steps_lib.validate_estimator_config(config["estimator"])
+  parallel.validate_config(config)
 
 
 # -- building ------------------------------------------------------------------
@@ -219,7 +221,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   x_example = jnp.asarray(dataset.train[:config.train.batch_size])
   params0 = model.init(jax.random.PRNGKey(config.seed), x_example)
   tx = optim.make_optimizer(config.optim.to_dict(), params0, num_steps)
-  state = initial_state(config, model, tx, x_example)
+  # Data parallel over a 1-D mesh: state replicated (so are restored
+  # checkpoints, shaped like it), batches split over the devices.
+  mesh = parallel.make_mesh(config.train.data_parallel)
+  state = parallel.replicate(initial_state(config, model, tx, x_example), mesh)
 
   ckpt = checkpoints.Checkpointer(workdir)
   best_path = os.path.join(workdir, "best.json")
@@ -236,9 +241,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   step = int(state.step)
 
   train_step = steps_lib.make_train_step(model, tx, config.estimator)
-  fused = jax.jit(steps_lib.fuse_steps(train_step))
-  eval_step = steps_lib.make_eval_step(model, config.eval.num_samples,
-                                       config.eval.chunk_size)
+  fused = parallel.jit_train_steps(steps_lib.fuse_steps(train_step), mesh)
+  eval_step = parallel.shard_eval_step(
+      steps_lib.make_eval_step(model, config.eval.num_samples,
+                               config.eval.chunk_size),
+      mesh, config.eval.batch_size)
   eval_key = jax.random.PRNGKey(config.seed + EVAL_SEED_OFFSET)
   valid = data_lib.evaluation_split(dataset, "valid")
   writer = writers.MetricWriter(workdir)
@@ -256,7 +263,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   while step < num_steps:
     n = min(config.train.steps_per_jit, num_steps - step)
     xs = jnp.stack([next(batches) for _ in range(n)])
-    state, metrics = fused(state, xs)
+    state, metrics = fused(state, parallel.shard_batch(xs, mesh, 1))
     metrics = jax.device_get(metrics)
     bad = _first_non_finite(metrics)
     if bad is not None:
@@ -311,8 +318,10 @@ def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
                      wall_time_s) -> dict:
   """Test and valid bounds of the best checkpoint, PNGs and results.json."""
   final_state = ckpt.restore_best(state) if ckpt.best_step() is not None else state
-  eval_step = steps_lib.make_eval_step(model, config.eval.final_num_samples,
-                                       config.eval.chunk_size)
+  eval_step = parallel.shard_eval_step(
+      steps_lib.make_eval_step(model, config.eval.final_num_samples,
+                               config.eval.chunk_size),
+      parallel.make_mesh(config.train.data_parallel), config.eval.batch_size)
   key = jax.random.PRNGKey(config.seed + 2 * EVAL_SEED_OFFSET)
   bounds = {split: evaluate(eval_step, final_state.params,
                             data_lib.evaluation_split(dataset, split),
