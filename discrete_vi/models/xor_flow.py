@@ -65,9 +65,12 @@ Gradient estimation (`loss`), exactly as the paper derives it:
   estimator is unbiased; smaller values trade bias for variance.
 
 Standardisation divides each stream's signal by its running standard
-deviation, so the posterior's gradient estimates a per-stream rescaling of
-the ELBO gradient (as in the paper); the tests check unbiasedness without
-standardisation and against the rescaled gradient with it.
+deviation, so the posterior's gradient estimates a per-stream (and, for the
+reconstruction, per-pixel) rescaling of the ELBO gradient, as in the paper;
+the base and generative gradients are untouched. The tests check the full
+estimator unbiased against enumeration for the unscaled baselines (none,
+self-critic, moving average), and with standardisation that the base and
+generative gradients stay unbiased.
 
 Evaluation: the STE flow's exact log-likelihood; for the latent flows the
 importance-sampled bound with q (or p itself for the special case) as the
