@@ -14,6 +14,7 @@ import pytest
 
 from configs import sbn as sbn_config
 from configs import test as test_config
+from configs import xor_flow as xor_flow_config
 from discrete_vi import training
 from discrete_vi.training import checkpoints
 from discrete_vi.training import loop
@@ -267,3 +268,51 @@ def test_compare_drops_options_an_estimator_does_not_take():
   loop.validate_config(config)
   kept = compare.config_for(base, "reinforce")
   assert kept.estimator.baseline == "moving_average"
+
+
+def test_time_budget_stops_after_the_chunk_that_spends_it(tmp_path):
+  config = test_config.get_config("reinforce")
+  config.train.num_steps = 1000
+  config.train.time_budget_s = 1e-6  # spent by the first fused chunk
+  results = training.train_and_evaluate(config, str(tmp_path))
+  assert results["num_steps"] == config.train.steps_per_jit
+  assert results["best_step"] == config.train.steps_per_jit
+  ckpt = checkpoints.Checkpointer(str(tmp_path))
+  assert ckpt.latest_step() == config.train.steps_per_jit
+  ckpt.close()
+  config.train.time_budget_s = -1.0
+  with pytest.raises(ValueError, match="config.train.time_budget_s"):
+    loop.validate_config(config)
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("model.variant", "magic", "config.model.variant"),
+    ("estimator.name", "disarm", "config.estimator.name"),
+    ("model.depth", 0, "depth"),
+    ("estimator.baseline", "median", "baseline"),
+    ("model.prefix_sample", "twice", "prefix_sample"),
+])
+def test_bad_xor_flow_config_values_are_named(field, value, match):
+  config = xor_flow_config.get_config("sfe_special")
+  section, name = field.split(".")
+  config[section][name] = value
+  with pytest.raises(ValueError, match=match):
+    loop.validate_config(config)
+
+
+def test_xor_flow_config_rows_parse_and_validate():
+  for arg in ("ste,depth=4", "sfe_full,baseline=self_critic",
+              "sfe_special,baseline=running_average,protocol=paper"):
+    loop.validate_config(xor_flow_config.get_config(arg))
+  config = xor_flow_config.get_config("sfe_full,baseline=self_critic")
+  assert config.estimator.baseline == "self_critic_standardize"
+  assert config.estimator.greedy
+  assert xor_flow_config.get_config("ste").estimator.variant == "deterministic"
+  for bad in ("deep", "ste,depth=0", "sfe_full,baseline=median",
+              "ste,width=3"):
+    with pytest.raises(ValueError, match="configs/xor_flow.py"):
+      xor_flow_config.get_config(bad)
+  config = xor_flow_config.get_config("ste")
+  config.estimator.variant = "stochastic"
+  with pytest.raises(ValueError, match="config.estimator.variant"):
+    loop.validate_config(config)
