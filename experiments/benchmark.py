@@ -325,7 +325,6 @@ def benchmark_training() -> str:
   """Train steps/s and the ratio to the dense-layer floor; 5000-sample eval."""
   from configs import sbn as sbn_config  # pylint: disable=g-import-not-at-top
   from discrete_vi.training import loop, optim  # pylint: disable=g-import-not-at-top
-  from discrete_vi.training import steps as steps_lib  # pylint: disable=g-import-not-at-top
   lines = ["| model | batch | estimator | steps/s | floor steps/s | "
            "step time / floor | Adam floor steps/s | step time / Adam floor |",
            "|---|---|---|---|---|---|---|---|"]
@@ -338,15 +337,9 @@ def benchmark_training() -> str:
         for k, v in options.items():
           config.estimator[k] = v
         config.train.batch_size = batch
-        dataset = loop.load_data(config)
-        model = loop.build_model(config, dataset.train_mean)
-        xs = jnp.asarray(dataset.train[:batch * TRAIN_STEPS_PER_CALL]).reshape(
-            TRAIN_STEPS_PER_CALL, batch, -1)
-        params = model.init(jax.random.PRNGKey(0), xs[0])
-        tx = optim.make_optimizer(config.optim.to_dict(), params, 1000)
-        state = loop.initial_state(config, model, tx, xs[0])
-        fused = jax.jit(steps_lib.fuse_steps(
-            steps_lib.make_train_step(model, tx, config.estimator)))
+        fused, state, xs = benchmark_flows.fused_train_setup(
+            config, loop.load_data(config), batch, TRAIN_STEPS_PER_CALL)
+        params = state.params
         floor_fn, kernels, _ = dense_floor(params)
         adam_fn, _, adam_state = dense_floor(
             params, optim.make_single(config.optim.to_dict(), 1000))

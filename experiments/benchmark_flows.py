@@ -66,17 +66,30 @@ def made_floor(dataset) -> float:
   return best_time(step, params, x)
 
 
-def train_rate(dataset, row: str) -> float:
-  """Train steps/s of `row` (configs/xor_flow.py) at batch 64."""
-  config = xor_flow_config.get_config(row)
+def fused_train_setup(config, dataset, batch: int, steps_per_call: int):
+  """The jitted fused train step of `config`, its initial state and inputs.
+
+  Shared with `experiments.benchmark training`.
+
+  Returns:
+    `(fused, state, xs)`: fused(state, xs) runs `steps_per_call` steps on
+    `xs  # [steps_per_call, batch, D]`, the first training images.
+  """
   model = loop.build_model(config, dataset.train_mean)
-  xs = jnp.asarray(dataset.train[:BATCH * STEPS_PER_CALL]).reshape(
-      STEPS_PER_CALL, BATCH, -1)
+  xs = jnp.asarray(dataset.train[:batch * steps_per_call]).reshape(
+      steps_per_call, batch, -1)
   params = model.init(jax.random.PRNGKey(0), xs[0])
   tx = optim.make_optimizer(config.optim.to_dict(), params, 1000)
   state = loop.initial_state(config, model, tx, xs[0])
   fused = jax.jit(steps_lib.fuse_steps(
       steps_lib.make_train_step(model, tx, config.estimator)))
+  return fused, state, xs
+
+
+def train_rate(dataset, row: str) -> float:
+  """Train steps/s of `row` (configs/xor_flow.py) at batch 64."""
+  config = xor_flow_config.get_config(row)
+  fused, state, xs = fused_train_setup(config, dataset, BATCH, STEPS_PER_CALL)
   return STEPS_PER_CALL / best_time(lambda s: fused(s, xs)[1], state)
 
 

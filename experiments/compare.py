@@ -65,10 +65,7 @@ def write_table(rows, path: str, config) -> str:
     lines.append(f"| {r['estimator']} | {r['test']:.2f} | "
                  f"{r['best_valid']:.2f} | {r['wall_time_s']:.0f} | "
                  f"{r['steps_per_s']:.0f} | {r['grad_variance']:.3e} |")
-  text = "\n".join(lines) + "\n"
-  with open(path, "w") as fh:
-    fh.write(text)
-  return text
+  return comparison.write_markdown(lines, path)
 
 
 def main(argv):

@@ -73,10 +73,7 @@ def write_table(rows, path: str) -> str:
         f"{'' if score is None else f'{-score:.1f}'} | {res['num_steps']} | "
         f"{r['wall_time_s']:.0f} | {r['steps_per_s']:.1f} | "
         f"{r['grad_variance']:.3e} |")
-  text = "\n".join(lines) + "\n"
-  with open(path, "w") as fh:
-    fh.write(text)
-  return text
+  return comparison.write_markdown(lines, path)
 
 
 def plot_samples(rows, workdirs, path: str) -> None:

@@ -86,3 +86,11 @@ def plot(rows, path: str) -> None:
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def write_markdown(lines, path: str) -> str:
+  """Joins `lines`, writes them to `path` and returns the text."""
+  text = "\n".join(lines) + "\n"
+  with open(path, "w") as fh:
+    fh.write(text)
+  return text

@@ -90,6 +90,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from discrete_vi.distributions import bernoulli
+from discrete_vi.models import _checks
 from discrete_vi.objectives import elbo
 from discrete_vi.objectives import iwae
 from discrete_vi.types import Array, Estimator, EstimatorState, PRNGKey
@@ -245,7 +246,7 @@ class SigmoidBeliefNet:
     Raises:
       ValueError: naming the bad value.
     """
-    _check_int("data_dim", data_dim, 1)
+    _checks.check_int("data_dim", data_dim, 1)
     mean = np.asarray(data_mean, np.float32)
     if mean.shape != (data_dim,):
       raise ValueError(f"data_mean must have shape [data_dim] = ({data_dim},); "
@@ -253,10 +254,10 @@ class SigmoidBeliefNet:
     if not np.all((mean >= 0) & (mean <= 1)):
       raise ValueError("data_mean must lie in [0, 1] (the mean of binary "
                        f"data); got values in [{mean.min()}, {mean.max()}].")
-    _check_int("latent_dim", latent_dim, 1)
-    _check_int("num_layers", num_layers, 1)
-    _check_int("baseline_hidden", baseline_hidden, 1)
-    _check_int("kl_warmup_steps", kl_warmup_steps, 0)
+    _checks.check_int("latent_dim", latent_dim, 1)
+    _checks.check_int("num_layers", num_layers, 1)
+    _checks.check_int("baseline_hidden", baseline_hidden, 1)
+    _checks.check_int("kl_warmup_steps", kl_warmup_steps, 0)
     if not all(isinstance(w, (int, np.integer)) and w >= 1
                for w in hidden_dims):
       raise ValueError(f"hidden_dims must be integers >= 1; got hidden_dims="
@@ -538,7 +539,7 @@ class SigmoidBeliefNet:
     Returns:
       `[n, data_dim]` probabilities in [0, 1], or binary values.
     """
-    _check_int("n", n, 1)
+    _checks.check_int("n", n, 1)
     keys = jax.random.split(key, self.num_layers + 1)
     logits = jnp.broadcast_to(self._apply(params, "prior"),
                               (n, self.latent_dim))
@@ -552,16 +553,7 @@ class SigmoidBeliefNet:
   # -- argument checks -----------------------------------------------------
 
   def _check_data(self, x) -> Array:
-    if not isinstance(x, jax.core.Tracer):  # concrete: check the values
-      values = np.asarray(x)
-      if values.size and not np.all((values >= 0) & (values <= 1)):
-        raise ValueError("x must be binary data in [0, 1]; got values in "
-                         f"[{values.min()}, {values.max()}].")
-    x = jnp.asarray(x, jnp.float32)
-    if x.ndim < 1 or x.shape[-1] != self.data_dim:
-      raise ValueError(f"x must have shape [..., {self.data_dim}]; got "
-                       f"x.shape={x.shape}.")
-    return x
+    return _checks.check_data(x, self.data_dim, exactly_binary=False)
 
   def _estimators(self, estimator) -> tuple[Estimator, ...]:
     if isinstance(estimator, Estimator):
@@ -624,13 +616,6 @@ def _mass_point(entry) -> Array:
 
 def _batch_means(diagnostics: dict) -> dict:
   return {k: jax.lax.stop_gradient(jnp.mean(v)) for k, v in diagnostics.items()}
-
-
-def _check_int(name: str, value, minimum: int) -> None:
-  if (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or
-      value < minimum):
-    raise ValueError(f"{name} must be an integer >= {minimum}; got "
-                     f"{name}={value!r}.")
 
 
 def linear(data_mean, **kwargs) -> SigmoidBeliefNet:

@@ -101,6 +101,7 @@ from discrete_vi import estimators as estimators_lib
 from discrete_vi.distributions import bernoulli
 from discrete_vi.estimators import score_function as sf
 from discrete_vi.models import made as made_lib
+from discrete_vi.models import _checks
 from discrete_vi.objectives import iwae
 from discrete_vi.types import Array, Estimator, PRNGKey
 
@@ -261,8 +262,8 @@ class XORFlow:
     Raises:
       ValueError: naming the bad value.
     """
-    _check_int("data_dim", data_dim, 1)
-    _check_int("depth", depth, 1)
+    _checks.check_int("data_dim", data_dim, 1)
+    _checks.check_int("depth", depth, 1)
     if variant not in VARIANTS:
       raise ValueError(f"variant={variant!r} is unknown; expected one of "
                        f"{VARIANTS}.")
@@ -734,7 +735,7 @@ class XORFlow:
 
   def sample(self, params, key: PRNGKey, n: int) -> Array:
     """n samples x ~ p(x), `[n, D]` (binary)."""
-    _check_int("n", n, 1)
+    _checks.check_int("n", n, 1)
     if self.variant == "ste":
       base = self._apply(params, "base")
       y = bernoulli.sample(key, jnp.broadcast_to(base, (n, self.data_dim)))
@@ -745,16 +746,7 @@ class XORFlow:
   # -- argument checks -----------------------------------------------------
 
   def _check_data(self, x) -> Array:
-    if not isinstance(x, jax.core.Tracer):
-      values = np.asarray(x)
-      if values.size and not np.all((values == 0) | (values == 1)):
-        raise ValueError("x must be binary (0/1) for a discrete flow; got "
-                         f"values in [{values.min()}, {values.max()}].")
-    x = jnp.asarray(x, jnp.float32)
-    if x.ndim < 1 or x.shape[-1] != self.data_dim:
-      raise ValueError(f"x must have shape [..., {self.data_dim}]; got "
-                       f"x.shape={x.shape}.")
-    return x
+    return _checks.check_data(x, self.data_dim, exactly_binary=True)
 
 
 def _get(stats: dict, stream: str, layer: int):
@@ -775,10 +767,3 @@ def _stream_stats(name: str, signal: Array, scale: Array) -> dict:
   return {f"{name}/signal_mean": jnp.mean(signal),
           f"{name}/signal_std": jnp.std(signal),
           f"{name}/scale": jnp.mean(scale)}
-
-
-def _check_int(name: str, value, minimum: int) -> None:
-  if (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or
-      value < minimum):
-    raise ValueError(f"{name} must be an integer >= {minimum}; got "
-                     f"{name}={value!r}.")
