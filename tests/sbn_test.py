@@ -372,7 +372,7 @@ def joint_elbo_without_decoder_weights(params, x):
 
 
 @pytest.mark.parametrize("name", ["overlapping_exponential", "power_function",
-                                  "overlapping_logistic"])
+                                  "overlapping_logistic", "spike_and_exp"])
 def test_smoothing_trains_the_joint_elbo_with_the_closed_form_kl(name):
   # Issue 3: with the log-masses evaluated at zeta, the relaxed KL term of
   # the overlapping families was biased by m_0 sum (1 - 2q)(a - l), which

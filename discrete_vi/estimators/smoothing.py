@@ -30,10 +30,14 @@ unbiased. Evaluated at \zeta instead, a log-mass term is biased by
 E[\zeta] - q = m_0 (1 - 2q) (m_0 = E[\zeta|z=0] ~ 1/beta for the
 exponential family): the relaxed entropy -E[\zeta \log q + (1-\zeta)\log(1-q)]
 grows without bound as q -> 0 or 1, so maximising it drives the encoder's
-logits to +-infinity. Spike-and-exp gets no keyword: its posterior
-1[\zeta > 0] is a step function of \zeta, whose pathwise gradient misses the
-KL gradient (Rolfe, 2017, codes that gradient by hand); an f without the
-keyword is called as f(\zeta).
+logits to +-infinity. Spike-and-exp's posterior 1[\zeta > 0] is a step
+function of \zeta, whose pathwise gradient would miss the KL gradient (Rolfe,
+2017, codes that gradient by hand); it passes the logits of q itself
+instead, \nu = E_{q(\zeta)}[q(z=1|\zeta)] = q, which makes the terms linear
+in z exact (the closed-form KL of DVAE) whenever their coefficients do not
+depend on \zeta (one stochastic layer; for nested layers a plug-in whose
+bias is bounded, unlike the evaluation at \zeta). An f without the keyword
+is called as f(\zeta).
 
 `aux.objective` is f at the hard z that \zeta tends to as beta -> infinity
 (z = 1[\rho > 1 - q] for the inverse-CDF samplers, the ancestral z for the
@@ -96,9 +100,12 @@ def _relaxed_objective_fn(smoothing: overlapping.Smoothing, f: ObjectiveFn,
     Vahdat et al., 2018a, Sec. 5: \nu = \sigma(g(\mu) + \log[r(\zeta|1) /
     r(\zeta|0)]), with E_{q(\zeta)}[\nu] = \mu.
   """
-  if smoothing.name not in POSTERIOR_FAMILIES or not takes_posterior_logits(f):
+  if not takes_posterior_logits(f):
     return f
-  posterior = overlapping.posterior_logits(smoothing, logits, zeta, beta)
+  if smoothing.name in POSTERIOR_FAMILIES:
+    posterior = overlapping.posterior_logits(smoothing, logits, zeta, beta)
+  else:  # spike-and-exp: the mean of its step-function posterior, q itself
+    posterior = logits
   return functools.partial(f, **{POSTERIOR_KEYWORD: posterior})
 
 

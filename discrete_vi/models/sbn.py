@@ -49,8 +49,10 @@ relaxed KL term had expectation -KL + m_0 \sum_i (1 - 2 q_i)(a_i - l_i)
 (prior logits a, encoder logits l, m_0 = E[\zeta | z = 0] ~ 1/beta), which is
 unbounded above as |l| grows: the run of issue 3 drove the encoder logits
 to |l| ~ 12 on average (max 237) and its relaxed objective to +58 nats while
-the discrete ELBO fell to -176. Spike-and-exp smoothing still uses \zeta (its
-posterior is a step function; see `estimators.smoothing`).
+the discrete ELBO fell to -176. Spike-and-exp smoothing, whose posterior is
+a step function of \zeta, passes \nu_l = q itself (see
+`estimators.smoothing`): the closed-form KL of DVAE (Rolfe, 2017) for one
+layer, a bounded plug-in for nested layers.
 
 VIMCO. With `vimco` the estimator calls f once per sample, and F is exactly
 the log importance weight log p(x, z) - log q(z|x), so the single-layer model
