@@ -316,3 +316,16 @@ def test_xor_flow_config_rows_parse_and_validate():
   config.estimator.variant = "stochastic"
   with pytest.raises(ValueError, match="config.estimator.variant"):
     loop.validate_config(config)
+
+
+def test_only_the_primary_process_writes_files(tmp_path, monkeypatch):
+  # A non-primary process of a multi-host run trains and evaluates like the
+  # others but leaves the workdir's files to process 0 (orbax coordinates
+  # the checkpoints itself).
+  monkeypatch.setattr(loop, "is_primary", lambda: False)
+  config = test_config.get_config("reinforce")
+  results = training.train_and_evaluate(config, str(tmp_path))
+  assert np.isfinite(results["test_log_likelihood"])
+  for name in ("config.json", "metrics.jsonl", "results.json", "best.json",
+               "samples.png", "curves.png", "tensorboard"):
+    assert not (tmp_path / name).exists(), name

@@ -198,7 +198,15 @@ def _load_json(path: str, default):
     return json.load(fh)
 
 
+def is_primary() -> bool:
+  """Whether this process writes the run's files (process 0 of a multi-host
+  run; always true on one host). Orbax coordinates checkpoints itself."""
+  return jax.process_index() == 0
+
+
 def _write_json(path: str, value) -> None:
+  if not is_primary():
+    return
   tmp = path + ".tmp"
   with open(tmp, "w") as fh:
     json.dump(value, fh, indent=2, sort_keys=True)
@@ -233,7 +241,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   wall_offset = 0.0
   if start is not None:
     state = ckpt.restore(state, start)
-    writers.truncate_metrics(workdir, start)
+    if is_primary():
+      writers.truncate_metrics(workdir, start)
     previous = [r for r in writers.read_metrics(workdir) if "wall_time_s" in r]
     wall_offset = previous[-1]["wall_time_s"] if previous else 0.0
     logging.info("Resuming from the checkpoint at step %d in %s.", start,
@@ -248,7 +257,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       mesh, config.eval.batch_size)
   eval_key = jax.random.PRNGKey(config.seed + EVAL_SEED_OFFSET)
   valid = data_lib.evaluation_split(dataset, "valid")
-  writer = writers.MetricWriter(workdir)
+  writer = writers.MetricWriter(workdir, enabled=is_primary())
   batches = data_lib.train_batches(
       dataset, config.train.batch_size,
       jax.random.fold_in(jax.random.PRNGKey(config.seed), 7), start_batch=step)
@@ -342,9 +351,11 @@ def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
                       if "train_objective" in r]
   if config.eval.num_image_samples:
     images = model.sample(final_state.params, key, config.eval.num_image_samples)
-    writers.save_image_grid(np.asarray(images), os.path.join(workdir,
-                                                             "samples.png"))
-  writers.plot_curves(records, os.path.join(workdir, "curves.png"))
+    if is_primary():
+      writers.save_image_grid(np.asarray(images), os.path.join(workdir,
+                                                               "samples.png"))
+  if is_primary():
+    writers.plot_curves(records, os.path.join(workdir, "curves.png"))
   results = {
       "test_log_likelihood": bounds["test"],
       "valid_log_likelihood": bounds["valid"],

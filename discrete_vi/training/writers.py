@@ -18,12 +18,19 @@ class MetricWriter:
   """Appends one JSON line per record to metrics.jsonl and mirrors scalars to
   TensorBoard event files (via tensorboardX, which needs no TensorFlow)."""
 
-  def __init__(self, workdir: str):
+  def __init__(self, workdir: str, enabled: bool = True):
+    """Opens the writers; with `enabled=False` (a non-primary process of a
+    multi-host run) every call does nothing."""
+    self._enabled = enabled
+    if not enabled:
+      return
     from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
     self._path = os.path.join(workdir, "metrics.jsonl")
     self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
 
   def write(self, step: int, metrics: Mapping[str, float]) -> None:
+    if not self._enabled:
+      return
     record = {"step": int(step)}
     record.update({k: _plain(v) for k, v in metrics.items()})
     with open(self._path, "a") as fh:
@@ -34,7 +41,8 @@ class MetricWriter:
     self._tb.flush()
 
   def close(self) -> None:
-    self._tb.close()
+    if self._enabled:
+      self._tb.close()
 
 
 def read_metrics(workdir: str) -> list[dict]:
