@@ -282,6 +282,13 @@ def test_incremental_rejects_deep_or_multi_output(kwargs, match):
     made_lib.IncrementalMADE.from_params(made, random_params(made), D)
 
 
+def test_incremental_rejects_unknown_activation():
+  params = random_params(made_lib.MADE(hidden_dims=(8,)))
+  with pytest.raises(ValueError, match="activation='swish'"):
+    made_lib.IncrementalMADE.from_params(
+        made_lib.MADE(hidden_dims=(8,), activation="swish"), params, D)
+
+
 # -- validation ------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs,with_context,match", [

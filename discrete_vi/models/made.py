@@ -261,6 +261,9 @@ class IncrementalMADE(NamedTuple):
   def from_params(cls, made: MADE, params: dict, num_units: int
                   ) -> "IncrementalMADE":
     """Masked kernels of `made` (its `params` subtree) for D = num_units."""
+    if made.activation not in ACTIVATIONS:
+      raise ValueError(f"activation={made.activation!r} is unknown; expected "
+                       f"one of {sorted(ACTIVATIONS)}.")
     if len(made.hidden_dims) > 1 or made.num_outputs != 1:
       raise ValueError("IncrementalMADE needs at most one hidden layer and "
                        f"num_outputs=1; got hidden_dims={made.hidden_dims}, "
