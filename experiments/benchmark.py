@@ -38,7 +38,6 @@ The markdown table is printed and written to OUTPUT.md (default
 """
 
 import dataclasses
-import functools
 import os
 import sys
 import time

@@ -226,6 +226,18 @@ def apply_baseline(value: Array, critic: Optional[Array],
   return (value - m) / scale, new_state, b + m, scale
 
 
+def score_term(signal: Array, log_q_units: Array, per_unit: bool) -> Array:
+  """Zero-valued term with gradient stop(signal) * grad log q (per unit or
+  summed); `_common.score_term`, public for models that compute their own
+  learning signals (latent XOR flows)."""
+  return _common.score_term(signal, log_q_units, per_unit)
+
+
+def signal_stats(signal: Array, prefix: str = "") -> dict:
+  """Mean and standard deviation of a learning signal, keys prefixed."""
+  return {prefix + k: v for k, v in _common.signal_stats(signal).items()}
+
+
 def check_state(state, logits: Array, distribution: str) -> None:
   """Raises ValueError when a stateful baseline gets a foreign state."""
   d = _common.num_units(logits, distribution)

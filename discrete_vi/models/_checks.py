@@ -15,6 +15,14 @@ def check_int(name: str, value, minimum: int) -> None:
                      f"{name}={value!r}.")
 
 
+def check_widths(name: str, widths) -> None:
+  """Raises ValueError unless every layer width is an integer >= 1."""
+  if not all(isinstance(w, (int, np.integer)) and not isinstance(w, bool) and
+             w >= 1 for w in widths):
+    raise ValueError(f"{name} must be integers >= 1; got {name}="
+                     f"{tuple(widths)!r}.")
+
+
 def check_data(x, data_dim: int, *, exactly_binary: bool) -> Array:
   """`x` as float32 `[..., data_dim]`, its values checked when concrete.
 

@@ -35,7 +35,6 @@ References:
 from typing import Callable, NamedTuple, Optional, Sequence, Union
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import numpy as np
 

@@ -93,6 +93,7 @@ import numpy as np
 
 from discrete_vi.distributions import bernoulli
 from discrete_vi.models import _checks
+from discrete_vi.models import made
 from discrete_vi.objectives import elbo
 from discrete_vi.objectives import iwae
 from discrete_vi.types import Array, Estimator, EstimatorState, PRNGKey
@@ -122,9 +123,10 @@ class ModelAux(NamedTuple):
 
 
 def _activation(name: str):
-  if name == "tanh":
-    return jnp.tanh
-  return lambda h: nn.leaky_relu(h, negative_slope=LEAKY_RELU_SLOPE)
+  """tanh, relu, elu (`made.ACTIVATIONS`) or LeakyReLU(0.3) (DisARM)."""
+  if name == "leaky_relu":
+    return lambda h: nn.leaky_relu(h, negative_slope=LEAKY_RELU_SLOPE)
+  return made.ACTIVATIONS[name]
 
 
 class Link(nn.Module):
@@ -260,10 +262,7 @@ class SigmoidBeliefNet:
     _checks.check_int("num_layers", num_layers, 1)
     _checks.check_int("baseline_hidden", baseline_hidden, 1)
     _checks.check_int("kl_warmup_steps", kl_warmup_steps, 0)
-    if not all(isinstance(w, (int, np.integer)) and w >= 1
-               for w in hidden_dims):
-      raise ValueError(f"hidden_dims must be integers >= 1; got hidden_dims="
-                       f"{tuple(hidden_dims)!r}.")
+    _checks.check_widths("hidden_dims", hidden_dims)
     if nonlinearity not in NONLINEARITIES:
       raise ValueError(f"nonlinearity={nonlinearity!r} is unknown; expected "
                        f"one of {NONLINEARITIES}.")

@@ -101,12 +101,12 @@ from discrete_vi import estimators as estimators_lib
 from discrete_vi.distributions import bernoulli
 from discrete_vi.estimators import score_function as sf
 from discrete_vi.models import made as made_lib
+from discrete_vi.models import sbn
 from discrete_vi.models import _checks
 from discrete_vi.objectives import iwae
 from discrete_vi.types import Array, Estimator, PRNGKey
 
 VARIANTS = ("ste", "sfe_full", "sfe_special")
-BASELINES = sf.BASELINES
 PREFIX_SAMPLES = ("same", "independent")
 DEFAULT_BASE_PROB = 0.1  # p(y_d = 1): the paper's fixed base [0.9, 0.1].
 
@@ -119,11 +119,6 @@ def xor(a: Array, b: Array) -> Array:
 def suffix_sum(values: Array) -> Array:
   """s_d = \\sum_{k >= d} v_k along the last axis."""
   return jnp.flip(jnp.cumsum(jnp.flip(values, -1), -1), -1)
-
-
-def centred(log_q: Array) -> Array:
-  """log q - stop_gradient(log q): value 0, gradient the score."""
-  return log_q - jax.lax.stop_gradient(log_q)
 
 
 def conditioner_made(variant: str, layer: int, hidden_dims: Sequence[int],
@@ -139,20 +134,6 @@ def conditioner_made(variant: str, layer: int, hidden_dims: Sequence[int],
     context = "strict" if layer == 0 else "inclusive"
   return made_lib.MADE(tuple(hidden_dims), context=context,
                        activation=activation)
-
-
-class MLP(nn.Module):
-  """Hidden layers, then an affine map to `out_dim` logits."""
-  hidden_dims: Sequence[int]
-  out_dim: int
-  activation: str = "relu"
-
-  @nn.compact
-  def __call__(self, h: Array) -> Array:
-    for i, width in enumerate(self.hidden_dims):
-      h = made_lib.ACTIVATIONS[self.activation](
-          nn.Dense(width, name=f"hidden_{i}")(h))
-    return nn.Dense(self.out_dim, name="out")(h)
 
 
 class XORFlowModule(nn.Module):
@@ -171,8 +152,9 @@ class XORFlowModule(nn.Module):
         conditioner_made(self.variant, l, self.hidden_dims, self.activation)
         for l in range(self.depth)]
     if self.variant == "sfe_full":
-      self.posteriors = [MLP(tuple(self.posterior_hidden), self.data_dim,
-                             self.activation) for _ in range(self.depth)]
+      self.posteriors = [sbn.Link(tuple(self.posterior_hidden), self.data_dim,
+                                  self.activation)
+                         for _ in range(self.depth)]
     logit = float(np.log(self.base_prob) - np.log1p(-self.base_prob))
     if self.learn_base:
       self.base_logits = self.param(
@@ -246,7 +228,7 @@ class XORFlow:
       activation: "relu", "tanh" or "elu".
       base_prob: p(y_d = 1) of the base, in (0, 1).
       learn_base: learn the base logits instead of fixing them.
-      baseline: baseline of every score-function stream (`BASELINES`):
+      baseline: baseline of every score-function stream (`sf.BASELINES`):
         "self_critic_standardize" (the paper's self-critic row, with
         `greedy`), "standardize" (its running-average row), ...
       greedy: the self-critic is the mode (greedy) instead of a sample.
@@ -267,12 +249,8 @@ class XORFlow:
     if variant not in VARIANTS:
       raise ValueError(f"variant={variant!r} is unknown; expected one of "
                        f"{VARIANTS}.")
-    for name, widths in (("hidden_dims", hidden_dims),
-                         ("posterior_hidden", posterior_hidden)):
-      if not all(isinstance(w, (int, np.integer)) and not isinstance(w, bool)
-                 and w >= 1 for w in widths):
-        raise ValueError(f"{name} must be integers >= 1; got {name}="
-                         f"{tuple(widths)!r}.")
+    _checks.check_widths("hidden_dims", hidden_dims)
+    _checks.check_widths("posterior_hidden", posterior_hidden)
     if activation not in made_lib.ACTIVATIONS:
       raise ValueError(f"activation={activation!r} is unknown; expected one "
                        f"of {sorted(made_lib.ACTIVATIONS)}.")
@@ -281,9 +259,8 @@ class XORFlow:
                        f"{base_prob!r}.")
     sf.check_baseline(baseline)
     sf.check_decay(decay)
-    for name, value in (("eps", eps),):
-      if not value > 0:
-        raise ValueError(f"{name} must be > 0; got {name}={value!r}.")
+    if not eps > 0:
+      raise ValueError(f"eps must be > 0; got eps={eps!r}.")
     for name, value in (("kl_next_scale", kl_next_scale),
                         ("prefix_scale", prefix_scale)):
       if not value >= 0:
@@ -572,7 +549,7 @@ class XORFlow:
               for lp, lq in zip(log_p, log_q)]  # L x [B]
     objective = jax.lax.stop_gradient(jnp.sum(r, -1) + sum(ratios))
 
-    critic = self._full_critic(params, critic_key, x, us) if (
+    critic = self._full_critic(params, critic_key, x, us, q_logits) if (
         self._needs_critic()) else None
     stats = state or {}
     new_state = {"recon": None, "kl_local": [], "kl_next": []}
@@ -582,9 +559,9 @@ class XORFlow:
     c, new_state["recon"], _, scale = self._baseline(
         r, critic and critic["recon"], stats.get("recon"), True)
     diagnostics.update(_stream_stats("recon", c, scale))
-    score = jnp.sum(c * centred(log_q[-1]), -1)  # last layer: local credit
+    score = sf.score_term(c, log_q[-1], True)  # last layer: local credit
     for layer in range(self.depth - 1):
-      score = score + jnp.sum(c, -1) * jnp.sum(centred(log_q[layer]), -1)
+      score = score + sf.score_term(jnp.sum(c, -1), log_q[layer], False)
 
     for layer in range(self.depth):
       # Eq. 12b / 31d: suffix sums of the autoregressive log-probabilities.
@@ -594,7 +571,7 @@ class XORFlow:
           _get(stats, "kl_local", layer), True)
       new_state["kl_local"].append(layer_state)
       diagnostics.update(_stream_stats(f"kl_local{layer + 1}", a, scale))
-      score = score + jnp.sum(a * centred(log_q[layer]), -1)
+      score = score + sf.score_term(a, log_q[layer], True)
       if layer < self.depth - 1:
         # Eq. 11b (and the later layers' ratios, see the module docstring).
         value = sum(ratios[layer + 1:])
@@ -603,20 +580,21 @@ class XORFlow:
             _get(stats, "kl_next", layer), False)
         new_state["kl_next"].append(layer_state)
         diagnostics.update(_stream_stats(f"kl_next{layer + 1}", n, scale))
-        score = score + (self.kl_next_scale * n *
-                         jnp.sum(centred(log_q[layer]), -1))
+        score = score + sf.score_term(self.kl_next_scale * n, log_q[layer],
+                                      False)
 
     entropy = sum(jnp.sum(bernoulli.entropy(ql), -1) for ql in q_logits)
     pathwise = jnp.sum(r, -1) + sum(jnp.sum(lp, -1) for lp in log_p)
     surrogate = pathwise + entropy + score  # Eqs. 22-23, 12a, and the SFEs
     return surrogate, objective, _finish_state(new_state, state), diagnostics
 
-  def _full_critic(self, params, key, x, us) -> dict:
+  def _full_critic(self, params, key, x, us, q_logits) -> dict:
     """Self-critic values of every stream (independent of the sample u).
 
     recon / kl_next: at an independent u' ~ q(u|x) (its greedy mode path
     when `greedy`); kl_local of layer l: at u'' ~ q(. | u^{(l-1)}) for the
-    sampled u^{(l-1)} (or its mode).
+    sampled u^{(l-1)} (or its mode), whose logits `q_logits[l]` the
+    sample's own path already computed.
     """
     path_key, local_key = jax.random.split(key)
     us_c, q_logits_c = self.posterior_path(params, path_key, x, self.greedy)
@@ -624,8 +602,7 @@ class XORFlow:
     ratios_c = [jnp.sum(lp - bernoulli.log_prob(ql, u), -1)
                 for lp, ql, u in zip(log_p_c, q_logits_c, us_c)]
     kl_local, context = [], x
-    for layer in range(self.depth):
-      logits = self._apply(params, "posterior", layer, context)
+    for layer, logits in enumerate(q_logits):
       u_c = (bernoulli.mode(logits) if self.greedy else bernoulli.sample(
           jax.random.fold_in(local_key, layer), logits))
       p_logits = self._apply(params, "conditioner", layer, u_c, context)
@@ -652,7 +629,7 @@ class XORFlow:
     c, recon_state, _, scale = self._baseline(r, critic, stats.get("recon"),
                                               True)
     group = sum(self.generative_log_probs(params, x, us))  # [B, D]
-    local = jnp.sum(c * centred(group), -1)  # Eq. 14a, first term
+    local = sf.score_term(c, group, True)  # Eq. 14a, first term
     if self.prefix_sample == "independent":
       us_p, _ = self.generative_scan(params, prefix_key, x, batch)
       c_p, _, _, _ = self._baseline(self.rewards(params, x, us_p), critic,
@@ -662,7 +639,7 @@ class XORFlow:
       c_p, group_p = c, group
     # Second term: r_d scores the prefix u_{<d}: unit k gets sum_{d > k} c_d.
     later = suffix_sum(c_p) - c_p
-    prefix = jnp.sum(later * centred(group_p), -1)
+    prefix = sf.score_term(later, group_p, True)
     surrogate = (jnp.sum(r, -1) + local + self.prefix_scale * prefix)
     diagnostics = _stream_stats("recon", c, scale)
     new_state = None if state is None else {"recon": recon_state}
@@ -763,7 +740,5 @@ def _finish_state(new_state: dict, old_state) -> Optional[dict]:
 
 
 def _stream_stats(name: str, signal: Array, scale: Array) -> dict:
-  signal = jax.lax.stop_gradient(signal)
-  return {f"{name}/signal_mean": jnp.mean(signal),
-          f"{name}/signal_std": jnp.std(signal),
-          f"{name}/scale": jnp.mean(scale)}
+  return {**sf.signal_stats(signal, f"{name}/"),
+          f"{name}/scale": jnp.mean(jax.lax.stop_gradient(scale))}

@@ -264,7 +264,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   start_time = time.time()
   start_step = step
-  last_good = step
   # Optional wall-clock budget of this invocation's training (periodic
   # evaluations excluded): seconds, or None for no limit.
   budget = config.train.get("time_budget_s")
@@ -312,11 +311,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if (_crossed(before, step, config.train.checkpoint_every_steps) or
         last):
       ckpt.save(step, state)
-      last_good = step
     if last:
       break
   writer.close()
-  del last_good
   results = final_evaluation(config, workdir, model, dataset, state, ckpt,
                              best, wall_offset + time.time() - start_time)
   ckpt.close()
