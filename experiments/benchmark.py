@@ -45,8 +45,10 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from discrete_vi import estimators
+from discrete_vi.training import steps as steps_lib
 from experiments import benchmark_flows
 
 TOY_TARGET = 0.499
@@ -264,57 +266,91 @@ TRAIN_ESTIMATORS = (("reinforce[moving_average]", "reinforce",
                     ("gumbel_softmax", "gumbel_softmax", {}))
 
 
+def dense_layers(params) -> list[tuple[jax.Array, jax.Array]]:
+  """The SBN's dense layers `(kernel, bias)` in the order a sample meets them.
+
+  Encoders bottom-up (`encoders_0`, `encoders_1`, ...), then decoders
+  top-down (..., `decoders_1`, `decoders_0`); within a link its hidden
+  layers, then `out`. The NVIL baseline nets and the prior are left out.
+  """
+  def layers_of(link):
+    names = sorted((n for n in link if n.startswith("hidden_")),
+                   key=lambda n: int(n.split("_")[1])) + ["out"]
+    return [(link[n]["kernel"], link[n]["bias"]) for n in names]
+
+  def links(prefix):
+    return sorted((k for k in params if k.startswith(prefix)),
+                  key=lambda k: int(k.rsplit("_", 1)[1]))
+  layers = [l for k in links("encoders_") for l in layers_of(params[k])]
+  layers += [l for k in reversed(links("decoders_"))
+             for l in layers_of(params[k])]
+  return layers
+
+
 def dense_floor(params, optimizer=None):
-  """The same dense layers as the SBN (encoder then decoder), forward and
-  backward with an update, no sampling: the time floor of a train step.
+  """The time floor of a train step: the SBN's dense layers forward and
+  backward, chained as in the model (x -> encoders -> decoders), with tanh
+  between layers and an update, no sampling.
 
   The update is plain SGD, or `optimizer` (an optax transformation, e.g. the
-  run's Adam) applied to the same kernels. Biases are left out and each layer
-  sees an input of its own width sliced from x (no chaining, so no input
-  gradients): for the nonlinear SBN this floor is optimistic.
+  run's Adam) applied to the same kernels and biases. The backward pass
+  computes every layer's input gradient except the first's, as a pathwise
+  (relaxed) estimator does; a score-function estimator needs one matrix
+  product fewer per step (no gradient into the decoder's input).
 
   Returns:
-    `(run, kernels, opt_state)`: `run(kernels, opt_state, xs [n, B, D])` does
-    n steps in one lax.scan (opt_state is None for SGD).
+    `(run, layers, opt_state)`: `run((layers, opt_state), xs [n, B, D])`
+    does n steps in one lax.scan, returns `((layers, opt_state), None)` with
+    the new values, and donates its first argument (opt_state is None for
+    SGD).
   """
-  kernels = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(params)
-             if "kernel" in jax.tree_util.keystr(path)
-             and "baseline" not in jax.tree_util.keystr(path)]
+  layers = dense_layers(params)
 
-  def loss(ws, x):
-    # Each layer applied to an input of its own width (sliced from x, all
-    # widths <= 784): the layers' forward and backward cost, no sampling.
-    return sum(jnp.sum(jnp.tanh(x[:, :w.shape[0]] @ w)) for w in ws)
+  def loss(layers, x):
+    h = x
+    for kernel, bias in layers:
+      h = jnp.tanh(h @ kernel + bias)
+    return jnp.sum(h)
 
   def one(carry, x):
-    ws, opt_state = carry
-    g = jax.grad(loss)(ws, x)
+    layers, opt_state = carry
+    g = jax.grad(loss)(layers, x)
     if optimizer is None:
-      return ([w - 1e-3 * gw for w, gw in zip(ws, g)], opt_state), None
-    updates, opt_state = optimizer.update(g, opt_state, ws)
-    return ([w + u for w, u in zip(ws, updates)], opt_state), None
+      return (jax.tree_util.tree_map(lambda w, gw: w - 1e-3 * gw, layers, g),
+              opt_state), None
+    updates, opt_state = optimizer.update(g, opt_state, layers)
+    return (optax.apply_updates(layers, updates), opt_state), None
 
-  def run(ws, opt_state, xs):
-    return jax.lax.scan(one, (ws, opt_state), xs)[0]
-  opt_state = None if optimizer is None else optimizer.init(kernels)
-  return jax.jit(run), kernels, opt_state
+  def run(carry, xs):
+    return jax.lax.scan(one, carry, xs)
+  opt_state = None if optimizer is None else optimizer.init(layers)
+  return jax.jit(run, donate_argnums=0), layers, opt_state
 
 
 def time_interleaved(calls, repeats: int = 9, per_repeat: int = 5
                      ) -> list[float]:
-  """Best-of-repeats seconds per call of each `(fn, args)`, measured in turn.
+  """Best-of-repeats seconds per call of each `(fn, carry, args)`.
 
-  The functions are timed round-robin, so load from other processes on a
-  shared machine hits all of them alike and their ratios stay meaningful.
+  Each `fn(carry, *args)` returns `(next carry, outputs)`; the carry is
+  threaded from call to call and never reused, as jitted functions that
+  donate it require. The
+  functions are timed round-robin, so load from other processes on a shared
+  machine hits all of them alike and their ratios stay meaningful.
   """
-  for fn, args in calls:
-    jax.block_until_ready(fn(*args))  # compile
+  carries = [steps_lib.own_buffers(carry) for _, carry, _ in calls]
+
+  def call(i):
+    fn, _, args = calls[i]
+    carries[i], out = fn(carries[i], *args)
+    return carries[i], out
+  for i in range(len(calls)):
+    jax.block_until_ready(call(i))  # compile
   best = [float("inf")] * len(calls)
   for _ in range(repeats):
-    for i, (fn, args) in enumerate(calls):
+    for i in range(len(calls)):
       start = time.perf_counter()
       for _ in range(per_repeat):
-        out = fn(*args)
+        out = call(i)
       jax.block_until_ready(out)
       best[i] = min(best[i], (time.perf_counter() - start) / per_repeat)
   return best
@@ -337,15 +373,15 @@ def benchmark_training() -> str:
           config.estimator[k] = v
         config.train.batch_size = batch
         fused, state, xs = benchmark_flows.fused_train_setup(
-            config, loop.load_data(config), batch, TRAIN_STEPS_PER_CALL)
-        params = state.params
-        floor_fn, kernels, _ = dense_floor(params)
+            config, loop.load_data(config), batch, TRAIN_STEPS_PER_CALL,
+            donate=True)
+        floor_fn, layers, _ = dense_floor(state.params)
         adam_fn, _, adam_state = dense_floor(
-            params, optim.make_single(config.optim.to_dict(), 1000))
+            state.params, optim.make_single(config.optim.to_dict(), 1000))
         step_time, floor_time, adam_time = (
             t / TRAIN_STEPS_PER_CALL for t in time_interleaved(
-                [(fused, (state, xs)), (floor_fn, (kernels, None, xs)),
-                 (adam_fn, (kernels, adam_state, xs))]))
+                [(fused, state, (xs,)), (floor_fn, (layers, None), (xs,)),
+                 (adam_fn, (layers, adam_state), (xs,))]))
         lines.append(f"| {architecture} | {batch} | {label} | "
                      f"{1 / step_time:.0f} | {1 / floor_time:.0f} | "
                      f"{step_time / floor_time:.2f}x | {1 / adam_time:.0f} | "

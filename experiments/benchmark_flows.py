@@ -66,10 +66,13 @@ def made_floor(dataset) -> float:
   return best_time(step, params, x)
 
 
-def fused_train_setup(config, dataset, batch: int, steps_per_call: int):
+def fused_train_setup(config, dataset, batch: int, steps_per_call: int,
+                      donate: bool = False):
   """The jitted fused train step of `config`, its initial state and inputs.
 
-  Shared with `experiments.benchmark training`.
+  Shared with `experiments.benchmark training`, which times it as the
+  training loop runs it: donating its input state (`donate=True`; the state
+  must then be threaded from call to call).
 
   Returns:
     `(fused, state, xs)`: fused(state, xs) runs `steps_per_call` steps on
@@ -82,7 +85,8 @@ def fused_train_setup(config, dataset, batch: int, steps_per_call: int):
   tx = optim.make_optimizer(config.optim.to_dict(), params, 1000)
   state = loop.initial_state(config, model, tx, xs[0])
   fused = jax.jit(steps_lib.fuse_steps(
-      steps_lib.make_train_step(model, tx, config.estimator)))
+      steps_lib.make_train_step(model, tx, config.estimator)),
+                  donate_argnums=0 if donate else ())
   return fused, state, xs
 
 

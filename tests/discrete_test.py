@@ -78,3 +78,38 @@ def test_extreme_logits_are_finite(scale):
   chex.assert_tree_all_finite(values)
   z = bernoulli.sample(jax.random.PRNGKey(2), logits_b, (1000,))
   assert float(z.mean()) == (1.0 if scale > 0 else 0.0)
+
+
+def test_bernoulli_log_prob_and_entropy_equal_the_two_log_sigmoid_forms():
+  """One-softplus forms vs the textbook ones, relaxed z and extreme logits."""
+  logits = jnp.array([-80.0, -20.0, -3.0, -0.5, 0.0, 0.5, 3.0, 20.0, 80.0])
+  for z in (0.0, 0.3, 1.0):
+    z = jnp.full_like(logits, z)
+
+    def textbook(l):
+      return jnp.sum(z * jax.nn.log_sigmoid(l) + (1 - z) * jax.nn.log_sigmoid(-l))
+    np.testing.assert_allclose(bernoulli.log_prob(logits, z),
+                               z * jax.nn.log_sigmoid(logits) +
+                               (1 - z) * jax.nn.log_sigmoid(-logits),
+                               rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(
+        jax.grad(lambda l: jnp.sum(bernoulli.log_prob(l, z)))(logits),
+        jax.grad(textbook)(logits), rtol=1e-6, atol=1e-6)
+  p = jax.nn.sigmoid(logits)
+  np.testing.assert_allclose(
+      bernoulli.entropy(logits),
+      -(p * jax.nn.log_sigmoid(logits) + (1 - p) * jax.nn.log_sigmoid(-logits)),
+      rtol=1e-5, atol=1e-6)
+
+
+def test_softplus_and_its_gradient_match_jax_everywhere():
+  logits = jnp.array([-1e30, -1e4, -88.0, -20.0, -1.0, -1e-8, 0.0, 1e-8, 1.0,
+                      20.0, 88.0, 1e4, 1e30])
+  np.testing.assert_allclose(bernoulli.softplus(logits),
+                             jax.nn.softplus(logits), rtol=1e-6, atol=0)
+  grad = jax.vmap(jax.grad(bernoulli.softplus))(logits)
+  np.testing.assert_allclose(grad, jax.nn.sigmoid(logits), rtol=1e-6, atol=0)
+  assert float(jax.grad(bernoulli.softplus)(0.0)) == 0.5
+  special = bernoulli.softplus(jnp.array([jnp.inf, -jnp.inf, jnp.nan]))
+  assert float(special[0]) == np.inf and float(special[1]) == 0.0
+  assert np.isnan(float(special[2]))

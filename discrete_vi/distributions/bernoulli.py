@@ -31,11 +31,42 @@ def sample(key: PRNGKey, logits: ArrayLike, sample_shape=()) -> Array:
   return (noise < logits).astype(logits.dtype)
 
 
+@jax.custom_jvp
+def _softplus(logits: Array) -> Array:
+  return jnp.maximum(logits, 0.) + jnp.log1p(jnp.exp(-jnp.abs(logits)))
+
+
+@_softplus.defjvp
+def _softplus_jvp(primals, tangents):
+  (logits,), (tangent,) = primals, tangents
+  e = jnp.exp(-jnp.abs(logits))
+  value = jnp.maximum(logits, 0.) + jnp.log1p(e)
+  slope = jnp.where(logits >= 0, 1., e) / (1. + e)  # sigmoid(logits)
+  return value, slope * tangent
+
+
+def softplus(logits: ArrayLike) -> Array:
+  """log(1 + e^l) = max(l, 0) + log1p(e^{-|l|}); derivative sigmoid(l).
+
+  The formula of `jax.nn.softplus` without its NaN-select wrapper, and a
+  derivative that reuses e^{-|l|} instead of computing another exponential:
+  about twice as fast on XLA's CPU backend in a train step (BUILD_NOTES.md,
+  Training). Plain autodiff of the formula would lose sigmoid(l) for
+  l < -17 to cancellation (1/2 - 1/2 + tiny) and give 0 at l = 0.
+  """
+  return _softplus(jnp.asarray(logits))
+
+
 def log_prob(logits: ArrayLike, z: ArrayLike) -> Array:
-  """log q(z) per unit: z*log sigmoid(l) + (1-z)*log sigmoid(-l), `[..., D]`."""
+  """log q(z) per unit: z*log sigmoid(l) + (1-z)*log sigmoid(-l), `[..., D]`.
+
+  Computed as z*l - softplus(l), the same function (log sigmoid(l) =
+  l - softplus(l), log sigmoid(-l) = -softplus(l)) for every z, relaxed ones
+  included, with one transcendental pass instead of two.
+  """
   logits = jnp.asarray(logits)
   z = jnp.asarray(z, logits.dtype)
-  return z * jax.nn.log_sigmoid(logits) + (1. - z) * jax.nn.log_sigmoid(-logits)
+  return z * logits - softplus(logits)
 
 
 def probs(logits: ArrayLike) -> Array:
@@ -52,8 +83,7 @@ def mode(logits: ArrayLike) -> Array:
 def entropy(logits: ArrayLike) -> Array:
   """Entropy per unit, `[..., D]`, stable at extreme logits."""
   logits = jnp.asarray(logits)
-  p = jax.nn.sigmoid(logits)
-  return -(p * jax.nn.log_sigmoid(logits) + (1. - p) * jax.nn.log_sigmoid(-logits))
+  return softplus(logits) - jax.nn.sigmoid(logits) * logits
 
 
 def kl_divergence(logits_q: ArrayLike, logits_p: ArrayLike) -> Array:

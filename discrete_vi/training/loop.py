@@ -248,6 +248,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     logging.info("Resuming from the checkpoint at step %d in %s.", start,
                  workdir)
   step = int(state.step)
+  # The fused steps donate their input state (no copy of the parameters and
+  # optimiser moments per call), so its leaves need buffers of their own.
+  state = steps_lib.own_buffers(state)
 
   train_step = steps_lib.make_train_step(model, tx, config.estimator)
   fused = parallel.jit_train_steps(steps_lib.fuse_steps(train_step), mesh)

@@ -104,10 +104,13 @@ def jit_train_steps(train_steps: Callable, mesh: Mesh) -> Callable:
   """`jit` of `train_steps(state, xs [n, B, ...])` with the batch split.
 
   State in and out and the metrics are replicated; xs is split along B.
+  The input state is donated (its buffers are reused for the new state, so
+  it must not be used after the call, and its leaves must not share
+  buffers: see `steps.own_buffers`).
   """
   return jax.jit(train_steps,
                  in_shardings=(replicated(mesh), batch_sharded(mesh, 1)),
-                 out_shardings=replicated(mesh))
+                 out_shardings=replicated(mesh), donate_argnums=0)
 
 
 def shard_eval_step(eval_step: Callable, mesh: Mesh, batch_size: int
