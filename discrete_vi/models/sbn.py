@@ -91,6 +91,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from discrete_vi import sums
 from discrete_vi.distributions import bernoulli
 from discrete_vi.models import _checks
 from discrete_vi.models import made
@@ -316,16 +317,16 @@ class SigmoidBeliefNet:
     """
     zs = [entry[0] for entry in path]
     points = [_mass_point(entry) for entry in path]
-    log_q = sum(jnp.sum(bernoulli.log_prob(entry[1], point), -1)
+    log_q = sum(sums.sum_last(bernoulli.log_prob(entry[1], point))
                 for entry, point in zip(path, points))
     log_px = elbo.bernoulli_log_likelihood(self._apply(params, "decode", 0,
                                                        zs[0]), x)
-    log_pz = jnp.sum(bernoulli.log_prob(self._apply(params, "prior"),
-                                        points[-1]), -1)
+    log_pz = sums.sum_last(bernoulli.log_prob(self._apply(params, "prior"),
+                                              points[-1]))
     for layer in range(1, len(zs)):
       logits = self._apply(params, "decode", layer, zs[layer])
-      log_pz = log_pz + jnp.sum(bernoulli.log_prob(logits, points[layer - 1]),
-                                -1)
+      log_pz = log_pz + sums.sum_last(bernoulli.log_prob(logits,
+                                                         points[layer - 1]))
     return log_px, log_pz, log_q
 
   def integrand(self, params, x: Array, path, kl_weight=1.0) -> Array:

@@ -11,6 +11,7 @@ expectation as their objective f(z); this module supplies its pieces.
 import jax
 import jax.numpy as jnp
 
+from discrete_vi import sums
 from discrete_vi.distributions import bernoulli
 from discrete_vi.types import Array, ArrayLike
 
@@ -30,7 +31,7 @@ def bernoulli_log_likelihood(logits: ArrayLike, x: ArrayLike) -> Array:
   Returns:
     `[...]` log-likelihood per example.
   """
-  return jnp.sum(bernoulli.log_prob(logits, x), -1)
+  return sums.sum_last(bernoulli.log_prob(logits, x))
 
 
 def elbo_integrand(log_likelihood: ArrayLike, log_prior: ArrayLike,
