@@ -24,10 +24,14 @@ control variates trained), as they would be during training.
     the same process.
 
 `training` reports train steps/s of the linear and nonlinear SBN at batch
-24 and 100 (10 steps fused per call) and the ratio of the step time to a
-"floor" measured in the same run, interleaved: the same dense layers forward
-and backward with an SGD update and no sampling, and the same floor with the
-run's own optimiser (Adam) instead of SGD; then the time and memory of a
+24 and 100 (10 steps fused per call, the train state donated as the
+training loop does) for the single-sample estimators, and the ratio of the
+step time to a "floor" measured in the same run, interleaved: the SBN's
+dense layers (kernels and biases, chained encoder -> decoder with tanh in
+between) forward and backward with an SGD update and no sampling, and the
+same floor with the run's own optimiser (Adam) instead of SGD. For the
+linear SBN it also times the same train step written directly in JAX
+(`handwritten_step`), the library's overhead. Then the time and memory of a
 5000-sample bound on 1,000 images.
 
 `xor_flow` reports the XOR flows' train steps/s and the cost of their
@@ -263,7 +267,10 @@ def main(argv):
 TRAIN_STEPS_PER_CALL = 10
 TRAIN_ESTIMATORS = (("reinforce[moving_average]", "reinforce",
                      {"baseline": "moving_average"}),
+                    ("straight_through", "straight_through", {}),
+                    ("st_gumbel_softmax", "st_gumbel_softmax", {}),
                     ("gumbel_softmax", "gumbel_softmax", {}))
+HANDWRITTEN = ("reinforce", "gumbel_softmax")
 
 
 def dense_layers(params) -> list[tuple[jax.Array, jax.Array]]:
@@ -356,6 +363,73 @@ def time_interleaved(calls, repeats: int = 9, per_repeat: int = 5
   return best
 
 
+def handwritten_step(params, train_mean, estimator: str, learning_rate: float):
+  """The linear SBN's train step written directly in JAX: the reference for
+  the library's overhead (same math, none of the library's abstractions).
+
+  REINFORCE with a bias-corrected moving-average baseline of the batch-mean
+  objective, or Gumbel-softmax at temperature 1 with the objective also
+  evaluated at the hard sample (the honest train objective), the ELBO
+  integrand of `SigmoidBeliefNet`, Adam, and the library's `step_health`
+  (the same finiteness checks and gradient norm). Uses `bernoulli.softplus`
+  and `sums.sum_last`, as the model does.
+
+  Returns:
+    `(run, carry)`: `run(carry, xs [n, B, D])` does n steps in one lax.scan,
+    returns `(carry, losses [n])` and donates its carry.
+  """
+  from discrete_vi import sums  # pylint: disable=g-import-not-at-top
+  from discrete_vi.distributions import bernoulli  # pylint: disable=g-import-not-at-top
+  tx = optax.adam(learning_rate)
+  encoder, decoder = params["encoders_0"]["out"], params["decoders_0"]["out"]
+  mean = jnp.asarray(train_mean)
+
+  def log_mass(logits, z):  # [B, D] -> [B]
+    return sums.sum_last(z * logits - bernoulli.softplus(logits))
+
+  def integrand(p, x, z, logits):
+    dec = p["decoders_0"]["out"]
+    return (log_mass(z @ dec["kernel"] + dec["bias"], x) +
+            log_mass(p["prior_logits"], z) - log_mass(logits, z))
+
+  def loss(p, key, x, average):
+    enc = p["encoders_0"]["out"]
+    logits = (x - mean) @ enc["kernel"] + enc["bias"]
+    if estimator == "gumbel_softmax":
+      u = jax.random.uniform(key, logits.shape, minval=1e-7, maxval=1 - 1e-7)
+      noisy = logits + jnp.log(u) - jnp.log1p(-u)
+      relaxed = integrand(p, x, jax.nn.sigmoid(noisy), logits)
+      hard = integrand(jax.lax.stop_gradient(p), x,
+                       (noisy > 0).astype(x.dtype),
+                       jax.lax.stop_gradient(logits))
+      return -jnp.mean(relaxed), jnp.mean(hard)
+    z = (jax.random.uniform(key, logits.shape) <
+         jax.nn.sigmoid(jax.lax.stop_gradient(logits))).astype(x.dtype)
+    value = integrand(p, x, z, logits)
+    signal = jax.lax.stop_gradient(value) - average
+    return -jnp.mean(value + signal * log_mass(logits, z)), jnp.mean(value)
+
+  def one(carry, x):
+    p, opt_state, ema, count, key = carry
+    key, step_key = jax.random.split(key)
+    average = ema / jnp.maximum(1 - 0.99 ** count, 1e-12)
+    (value, objective), grads = jax.value_and_grad(loss, has_aux=True)(
+        p, step_key, x, jnp.where(count > 0, average, 0.0))
+    updates, opt_state = tx.update(grads, opt_state, p)
+    p = optax.apply_updates(p, updates)
+    health = steps_lib.step_health(value, grads, p)
+    ema = 0.99 * ema + 0.01 * jax.lax.stop_gradient(objective)
+    return (p, opt_state, ema, count + 1, key), (value, health)
+
+  def run(carry, xs):
+    return jax.lax.scan(one, carry, xs)
+  p = {"encoders_0": {"out": encoder}, "decoders_0": {"out": decoder},
+       "prior_logits": params["prior_logits"]}
+  carry = (p, tx.init(p), jnp.zeros(()), jnp.zeros((), jnp.int32),
+           jax.random.PRNGKey(1))
+  return jax.jit(run, donate_argnums=0), carry
+
+
 def benchmark_training() -> str:
   """Train steps/s and the ratio to the dense-layer floor; 5000-sample eval."""
   from configs import sbn as sbn_config  # pylint: disable=g-import-not-at-top
@@ -363,6 +437,9 @@ def benchmark_training() -> str:
   lines = ["| model | batch | estimator | steps/s | floor steps/s | "
            "step time / floor | Adam floor steps/s | step time / Adam floor |",
            "|---|---|---|---|---|---|---|---|"]
+  overhead = ["| model | batch | estimator | library steps/s | "
+              "hand-written steps/s | library / hand-written step time |",
+              "|---|---|---|---|---|---|"]
   for architecture in ("linear", "nonlinear"):
     for batch in (24, 100):
       for label, name, options in TRAIN_ESTIMATORS:
@@ -372,21 +449,32 @@ def benchmark_training() -> str:
         for k, v in options.items():
           config.estimator[k] = v
         config.train.batch_size = batch
+        dataset = loop.load_data(config)
         fused, state, xs = benchmark_flows.fused_train_setup(
-            config, loop.load_data(config), batch, TRAIN_STEPS_PER_CALL,
-            donate=True)
+            config, dataset, batch, TRAIN_STEPS_PER_CALL, donate=True)
         floor_fn, layers, _ = dense_floor(state.params)
         adam_fn, _, adam_state = dense_floor(
             state.params, optim.make_single(config.optim.to_dict(), 1000))
-        step_time, floor_time, adam_time = (
-            t / TRAIN_STEPS_PER_CALL for t in time_interleaved(
-                [(fused, state, (xs,)), (floor_fn, (layers, None), (xs,)),
-                 (adam_fn, (layers, adam_state), (xs,))]))
+        calls = [(fused, state, (xs,)), (floor_fn, (layers, None), (xs,)),
+                 (adam_fn, (layers, adam_state), (xs,))]
+        reference = architecture == "linear" and name in HANDWRITTEN
+        if reference:
+          calls.append((*handwritten_step(state.params, dataset.train_mean,
+                                          name, config.optim.learning_rate),
+                        (xs,)))
+        times = [t / TRAIN_STEPS_PER_CALL for t in time_interleaved(calls)]
+        step_time, floor_time, adam_time = times[:3]
         lines.append(f"| {architecture} | {batch} | {label} | "
                      f"{1 / step_time:.0f} | {1 / floor_time:.0f} | "
                      f"{step_time / floor_time:.2f}x | {1 / adam_time:.0f} | "
                      f"{step_time / adam_time:.2f}x |")
-  return "\n".join(lines) + "\n\n" + benchmark_evaluation() + "\n"
+        if reference:
+          overhead.append(f"| {architecture} | {batch} | {label} | "
+                          f"{1 / step_time:.0f} | {1 / times[3]:.0f} | "
+                          f"{step_time / times[3]:.2f}x |")
+  return ("\n".join(lines) + "\n\nThe library's step vs the same step "
+          "written directly in JAX (`handwritten_step`), same run:\n\n" +
+          "\n".join(overhead) + "\n\n" + benchmark_evaluation() + "\n")
 
 
 def benchmark_evaluation(num_images: int = 1000, num_samples: int = 5000,
