@@ -1,4 +1,4 @@
-"""Sums that are fast on XLA's CPU backend and exact everywhere.
+"""Sums that are fast on XLA's CPU backend, in full precision everywhere.
 
 XLA's CPU backend runs a reduction (`jnp.sum`) over the pixels of a batch,
 or over a 784 x 200 gradient, at roughly 0.5 ns per element inside a train
@@ -7,8 +7,9 @@ written as a product with a vector of ones goes through those kernels.
 Measured on the SBN train step (BUILD_NOTES.md, Training): 10-15 % of the
 step at batch 100. On other platforms the plain reduction is used
 (`jax.lax.platform_dependent` picks the branch when the function is
-lowered), and the products use full float32 precision wherever they run, so
-no accelerator's reduced-precision matmul mode can touch a log-likelihood.
+lowered), and the products ask for `Precision.HIGHEST`, so a
+reduced-precision matmul mode (TF32, bf16 passes) never touches a
+log-likelihood, whatever backend compiles them.
 
 NaN and inf propagate as in `jnp.sum`: a product with ones adds the same
 elements.

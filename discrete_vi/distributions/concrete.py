@@ -88,7 +88,7 @@ def _as_float(x: ArrayLike) -> Array:
   return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float32)
 
 
-def _uniform_open(key: PRNGKey, shape, dtype) -> Array:
+def uniform_open(key: PRNGKey, shape, dtype) -> Array:
   """Uniform draws in [tiny, 1): never 0, so their logarithm is finite."""
   return jax.random.uniform(key, shape, dtype, minval=jnp.finfo(dtype).tiny,
                             maxval=1.)
@@ -208,10 +208,7 @@ def conditional_logistic(key: PRNGKey, logits: ArrayLike, hard: ArrayLike,
                          sample_shape=()) -> Array:
   r"""Logistic noise L drawn given the hard sample b = 1[logits + L > 0].
 
-  For b = 1, L = logit(u) with u ~ U(1 - p, 1), p = \sigma(l): writing
-  u = 1 - p v, v ~ U(0, 1),
-  L = \log((1 - p) + p (1 - v)) - \log p - \log v, all in log space (no
-  overflow at logits +-50). For b = 0 the symmetry L -> -L, l -> -l applies.
+  Draws v ~ U(0, 1) and applies `conditional_logistic_given_uniform`.
 
   Args:
     key: PRNG key.
@@ -221,6 +218,33 @@ def conditional_logistic(key: PRNGKey, logits: ArrayLike, hard: ArrayLike,
 
   Returns:
     `[*sample_shape, ..., D]` noise with 1[logits + L > 0] = hard.
+  """
+  logits = _as_float(logits)
+  hard = jnp.asarray(hard, logits.dtype)
+  shape = tuple(sample_shape) + jnp.broadcast_shapes(logits.shape, hard.shape)
+  return conditional_logistic_given_uniform(
+      logits, hard, uniform_open(key, shape, logits.dtype))
+
+
+def conditional_logistic_given_uniform(logits: ArrayLike, hard: ArrayLike,
+                                       v: ArrayLike) -> Array:
+  r"""Logistic noise given the hard sample, reparameterised by v ~ U(0, 1).
+
+  For b = 1, L = logit(u) with u ~ U(1 - p, 1), p = \sigma(l): writing
+  u = 1 - p v,
+  L = \log((1 - p) + p (1 - v)) - \log p - \log v, all in log space (no
+  overflow at logits +-50). For b = 0 the symmetry L -> -L, l -> -l applies.
+  With v held fixed this is differentiable in the logits: REBAR's
+  conditional sample z~ = l + L ~ p(z | b) and its pathwise derivative.
+
+  Args:
+    logits: `[..., D]`.
+    hard: `[..., D]` in {0, 1}.
+    v: uniform noise in (0, 1), broadcastable against logits and hard
+      (e.g. from `uniform_open`), independent of b.
+
+  Returns:
+    Noise of the broadcast shape with 1[logits + L > 0] = hard.
 
   References:
     Paulus, Maddison & Krause (2021); Tucker et al. (2017), "REBAR"
@@ -228,10 +252,8 @@ def conditional_logistic(key: PRNGKey, logits: ArrayLike, hard: ArrayLike,
   """
   logits = _as_float(logits)
   hard = jnp.asarray(hard, logits.dtype)
-  shape = tuple(sample_shape) + jnp.broadcast_shapes(logits.shape, hard.shape)
   sign = 2. * hard - 1.
   signed = sign * logits  # b = 1 problem for -logits when b = 0.
-  v = _uniform_open(key, shape, logits.dtype)
   log_p = jax.nn.log_sigmoid(signed)
   log_one_minus_u = log_p + jnp.log(v)
   log_u = jnp.logaddexp(jax.nn.log_sigmoid(-signed), log_p + jnp.log1p(-v))

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from discrete_vi.distributions import concrete
 from discrete_vi.estimators import _common
 from discrete_vi.types import Array, EstimatorAux, ObjectiveFn, PRNGKey
 
@@ -66,40 +67,6 @@ class Surrogate(nn.Module):
     h = nn.tanh(nn.Dense(self.hidden_size)(h))
     out = nn.Dense(1, kernel_init=nn.initializers.zeros)(h)  # [..., 1]
     return out[..., 0]
-
-
-def _draw_uniform_open(key: PRNGKey, shape, dtype) -> Array:
-  """v ~ U(0, 1) with v > 0 (so log v is finite; 1 - v >= 2^-24 in float32)."""
-  return jax.random.uniform(key, shape, dtype, minval=jnp.finfo(dtype).tiny,
-                            maxval=1.)
-
-
-def _conditional_logistic(logits: Array, b: Array, v: Array) -> Array:
-  r"""z~ ~ p(z | b) for z = l + logit(u), reparameterised by v ~ U(0, 1).
-
-  Given b = 1, u is uniform on (1 - p, 1): u' = 1 - p + v p; given b = 0,
-  u' = v (1 - p), with p = sigma(l). In log space,
-
-    b = 1: z~ = softplus(l + log v) - log(1 - v)   (> 0),
-    b = 0: z~ = log v - softplus(log(1 - v) - l)  (< 0),
-
-  which stay finite, with finite gradients, at |l| = 50 and v near 0 or 1.
-
-  Args:
-    logits: `[..., D]`.
-    b: `[..., D]` in {0, 1}.
-    v: `[..., D]` uniform noise, independent of b.
-
-  Returns:
-    `[..., D]` conditional logistic samples, differentiable in `logits`.
-
-  References:
-    Tucker et al. (2017), REBAR (the conditional sample z~ ~ p(z | b)).
-  """
-  log_v, log_1mv = jnp.log(v), jnp.log1p(-v)
-  positive = jax.nn.softplus(logits + log_v) - log_1mv
-  negative = log_v - jax.nn.softplus(log_1mv - logits)
-  return jnp.where(b > 0.5, positive, negative)
 
 
 def _control_variate(params: dict, zs: Array, context: Array,
@@ -142,7 +109,8 @@ def _logits_gradient(params: dict, logits: Array, noise: Array, v: Array,
   context = jax.nn.sigmoid(logits)  # [..., D], a constant input of r
 
   def relaxed_difference(l):
-    zs = jnp.stack([l + noise, _conditional_logistic(l, b, v)])
+    zs = jnp.stack([l + noise,
+                    l + concrete.conditional_logistic_given_uniform(l, b, v)])
     c = _control_variate(params, zs, context, f, logits, surrogate, estimator)
     return jnp.sum(c[0] - c[1]), c[1]
 
@@ -163,7 +131,7 @@ def _estimate(key: PRNGKey, logits: Array, f: ObjectiveFn,
   """The shared REBAR / RELAX core (see the module docstring)."""
   key_u, key_v = jax.random.split(key)
   noise = jax.random.logistic(key_u, logits.shape, logits.dtype)  # logit(u)
-  v = _draw_uniform_open(key_v, logits.shape, logits.dtype)
+  v = concrete.uniform_open(key_v, logits.shape, logits.dtype)
   b = (logits + noise > 0).astype(logits.dtype)  # H(z), [..., D]
   f_b = _common.call_objective_per_example(f, b, logits, "bernoulli",
                                            estimator)  # [...]
