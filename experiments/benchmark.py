@@ -340,9 +340,9 @@ def time_interleaved(calls, repeats: int = 9, per_repeat: int = 5
 
   Each `fn(carry, *args)` returns `(next carry, outputs)`; the carry is
   threaded from call to call and never reused, as jitted functions that
-  donate it require. The
-  functions are timed round-robin, so load from other processes on a shared
-  machine hits all of them alike and their ratios stay meaningful.
+  donate it require. The functions are timed round-robin, so load from
+  other processes on a shared machine hits all of them alike and their
+  ratios stay meaningful.
   """
   carries = [steps_lib.own_buffers(carry) for _, carry, _ in calls]
 
@@ -371,12 +371,14 @@ def handwritten_step(params, train_mean, estimator: str, learning_rate: float):
   objective, or Gumbel-softmax at temperature 1 with the objective also
   evaluated at the hard sample (the honest train objective), the ELBO
   integrand of `SigmoidBeliefNet`, Adam, and the library's `step_health`
-  (the same finiteness checks and gradient norm). Uses `bernoulli.softplus`
-  and `sums.sum_last`, as the model does.
+  (the same finiteness checks and gradient norm). It uses the library's
+  `bernoulli.softplus` and `sums.sum_last`, as the model does, so the
+  comparison measures the abstractions (model, estimator registry, train
+  step), not those numerics.
 
   Returns:
     `(run, carry)`: `run(carry, xs [n, B, D])` does n steps in one lax.scan,
-    returns `(carry, losses [n])` and donates its carry.
+    returns `(carry, (losses [n], health))` and donates its carry.
   """
   from discrete_vi import sums  # pylint: disable=g-import-not-at-top
   from discrete_vi.distributions import bernoulli  # pylint: disable=g-import-not-at-top
