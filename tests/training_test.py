@@ -66,6 +66,32 @@ def test_train_step_compiles_once():
   assert int(state.step) == 3
 
 
+def test_fused_steps_donate_the_state_given_its_own_buffers():
+  """The loop's jitted steps reuse the input state's buffers; a fresh state
+  whose leaves share a buffer (moving-average mean and var) is rejected by
+  donation unless it goes through `own_buffers` first."""
+  from discrete_vi.training import parallel  # pylint: disable=g-import-not-at-top
+  config, model, tx, state, x = tiny_setup("reinforce",
+                                           baseline="moving_average")
+  pointers = [leaf.unsafe_buffer_pointer()
+              for leaf in jax.tree_util.tree_leaves(state)]
+  assert len(set(pointers)) < len(pointers)  # the aliasing this guards
+  owned = steps_lib.own_buffers(state)
+  owned_pointers = [leaf.unsafe_buffer_pointer()
+                    for leaf in jax.tree_util.tree_leaves(owned)]
+  assert len(set(owned_pointers)) == len(owned_pointers)
+  chex.assert_trees_all_equal(owned, state)
+  mesh = parallel.make_mesh(False)
+  fused = parallel.jit_train_steps(
+      steps_lib.fuse_steps(steps_lib.make_train_step(model, tx,
+                                                     config.estimator)), mesh)
+  xs = parallel.shard_batch(jnp.stack([x, x]), mesh, 1)
+  new, _ = fused(owned, xs)
+  assert int(new.step) == 2
+  assert all(leaf.is_deleted() for leaf in jax.tree_util.tree_leaves(owned))
+  assert not any(leaf.is_deleted() for leaf in jax.tree_util.tree_leaves(state))
+
+
 def test_annealed_temperature_is_traced_not_retraced():
   config, model, tx, state, x = tiny_setup(
       "gumbel_softmax", temperature=1.0, temperature_end=0.5, anneal_steps=4)
