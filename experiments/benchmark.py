@@ -54,6 +54,7 @@ import optax
 from discrete_vi import estimators
 from discrete_vi.training import steps as steps_lib
 from experiments import benchmark_flows
+from experiments import timing
 
 TOY_TARGET = 0.499
 TOY_DRAWS = 100_000
@@ -334,35 +335,6 @@ def dense_floor(params, optimizer=None):
   return jax.jit(run, donate_argnums=0), layers, opt_state
 
 
-def time_interleaved(calls, repeats: int = 9, per_repeat: int = 5
-                     ) -> list[float]:
-  """Best-of-repeats seconds per call of each `(fn, carry, args)`.
-
-  Each `fn(carry, *args)` returns `(next carry, outputs)`; the carry is
-  threaded from call to call and never reused, as jitted functions that
-  donate it require. The functions are timed round-robin, so load from
-  other processes on a shared machine hits all of them alike and their
-  ratios stay meaningful.
-  """
-  carries = [steps_lib.own_buffers(carry) for _, carry, _ in calls]
-
-  def call(i):
-    fn, _, args = calls[i]
-    carries[i], out = fn(carries[i], *args)
-    return carries[i], out
-  for i in range(len(calls)):
-    jax.block_until_ready(call(i))  # compile
-  best = [float("inf")] * len(calls)
-  for _ in range(repeats):
-    for i in range(len(calls)):
-      start = time.perf_counter()
-      for _ in range(per_repeat):
-        out = call(i)
-      jax.block_until_ready(out)
-      best[i] = min(best[i], (time.perf_counter() - start) / per_repeat)
-  return best
-
-
 def handwritten_step(params, train_mean, estimator: str, learning_rate: float):
   """The linear SBN's train step written directly in JAX: the reference for
   the library's overhead (same math, none of the library's abstractions).
@@ -464,7 +436,7 @@ def benchmark_training() -> str:
           calls.append((*handwritten_step(state.params, dataset.train_mean,
                                           name, config.optim.learning_rate),
                         (xs,)))
-        times = [t / TRAIN_STEPS_PER_CALL for t in time_interleaved(calls)]
+        times = [t / TRAIN_STEPS_PER_CALL for t in timing.time_interleaved(calls)]
         step_time, floor_time, adam_time = times[:3]
         lines.append(f"| {architecture} | {batch} | {label} | "
                      f"{1 / step_time:.0f} | {1 / floor_time:.0f} | "
@@ -486,7 +458,6 @@ def benchmark_evaluation(num_images: int = 1000, num_samples: int = 5000,
   from configs import sbn as sbn_config  # pylint: disable=g-import-not-at-top
   from discrete_vi import data as data_lib  # pylint: disable=g-import-not-at-top
   from discrete_vi.training import loop  # pylint: disable=g-import-not-at-top
-  from discrete_vi.training import steps as steps_lib  # pylint: disable=g-import-not-at-top
   config = sbn_config.get_config("linear")
   dataset = loop.load_data(config)
   model = loop.build_model(config, dataset.train_mean)

@@ -6,14 +6,17 @@
    (depth 1, running-average and greedy self-critic baselines) on the 28x28
    embedded digits at batch 64, with the configs/xor_flow.py networks
    (one hidden layer of 256), ten steps fused per call as in training; beside
-   them, in the same process, one jitted forward + backward pass of a single
-   MADE on the same batch (the floor every variant must pay at least once).
+   them, timed round-robin in the same process, a jitted forward + backward
+   pass and SGD update of a single MADE on the same batches, fused the same
+   way (the floor every variant must pay at least once).
 2. The pixel-by-pixel sampler (`XORFlow.generative_scan`, used to train and
    evaluate the special case and to sample any latent flow) per sample, vs D,
    with the incremental MADE (O(D H) per sample) and with full passes
    (O(D^2 H)), measured on the same networks and draws.
 
 All timings are best-of-5 wall-clock in one process on this machine.
+(The floor used to be timed apart from the rows, one pass per call; its
+rate moved by 30 % between runs, so older ratios are noisier.)
 """
 
 import time
@@ -28,6 +31,7 @@ from discrete_vi.models import xor_flow
 from discrete_vi.training import loop
 from discrete_vi.training import optim
 from discrete_vi.training import steps as steps_lib
+from experiments import timing
 
 BATCH = 64
 STEPS_PER_CALL = 10
@@ -48,22 +52,30 @@ def best_time(fn, *args) -> float:
   return min(times)
 
 
-def made_floor(dataset) -> float:
-  """Seconds of one jitted forward + backward of one MADE at batch 64."""
-  made = made_lib.MADE((256,))
-  x = jnp.asarray(dataset.train[:BATCH])
-  params = made.init(jax.random.PRNGKey(0), x)
+def made_floor(dataset):
+  """One MADE forward + backward + SGD update at batch 64, `STEPS_PER_CALL`
+  of them fused by `lax.scan` as the train steps are.
 
-  @jax.jit
-  def step(params, x):
+  Returns:
+    `(run, params, (xs,))` for `timing.time_interleaved`:
+    `run(params, xs) -> (params, None)`.
+  """
+  made = made_lib.MADE((256,))
+  xs = jnp.asarray(dataset.train[:BATCH * STEPS_PER_CALL]).reshape(
+      STEPS_PER_CALL, BATCH, -1)
+  params = made.init(jax.random.PRNGKey(0), xs[0])
+
+  def one(params, x):
     def loss(p):
       logits = made.apply(p, x)
       return -jnp.mean(jnp.sum(x * jax.nn.log_sigmoid(logits) +
                                (1 - x) * jax.nn.log_sigmoid(-logits), -1))
     grads = jax.grad(loss)(params)
-    return jax.tree_util.tree_map(lambda p, g: p - 1e-3 * g, params, grads)
+    return jax.tree_util.tree_map(lambda p, g: p - 1e-3 * g, params,
+                                  grads), None
 
-  return best_time(step, params, x)
+  run = jax.jit(lambda params, xs: jax.lax.scan(one, params, xs))
+  return run, params, (xs,)
 
 
 def fused_train_setup(config, dataset, batch: int, steps_per_call: int,
@@ -90,13 +102,6 @@ def fused_train_setup(config, dataset, batch: int, steps_per_call: int,
   return fused, state, xs
 
 
-def train_rate(dataset, row: str) -> float:
-  """Train steps/s of `row` (configs/xor_flow.py) at batch 64."""
-  config = xor_flow_config.get_config(row)
-  fused, state, xs = fused_train_setup(config, dataset, BATCH, STEPS_PER_CALL)
-  return STEPS_PER_CALL / best_time(lambda s: fused(s, xs)[1], state)
-
-
 def sampler_seconds(d: int, incremental: bool) -> float:
   """Seconds per sample of the special-case sampler at D = d (draws x)."""
   model = xor_flow.XORFlow(d, variant="sfe_special", hidden_dims=(256,),
@@ -112,15 +117,22 @@ def sampler_seconds(d: int, incremental: bool) -> float:
 def report() -> str:
   """The markdown report."""
   dataset = data_lib.load_dataset("mnist5k", binarization="static", seed=0)
-  floor = made_floor(dataset)
+  rows = ("ste,depth=1", "sfe_special,baseline=running_average",
+          "sfe_special,baseline=self_critic")
+  calls = [made_floor(dataset)]
+  for row in rows:
+    fused, state, xs = fused_train_setup(xor_flow_config.get_config(row),
+                                         dataset, BATCH, STEPS_PER_CALL)
+    calls.append((fused, state, (xs,)))
+  floor, *steps = [t / STEPS_PER_CALL
+                   for t in timing.time_interleaved(calls, repeats=REPEATS)]
   lines = ["### XOR flows: training speed (batch 64, 28x28, MADE 784-256-784)",
-           "", f"Floor: one MADE forward + backward + SGD update at batch 64: "
+           "", f"Floor: one MADE forward + backward + SGD update at batch 64 "
+           f"(fused like the train steps, timed round-robin with them): "
            f"{1e3 * floor:.2f} ms ({1 / floor:.0f} passes/s).", "",
            "| row | steps/s | step time / MADE floor |", "|---|---|---|"]
-  for row in ("ste,depth=1", "sfe_special,baseline=running_average",
-              "sfe_special,baseline=self_critic"):
-    rate = train_rate(dataset, row)
-    lines.append(f"| {row} | {rate:.1f} | {1 / (rate * floor):.1f}x |")
+  for row, step in zip(rows, steps):
+    lines.append(f"| {row} | {1 / step:.1f} | {step / floor:.1f}x |")
   lines += ["", "### Sequential sampler: seconds per sample vs D "
             f"({SAMPLER_DRAWS} draws per call, one hidden layer of 256)", "",
             "| D | incremental MADE (ms / sample) | full passes (ms / sample) "
