@@ -25,6 +25,7 @@ from discrete_vi import estimators
 from discrete_vi.training import loop
 from discrete_vi.training import steps as steps_lib
 from experiments import comparison
+from experiments import launcher
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Base config, e.g. configs/sbn.py:linear.",
@@ -69,11 +70,7 @@ def write_table(rows, path: str, config) -> str:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  logging.set_verbosity(logging.INFO)
-  logging.get_absl_handler().addFilter(
-      lambda record: "/orbax/" not in record.pathname)
+  launcher.prepare(argv)
   base = _CONFIG.value
   configs = {name: config_for(base, name) for name in _ESTIMATORS.value}
   for config in configs.values():  # every config is checked before any run

@@ -18,7 +18,6 @@ Like `experiments.main`, this launcher defines its own flags; the library
 defines none.
 """
 
-import json
 import os
 
 from absl import app
@@ -29,6 +28,7 @@ import numpy as np
 from configs import xor_flow as xor_flow_config
 from discrete_vi.training import loop
 from experiments import comparison
+from experiments import launcher
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for all runs.")
 _ROWS = flags.DEFINE_string("rows", None,
@@ -93,11 +93,7 @@ def plot_samples(rows, workdirs, path: str) -> None:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  logging.set_verbosity(logging.INFO)
-  logging.get_absl_handler().addFilter(
-      lambda record: "/orbax/" not in record.pathname)
+  launcher.prepare(argv)
   names = [r.strip() for r in _ROWS.value.split(";") if r.strip()]
   configs = {name: config_for(name) for name in names}
   for config in configs.values():  # every config is checked before any run
@@ -107,11 +103,9 @@ def main(argv):
     workdir = os.path.join(_WORKDIR.value, directory_name(name))
     logging.info("=== %s ===", name)
     loop.train_and_evaluate(config, workdir)
-    row = comparison.summarise(name, workdir, comparison.gradient_variance(
-        config, workdir, _VARIANCE_DRAWS.value))
-    with open(os.path.join(workdir, "results.json")) as fh:
-      row["results"] = json.load(fh)
-    rows.append(row)
+    rows.append(comparison.summarise(
+        name, workdir, comparison.gradient_variance(config, workdir,
+                                                    _VARIANCE_DRAWS.value)))
     workdirs.append(workdir)
   table = write_table(rows, os.path.join(_WORKDIR.value, "comparison.md"))
   comparison.plot(rows, os.path.join(_WORKDIR.value, "comparison.png"))

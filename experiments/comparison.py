@@ -41,7 +41,8 @@ def gradient_variance(config, workdir: str, num_draws: int) -> float:
         state=state.estimator_state)[0])(state.params)
 
   keys = jax.random.split(jax.random.PRNGKey(123), num_draws)
-  draws = [jax.jit(grad)(k) for k in keys]
+  grad = jax.jit(grad)
+  draws = [grad(k) for k in keys]
   flat = np.stack([np.concatenate([np.ravel(a) for a in
                                    jax.tree_util.tree_leaves(g)])
                    for g in draws]).astype(np.float64)
@@ -49,6 +50,8 @@ def gradient_variance(config, workdir: str, num_draws: int) -> float:
 
 
 def summarise(name: str, workdir: str, variance: float) -> dict:
+  """One comparison row of a finished run: its results.json (`results`),
+  metrics, best validation bound, rate and the given gradient variance."""
   with open(os.path.join(workdir, "results.json")) as fh:
     results = json.load(fh)
   records = writers.read_metrics(workdir)
@@ -61,7 +64,7 @@ def summarise(name: str, workdir: str, variance: float) -> dict:
           "steps_per_s": rates[-1] if rates else float("nan"),
           "grad_variance": variance,
           "eval_num_samples": results["eval_num_samples"],
-          "records": records}
+          "results": results, "records": records}
 
 
 def plot(rows, path: str) -> None:

@@ -17,11 +17,11 @@ import os
 
 from absl import app
 from absl import flags
-from absl import logging
 import jax
 from ml_collections import config_flags
 
 from discrete_vi import training
+from experiments import launcher
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a config file, e.g. configs/sbn.py:linear.",
@@ -31,17 +31,12 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  logging.set_verbosity(logging.INFO)
+  launcher.prepare(argv)
   if os.environ.get("DISCRETE_VI_DISTRIBUTED") == "1":  # multi-host
     jax.distributed.initialize(**{
         arg: int(os.environ[name]) for arg, name in
         (("num_processes", "JAX_NUM_PROCESSES"),
          ("process_id", "JAX_PROCESS_ID")) if name in os.environ})
-  # Orbax logs every checkpoint read and write at INFO: keep our progress lines.
-  logging.get_absl_handler().addFilter(
-      lambda record: "/orbax/" not in record.pathname)
   results = training.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   print(f"Outputs in {_WORKDIR.value}: results.json (test bound "
         f"{results['test_log_likelihood']:.2f} nats), metrics.jsonl, "

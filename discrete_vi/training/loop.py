@@ -11,7 +11,7 @@ the best checkpoint, sample and learning-curve PNGs and `results.json`.
 import json
 import os
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 from absl import logging
 import jax
@@ -63,10 +63,10 @@ def validate_config(config: Mapping[str, Any]) -> None:
     raise ValueError(f"config.train.time_budget_s must be a number of seconds "
                      f"> 0 (or None); got {budget!r}.")
   _positive_int(config, "eval.num_image_samples", 0)
-  if config["model"]["name"] not in MODEL_VALIDATORS:
+  if config["model"]["name"] not in MODELS:
     raise ValueError(f"config.model.name={config['model']['name']!r} is not "
-                     f"one of {sorted(MODEL_VALIDATORS)}.")
-  MODEL_VALIDATORS[config["model"]["name"]](config)
+                     f"one of {sorted(MODELS)}.")
+  MODELS[config["model"]["name"]].validate(config)
   if config["data"]["name"] not in data_lib.DATASETS:
     raise ValueError(f"config.data.name={config['data']['name']!r} is not one "
                      f"of {sorted(data_lib.DATASETS)}.")
@@ -117,12 +117,16 @@ def _build_sbn(config, data_mean):
       data_dim=len(data_mean))
 
 
-# The one model registry: config.model.name -> (validate(config),
-# build(config, data_mean)). Validators raise ValueError naming the field.
-MODEL_VALIDATORS = {"sbn": _validate_sbn,
-                    "xor_flow": xor_flow_config.validate}
-MODEL_BUILDERS = {"sbn": _build_sbn, "xor_flow": xor_flow_config.build}
-MODELS = tuple(sorted(MODEL_BUILDERS))
+class ModelEntry(NamedTuple):
+  """How the loop checks and builds one kind of model."""
+  validate: Callable[[Mapping[str, Any]], None]  # ValueError naming the field
+  build: Callable[[Any, Any], Any]  # (config, data_mean) -> model
+
+
+# The one model registry, by config.model.name.
+MODELS = {"sbn": ModelEntry(_validate_sbn, _build_sbn),
+          "xor_flow": ModelEntry(xor_flow_config.validate,
+                                 xor_flow_config.build)}
 
 
 def build_model(config, data_mean):
@@ -133,7 +137,7 @@ def build_model(config, data_mean):
       `config.estimator` settings, e.g. the SBN's KL warm-up).
     data_mean: `[data_dim]` training-set mean of x.
   """
-  return MODEL_BUILDERS[config["model"]["name"]](config, data_mean)
+  return MODELS[config["model"]["name"]].build(config, data_mean)
 
 
 def load_data(config) -> data_lib.Dataset:
