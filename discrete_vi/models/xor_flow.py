@@ -186,6 +186,19 @@ class XORFlowModule(nn.Module):
     return out
 
 
+class FullPath(NamedTuple):
+  """A posterior path u ~ q(u|x) of the latent flow and its terms."""
+  us: list  # L x [..., D] samples u^{(l)}
+  q_logits: list  # L x [..., D] logits of q(u^{(l)} | u^{(l-1)})
+  log_p: list  # L x [..., D] log p(u_d^{(l)} | ...) per unit (Eqs. 15-17)
+  log_q: list  # L x [..., D] log q(u_d^{(l)} | u^{(l-1)}) per unit
+  rewards: Array  # [..., D] r_d = log p_Y(x_d xor u_d^{(1)} ... u_d^{(L)})
+
+  def log_ratios(self) -> list:
+    """Per layer, sum_d log p - log q: L x `[...]` (Eq. 11b's r)."""
+    return [jnp.sum(lp - lq, -1) for lp, lq in zip(self.log_p, self.log_q)]
+
+
 class FlowAux(NamedTuple):
   """What `XORFlow.loss` returns beside the scalar loss.
 
@@ -465,14 +478,21 @@ class XORFlow:
       y = xor(y, u)
     return self.base_log_prob(params, y)
 
+  def full_path(self, params, key: PRNGKey, x: Array, mode: bool = False
+                ) -> "FullPath":
+    """u ~ q(u|x) (or its layer-wise mode) with every term of the ELBO
+    integrand of Eq. 21 at that u (`FullPath`)."""
+    us, q_logits = self.posterior_path(params, key, x, mode)
+    return FullPath(
+        us=us, q_logits=q_logits,
+        log_p=self.generative_log_probs(params, x, us),
+        log_q=[bernoulli.log_prob(ql, u) for ql, u in zip(q_logits, us)],
+        rewards=self.rewards(params, x, us))
+
   def log_weights_full(self, params, key: PRNGKey, x: Array) -> Array:
     """log p_Y(t^{-1}(x;u)) + log p(u|x) - log q(u|x) at u ~ q, `[...]`."""
-    us, q_logits = self.posterior_path(params, key, x)
-    log_p = self.generative_log_probs(params, x, us)
-    total = jnp.sum(self.rewards(params, x, us), -1)
-    for lp, ql, u in zip(log_p, q_logits, us):
-      total = total + jnp.sum(lp - bernoulli.log_prob(ql, u), -1)
-    return total
+    path = self.full_path(params, key, x)
+    return jnp.sum(path.rewards, -1) + sum(path.log_ratios())
 
   # -- training --------------------------------------------------------------
 
@@ -541,12 +561,11 @@ class XORFlow:
   def _full_surrogate(self, params, key, x, state):
     """Appendix A.2 / B: the surrogate whose gradient is the estimator."""
     sample_key, critic_key = jax.random.split(key)
-    us, q_logits = self.posterior_path(params, sample_key, x)
-    log_p = self.generative_log_probs(params, x, us)  # L x [B, D]
-    log_q = [bernoulli.log_prob(ql, u) for ql, u in zip(q_logits, us)]
-    r = self.rewards(params, x, us)  # [B, D]
-    ratios = [jnp.sum(jax.lax.stop_gradient(lp - lq), -1)
-              for lp, lq in zip(log_p, log_q)]  # L x [B]
+    path = self.full_path(params, sample_key, x)
+    us, q_logits, log_p, log_q = (path.us, path.q_logits, path.log_p,
+                                  path.log_q)  # L x [B, D] each
+    r = path.rewards  # [B, D]
+    ratios = jax.lax.stop_gradient(path.log_ratios())  # L x [B]
     objective = jax.lax.stop_gradient(jnp.sum(r, -1) + sum(ratios))
 
     critic = self._full_critic(params, critic_key, x, us, q_logits) if (
@@ -597,10 +616,8 @@ class XORFlow:
     sample's own path already computed.
     """
     path_key, local_key = jax.random.split(key)
-    us_c, q_logits_c = self.posterior_path(params, path_key, x, self.greedy)
-    log_p_c = self.generative_log_probs(params, x, us_c)
-    ratios_c = [jnp.sum(lp - bernoulli.log_prob(ql, u), -1)
-                for lp, ql, u in zip(log_p_c, q_logits_c, us_c)]
+    path = self.full_path(params, path_key, x, self.greedy)
+    ratios_c = path.log_ratios()
     kl_local, context = [], x
     for layer, logits in enumerate(q_logits):
       u_c = (bernoulli.mode(logits) if self.greedy else bernoulli.sample(
@@ -609,7 +626,7 @@ class XORFlow:
       kl_local.append(suffix_sum(bernoulli.log_prob(p_logits, u_c)))
       context = us[layer]
     return jax.lax.stop_gradient({
-        "recon": self.rewards(params, x, us_c),
+        "recon": path.rewards,
         "kl_local": kl_local,
         "kl_next": [sum(ratios_c[l + 1:]) for l in range(self.depth - 1)]})
 
