@@ -344,22 +344,19 @@ def handwritten_step(params, train_mean, estimator: str, learning_rate: float):
   evaluated at the hard sample (the honest train objective), the ELBO
   integrand of `SigmoidBeliefNet`, Adam, and the library's `step_health`
   (the same finiteness checks and gradient norm). It uses the library's
-  `bernoulli.softplus` and `sums.sum_last`, as the model does, so the
-  comparison measures the abstractions (model, estimator registry, train
-  step), not those numerics.
+  Bernoulli log-mass (`elbo.bernoulli_log_likelihood`), as the model does,
+  so the comparison measures the abstractions (model, estimator registry,
+  train step), not those numerics.
 
   Returns:
     `(run, carry)`: `run(carry, xs [n, B, D])` does n steps in one lax.scan,
     returns `(carry, (losses [n], health))` and donates its carry.
   """
-  from discrete_vi import sums  # pylint: disable=g-import-not-at-top
-  from discrete_vi.distributions import bernoulli  # pylint: disable=g-import-not-at-top
+  from discrete_vi.objectives import elbo  # pylint: disable=g-import-not-at-top
   tx = optax.adam(learning_rate)
   encoder, decoder = params["encoders_0"]["out"], params["decoders_0"]["out"]
   mean = jnp.asarray(train_mean)
-
-  def log_mass(logits, z):  # [B, D] -> [B]
-    return sums.sum_last(z * logits - bernoulli.softplus(logits))
+  log_mass = elbo.bernoulli_log_likelihood  # (logits, z) [B, D] -> [B]
 
   def integrand(p, x, z, logits):
     dec = p["decoders_0"]["out"]

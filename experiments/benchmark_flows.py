@@ -28,6 +28,7 @@ from configs import xor_flow as xor_flow_config
 from discrete_vi import data as data_lib
 from discrete_vi.models import made as made_lib
 from discrete_vi.models import xor_flow
+from discrete_vi.objectives import elbo
 from discrete_vi.training import loop
 from discrete_vi.training import optim
 from discrete_vi.training import steps as steps_lib
@@ -67,9 +68,7 @@ def made_floor(dataset):
 
   def one(params, x):
     def loss(p):
-      logits = made.apply(p, x)
-      return -jnp.mean(jnp.sum(x * jax.nn.log_sigmoid(logits) +
-                               (1 - x) * jax.nn.log_sigmoid(-logits), -1))
+      return -jnp.mean(elbo.bernoulli_log_likelihood(made.apply(p, x), x))
     grads = jax.grad(loss)(params)
     return jax.tree_util.tree_map(lambda p, g: p - 1e-3 * g, params,
                                   grads), None

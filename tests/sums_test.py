@@ -38,3 +38,15 @@ def test_non_finite_elements_propagate_as_in_jnp_sum(bad, expected):
   last = np.asarray(jax.jit(sums.sum_last)(a))
   assert str(last[2]) == expected and np.all(last[[0, 1, 3]] == 300.0)
   assert str(float(jax.jit(sums.sum_all)(a))) == expected
+
+
+def test_cpu_lowering_takes_the_matrix_product_branch():
+  """The speed-up is the point of the module: on CPU the sums must lower to
+  a dot, not to a reduction of the whole array."""
+  if jax.default_backend() != "cpu":
+    pytest.skip("the product branch is the CPU one")
+  a = jnp.ones((24, 784))
+  hlo = jax.jit(sums.sum_last).lower(a).as_text()
+  assert "dot_general" in hlo or "dot(" in hlo
+  reference = jax.jit(lambda x: jnp.sum(x, -1)).lower(a).as_text()
+  assert "dot_general" not in reference and "dot(" not in reference
