@@ -94,62 +94,14 @@ import numpy as np
 from discrete_vi import sums
 from discrete_vi.distributions import bernoulli
 from discrete_vi.models import _checks
-from discrete_vi.models import made
+from discrete_vi.models import layers
+from discrete_vi.models.base import ModelAux
 from discrete_vi.objectives import elbo
 from discrete_vi.objectives import iwae
 from discrete_vi.types import Array, Estimator, EstimatorState, PRNGKey
 
 NONLINEARITIES = ("tanh", "leaky_relu")
-LEAKY_RELU_SLOPE = 0.3  # DisARM
 MEAN_CLIP = (1e-3, 0.999)  # decoder bias init: logit(clip(mean_x, ...))
-
-
-class ModelAux(NamedTuple):
-  """What `SigmoidBeliefNet.loss` returns beside the scalar training loss.
-
-  Attributes:
-    objective: `[B]` the layer-1 estimator's objective (f at its hard
-      sample(s), plus the input baseline it was shifted by): for estimators
-      that evaluate f at hard samples and kl_weight = 1, the sampled ELBO
-      integrand (the K-sample bound for VIMCO; the exact ELBO for
-      `enumerate`).
-    state: the new estimator state (a tuple over layers for several layers).
-    diagnostics: dict of scalars: `kl_weight`, `baseline_loss`, and the
-      estimators' diagnostics (batch-averaged; layer l > 1 prefixed
-      `layer<l>/`).
-  """
-  objective: Array
-  state: EstimatorState
-  diagnostics: dict
-
-
-def _activation(name: str):
-  """tanh, relu, elu (`made.ACTIVATIONS`) or LeakyReLU(0.3) (DisARM)."""
-  if name == "leaky_relu":
-    return lambda h: nn.leaky_relu(h, negative_slope=LEAKY_RELU_SLOPE)
-  return made.ACTIVATIONS[name]
-
-
-class Link(nn.Module):
-  """Logits of one conditional: hidden layers (maybe none), then affine."""
-  hidden_dims: Sequence[int]
-  out_dim: int
-  nonlinearity: str = "tanh"
-  bias_init: Any = nn.initializers.zeros
-
-  @nn.compact
-  def __call__(self, h: Array) -> Array:
-    for i, width in enumerate(self.hidden_dims):
-      h = _activation(self.nonlinearity)(nn.Dense(width, name=f"hidden_{i}")(h))
-    return nn.Dense(self.out_dim, bias_init=self.bias_init, name="out")(h)
-
-
-def _constant_init(value: np.ndarray):
-  """A bias initialiser returning the fixed array `value`."""
-  def init(key, shape, dtype=jnp.float32):
-    del key
-    return jnp.broadcast_to(jnp.asarray(value, dtype), shape)
-  return init
 
 
 class SBNModule(nn.Module):
@@ -172,17 +124,19 @@ class SBNModule(nn.Module):
     data_dim = self.data_mean.shape[-1]
     bias = np.log(np.clip(self.data_mean, *MEAN_CLIP))
     bias = bias - np.log1p(-np.clip(self.data_mean, *MEAN_CLIP))  # logit
-    self.encoders = [Link(self.hidden_dims, self.latent_dim, self.nonlinearity)
+    self.encoders = [layers.Link(self.hidden_dims, self.latent_dim,
+                                 self.nonlinearity)
                      for _ in range(self.num_layers)]
     self.decoders = [
-        Link(self.hidden_dims, data_dim if l == 0 else self.latent_dim,
-             self.nonlinearity,
-             _constant_init(bias) if l == 0 else nn.initializers.zeros)
+        layers.Link(self.hidden_dims, data_dim if l == 0 else self.latent_dim,
+                    self.nonlinearity,
+                    layers.constant_init(bias) if l == 0 else
+                    nn.initializers.zeros)
         for l in range(self.num_layers)]
     self.prior_logits = self.param("prior_logits", nn.initializers.zeros,
                                    (self.latent_dim,))
     if self.input_baseline:
-      self.baselines = [Link((self.baseline_hidden,), 1, "tanh")
+      self.baselines = [layers.Link((self.baseline_hidden,), 1, "tanh")
                         for _ in range(self.num_layers)]
 
   def _input(self, layer: int, h: Array) -> Array:

@@ -101,7 +101,7 @@ from discrete_vi import estimators as estimators_lib
 from discrete_vi.distributions import bernoulli
 from discrete_vi.estimators import score_function as sf
 from discrete_vi.models import made as made_lib
-from discrete_vi.models import sbn
+from discrete_vi.models import layers
 from discrete_vi.models import _checks
 from discrete_vi.objectives import iwae
 from discrete_vi.types import Array, Estimator, PRNGKey
@@ -152,7 +152,7 @@ class XORFlowModule(nn.Module):
         conditioner_made(self.variant, l, self.hidden_dims, self.activation)
         for l in range(self.depth)]
     if self.variant == "sfe_full":
-      self.posteriors = [sbn.Link(tuple(self.posterior_hidden), self.data_dim,
+      self.posteriors = [layers.Link(tuple(self.posterior_hidden), self.data_dim,
                                   self.activation)
                          for _ in range(self.depth)]
     logit = float(np.log(self.base_prob) - np.log1p(-self.base_prob))

@@ -1,0 +1,69 @@
+"""The contract between a model family and the training loop.
+
+The loop, the comparison launchers, the benchmarks and the tests rely on
+this and nothing more: a model is an object holding only static
+configuration, with pure functions of (params, state, key, data). Each
+family also registers `validate_config(config)` and `from_config(config,
+data_mean)` in `discrete_vi.models.registry`.
+"""
+
+from typing import Any, Callable, Mapping, NamedTuple, Protocol, runtime_checkable
+
+from discrete_vi.types import Array, Estimator, PRNGKey
+
+# Everything a model carries between training steps besides its parameters
+# (estimator state such as running baselines, persistent Gibbs chains of an
+# RBM prior, ...): a pytree of arrays, or None. Checkpointed with the train
+# state.
+ModelState = Any
+
+# An extra evaluation: fn(params, key, x [B, D]) -> [B], averaged over a split.
+EvaluationFn = Callable[[Any, PRNGKey, Array], Array]
+
+
+class ModelAux(NamedTuple):
+  """What `Model.loss` returns beside the scalar training loss.
+
+  Attributes:
+    objective: `[B]` the sampled training objective at hard samples (the
+      honest Monte Carlo estimate of what the model maximises, e.g. the ELBO
+      integrand, or log p(x) for an exact-likelihood flow).
+    state: the new model state (same structure as the one passed in).
+    diagnostics: dict of scalars, logged as `diag/<name>`.
+  """
+  objective: Array
+  state: ModelState
+  diagnostics: dict
+
+
+@runtime_checkable
+class Model(Protocol):
+  """A model family as the training loop sees it.
+
+  Attributes:
+    description: a short name for `results.json` ("sbn:linear", ...).
+  """
+  description: str
+
+  def init(self, key: PRNGKey, x_example: Array) -> Any:
+    """Initial parameters (a pytree) for data shaped like `x_example`."""
+
+  def init_state(self, key: PRNGKey, params: Any, x_example: Array,
+                 estimator: Estimator) -> ModelState:
+    """The initial model state for batches shaped like `x_example`."""
+
+  def loss(self, params: Any, key: PRNGKey, x: Array, *, step: Array,
+           estimator: Estimator, state: ModelState
+           ) -> tuple[Array, ModelAux]:
+    """The scalar training loss (its gradient the estimator's) and aux."""
+
+  def log_likelihood(self, params: Any, key: PRNGKey, x: Array, *,
+                     num_samples: int, chunk_size: int) -> Array:
+    """`[B]` the evaluation bound on log p(x) of the discrete model."""
+
+  def sample(self, params: Any, key: PRNGKey, n: int) -> Array:
+    """`[n, D]` samples x ~ p(x)."""
+
+  def extra_evaluations(self) -> Mapping[str, EvaluationFn]:
+    """Further per-example evaluations by name (empty when there are none);
+    the loop reports each as `<split>_<name>` in `results.json`."""
