@@ -1,12 +1,83 @@
-"""The config schema shared by every experiment (defaults of every field).
+"""The config schema shared by every experiment, and `:arg` parsing.
 
 Every field a command line may override exists here, so that
-`--config.estimator.num_samples=5` works for any config. Estimator options
-left at None take the estimator's own default.
+`--config.estimator.num_samples=5` works for any config. The estimator
+section is derived from the estimator registry: it has one field per option
+that any registered estimator takes (None: not set; see
+`discrete_vi.training.estimator_spec` for how unset options are filled).
 """
+
+from typing import Any, Callable, Mapping, Sequence
 
 import ml_collections
 from ml_collections import config_dict
+
+from discrete_vi import estimators
+
+
+def estimator_section() -> ml_collections.ConfigDict:
+  """`config.estimator`: the name, every registry option unset, annealing."""
+  section = ml_collections.ConfigDict()
+  section.name = "reinforce"
+  for option, kind in sorted(estimators.option_specs().items()):
+    section[option] = config_dict.placeholder(kind)
+  # Linear annealing of temperature / beta from the value above to *_end.
+  section.temperature_end = config_dict.placeholder(float)
+  section.beta_end = config_dict.placeholder(float)
+  section.anneal_steps = 0
+  return section
+
+
+def parse_arg(arg: str | None, source: str, *, positional: Sequence[str],
+              default: str, keys: Mapping[str, tuple[Any, Callable]]
+              ) -> dict:
+  """Parses a config argument 'NAME[,key=value]...' (the part after ':').
+
+  Args:
+    arg: the argument, or None for `default`.
+    source: the config file, for error messages ("configs/sbn.py").
+    positional: the allowed values of the leading NAME.
+    default: NAME when `arg` is None or empty.
+    keys: key -> (default value, parse) where `parse(text)` returns the
+      value or raises ValueError.
+
+  Returns:
+    `{"name": NAME, key: value, ...}` with every key present.
+
+  Raises:
+    ValueError: naming the file and the bad part.
+  """
+  parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
+  name = parts[0] if parts else default
+  if name not in positional:
+    raise ValueError(f"{source}: {name!r} is not one of {tuple(positional)}.")
+  out = {"name": name, **{k: value for k, (value, _) in keys.items()}}
+  for part in parts[1:]:
+    key, sep, text = part.partition("=")
+    if not sep or key not in keys:
+      raise ValueError(f"{source}: unknown argument {part!r}; expected "
+                       f"{', '.join(k + '=' for k in keys)}.")
+    try:
+      out[key] = keys[key][1](text)
+    except ValueError as error:
+      raise ValueError(f"{source}: {key}={text!r}: {error}") from None
+  return out
+
+
+def one_of(choices: Sequence[str]) -> Callable[[str], str]:
+  """A `parse_arg` parser accepting only `choices`."""
+  def parse(text: str) -> str:
+    if text not in choices:
+      raise ValueError(f"not one of {tuple(choices)}")
+    return text
+  return parse
+
+
+def positive_int(text: str) -> int:
+  """A `parse_arg` parser for integers >= 1."""
+  if not text.isdigit() or int(text) < 1:
+    raise ValueError("must be a positive integer")
+  return int(text)
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -27,22 +98,11 @@ def base_config() -> ml_collections.ConfigDict:
   config.model.activation = "tanh"
   config.model.input_baseline = False  # NVIL's input-dependent baseline.
 
-  config.estimator = ml_collections.ConfigDict()
-  config.estimator.name = "reinforce"
-  config.estimator.baseline = config_dict.placeholder(str)
-  config.estimator.num_samples = config_dict.placeholder(int)
-  config.estimator.temperature = config_dict.placeholder(float)
-  config.estimator.beta = config_dict.placeholder(float)
-  config.estimator.decay = config_dict.placeholder(float)
-  config.estimator.greedy = config_dict.placeholder(bool)
-  config.estimator.variant = config_dict.placeholder(str)
-  config.estimator.eta = config_dict.placeholder(float)
-  config.estimator.learn_control_variate = config_dict.placeholder(bool)
-  config.estimator.cv_learning_rate = config_dict.placeholder(float)
-  # Linear annealing of temperature / beta from the value above to *_end.
-  config.estimator.temperature_end = config_dict.placeholder(float)
-  config.estimator.beta_end = config_dict.placeholder(float)
-  config.estimator.anneal_steps = 0
+  config.estimator = estimator_section()
+  # A config file's preferred options per estimator, used when the run's
+  # estimator is that one and the option is not set in config.estimator,
+  # e.g. config.estimator_defaults.reinforce = {"baseline": "moving_average"}.
+  config.estimator_defaults = ml_collections.ConfigDict()
 
   config.train = ml_collections.ConfigDict()
   config.train.num_steps = 10_000

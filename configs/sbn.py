@@ -46,32 +46,18 @@ ARCHITECTURES = ("linear", "nonlinear", "two_layer")
 PROTOCOLS = ("quick", "rebar", "dvaepp", "disarm")
 
 
-def parse_arg(arg: str | None) -> tuple[str, str]:
-  """'nonlinear,protocol=dvaepp' -> ('nonlinear', 'dvaepp')."""
-  parts = [p.strip() for p in (arg or "linear").split(",") if p.strip()]
-  architecture, protocol = parts[0], "quick"
-  for part in parts[1:]:
-    key, _, value = part.partition("=")
-    if key != "protocol":
-      raise ValueError(f"configs/sbn.py: unknown argument {part!r}; expected "
-                       f"'protocol=...'.")
-    protocol = value
-  if architecture not in ARCHITECTURES:
-    raise ValueError(f"configs/sbn.py: architecture {architecture!r} is not "
-                     f"one of {ARCHITECTURES}.")
-  if protocol not in PROTOCOLS:
-    raise ValueError(f"configs/sbn.py: protocol {protocol!r} is not one of "
-                     f"{PROTOCOLS}.")
-  return architecture, protocol
-
-
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The SBN config for `arg` (see the module docstring)."""
-  architecture, protocol = parse_arg(arg)
+  parsed = common.parse_arg(
+      arg, "configs/sbn.py", positional=ARCHITECTURES, default="linear",
+      keys={"protocol": ("quick", common.one_of(PROTOCOLS))})
+  protocol = parsed["protocol"]
   config = common.base_config()
-  config.model.architecture = architecture
+  config.model.architecture = parsed["name"]
   config.estimator.name = "reinforce"
-  config.estimator.baseline = "moving_average"
+  # Used while the run's estimator is reinforce (the command line may name
+  # another one: its own defaults then apply).
+  config.estimator_defaults.reinforce = {"baseline": "moving_average"}
   if protocol == "quick":
     config.train.num_steps = 20_000
     config.train.batch_size = 50

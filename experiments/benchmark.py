@@ -404,7 +404,7 @@ def handwritten_step(params, train_mean, estimator: str, learning_rate: float):
 def benchmark_training() -> str:
   """Train steps/s and the ratio to the dense-layer floor; 5000-sample eval."""
   from configs import sbn as sbn_config  # pylint: disable=g-import-not-at-top
-  from discrete_vi.training import loop, optim  # pylint: disable=g-import-not-at-top
+  from discrete_vi.training import optim, setup  # pylint: disable=g-import-not-at-top
   lines = ["| model | batch | estimator | steps/s | floor steps/s | "
            "step time / floor | Adam floor steps/s | step time / Adam floor |",
            "|---|---|---|---|---|---|---|---|"]
@@ -420,7 +420,7 @@ def benchmark_training() -> str:
         for k, v in options.items():
           config.estimator[k] = v
         config.train.batch_size = batch
-        dataset = loop.load_data(config)
+        dataset = setup.load_data(config)
         fused, state, xs = benchmark_flows.fused_train_setup(
             config, dataset, batch, TRAIN_STEPS_PER_CALL, donate=True)
         floor_fn, layers, _ = dense_floor(state.params)
@@ -454,13 +454,13 @@ def benchmark_evaluation(num_images: int = 1000, num_samples: int = 5000,
   import resource  # pylint: disable=g-import-not-at-top
   from configs import sbn as sbn_config  # pylint: disable=g-import-not-at-top
   from discrete_vi import data as data_lib  # pylint: disable=g-import-not-at-top
-  from discrete_vi.training import loop  # pylint: disable=g-import-not-at-top
+  from discrete_vi.training import loop, setup  # pylint: disable=g-import-not-at-top
   config = sbn_config.get_config("linear")
-  dataset = loop.load_data(config)
-  model = loop.build_model(config, dataset.train_mean)
+  dataset = setup.load_data(config)
+  run = setup.create_train_state(config, dataset)
+  model, params = run.model, run.state.params
   test = data_lib.evaluation_split(dataset, "test")
   images = np.concatenate([test, dataset.valid])[:num_images]
-  params = model.init(jax.random.PRNGKey(0), jnp.asarray(images[:batch]))
   eval_step = steps_lib.make_eval_step(model, num_samples, chunk_size)
   compiled = eval_step.lower(params, jax.random.PRNGKey(0),
                              jnp.asarray(images[:batch])).compile()

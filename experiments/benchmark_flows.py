@@ -29,8 +29,7 @@ from discrete_vi import data as data_lib
 from discrete_vi.models import made as made_lib
 from discrete_vi.models import xor_flow
 from discrete_vi.objectives import elbo
-from discrete_vi.training import loop
-from discrete_vi.training import optim
+from discrete_vi.training import setup
 from discrete_vi.training import steps as steps_lib
 from experiments import timing
 
@@ -89,14 +88,14 @@ def fused_train_setup(config, dataset, batch: int, steps_per_call: int,
     `(fused, state, xs)`: fused(state, xs) runs `steps_per_call` steps on
     `xs  # [steps_per_call, batch, D]`, the first training images.
   """
-  model = loop.build_model(config, dataset.train_mean)
+  with config.unlocked():
+    config.train.batch_size = batch
+  run = setup.create_train_state(config, dataset)
   xs = jnp.asarray(dataset.train[:batch * steps_per_call]).reshape(
       steps_per_call, batch, -1)
-  params = model.init(jax.random.PRNGKey(0), xs[0])
-  tx = optim.make_optimizer(config.optim.to_dict(), params, 1000)
-  state = loop.initial_state(config, model, tx, xs[0])
+  state = run.state
   fused = jax.jit(steps_lib.fuse_steps(
-      steps_lib.make_train_step(model, tx, config.estimator)),
+      steps_lib.make_train_step(run.model, run.tx, run.estimator)),
                   donate_argnums=0 if donate else ())
   return fused, state, xs
 

@@ -22,8 +22,9 @@ from absl import logging
 from ml_collections import config_flags
 
 from discrete_vi import estimators
+from discrete_vi.training import estimator_spec
 from discrete_vi.training import loop
-from discrete_vi.training import steps as steps_lib
+from discrete_vi.training import validation
 from experiments import comparison
 from experiments import launcher
 
@@ -39,13 +40,16 @@ flags.mark_flags_as_required(["config", "workdir", "estimators"])
 
 
 def config_for(base, name: str):
-  """`base` with estimator `name`; options that it does not take are unset."""
+  """`base` with estimator `name`; options set in `base.estimator` that it
+  does not take are unset (logged), so one command line can compare
+  estimators with different options."""
   config = base.copy_and_resolve_references()
   accepted = estimators.options_of(name)
   with config.unlocked():
     config.estimator.name = name
     for field in list(config.estimator.keys()):
-      if (field not in steps_lib.NON_OPTION_FIELDS and field not in accepted
+      if (field != "name" and field not in estimator_spec.SCHEDULE_FIELDS
+          and field not in accepted
           and config.estimator[field] is not None):
         logging.info("%s: dropping estimator option %s=%r it does not take.",
                      name, field, config.estimator[field])
@@ -74,7 +78,7 @@ def main(argv):
   base = _CONFIG.value
   configs = {name: config_for(base, name) for name in _ESTIMATORS.value}
   for config in configs.values():  # every config is checked before any run
-    loop.validate_config(config)
+    validation.validate_config(config)
   rows = []
   for name, config in configs.items():
     workdir = os.path.join(_WORKDIR.value, name)

@@ -27,6 +27,7 @@ import numpy as np
 
 from configs import xor_flow as xor_flow_config
 from discrete_vi.training import loop
+from discrete_vi.training import validation
 from experiments import comparison
 from experiments import launcher
 
@@ -97,7 +98,7 @@ def main(argv):
   names = [r.strip() for r in _ROWS.value.split(";") if r.strip()]
   configs = {name: config_for(name) for name in names}
   for config in configs.values():  # every config is checked before any run
-    loop.validate_config(config)
+    validation.validate_config(config)
   rows, workdirs = [], []
   for name, config in configs.items():
     workdir = os.path.join(_WORKDIR.value, directory_name(name))

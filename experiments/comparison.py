@@ -10,35 +10,27 @@ import json
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from discrete_vi.training import checkpoints
-from discrete_vi.training import loop
-from discrete_vi.training import optim
-from discrete_vi.training import steps as steps_lib
+from discrete_vi.training import setup
 from discrete_vi.training import writers
 
 
 def gradient_variance(config, workdir: str, num_draws: int) -> float:
   """Mean per-parameter variance of the training-loss gradient at the final
   checkpoint, over `num_draws` keys on one fixed training batch."""
-  dataset = loop.load_data(config)
-  model = loop.build_model(config, dataset.train_mean)
-  x = jnp.asarray(dataset.train[:config.train.batch_size])
-  params = model.init(jax.random.PRNGKey(config.seed), x)
-  tx = optim.make_optimizer(config.optim.to_dict(), params,
-                            config.train.num_steps)
-  target = loop.initial_state(config, model, tx, x)
+  run = setup.create_train_state(config, setup.load_data(config))
   ckpt = checkpoints.Checkpointer(workdir)
-  state = ckpt.restore(target)
+  state = ckpt.restore(run.state)
   ckpt.close()
-  estimator = steps_lib.estimator_at(config.estimator, state.step)
+  estimator = run.estimator.at(state.step)
+  x = run.x_example
 
   def grad(key):
-    return jax.grad(lambda p: model.loss(
+    return jax.grad(lambda p: run.model.loss(
         p, key, x, step=state.step, estimator=estimator,
-        state=state.estimator_state)[0])(state.params)
+        state=state.model_state)[0])(state.params)
 
   keys = jax.random.split(jax.random.PRNGKey(123), num_draws)
   grad = jax.jit(grad)

@@ -23,24 +23,53 @@ from ml_collections import config_flags
 from discrete_vi import training
 from experiments import launcher
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Path to a config file, e.g. configs/sbn.py:linear.",
-    lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for all outputs.")
-flags.mark_flags_as_required(["config", "workdir"])
 
 
-def main(argv):
-  launcher.prepare(argv)
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS,
+                 argv: list[str] | None = None):
+  """Defines --config and --workdir on `flag_values`.
+
+  Args:
+    flag_values: where to define them (tests pass a fresh `FlagValues`).
+    argv: the command line the `--config.<field>` overrides are read from
+      (None: `sys.argv`, as ml_collections does).
+
+  Returns:
+    The two flag holders `(config, workdir)`.
+  """
+  config = config_flags.DEFINE_config_file(
+      "config", None, "Path to a config file, e.g. configs/sbn.py:linear.",
+      flag_values=flag_values, lock_config=True, sys_argv=argv)
+  workdir = flags.DEFINE_string("workdir", None, "Directory for all outputs.",
+                                flag_values=flag_values)
+  flags.mark_flags_as_required(["config", "workdir"], flag_values=flag_values)
+  return config, workdir
+
+
+_CONFIG, _WORKDIR = define_flags()
+
+
+def run(config, workdir: str) -> dict:
+  """Trains and evaluates `config` in `workdir`; returns results.json's dict.
+
+  Raises:
+    ValueError: for a bad config or data, before `workdir` is written.
+  """
   if os.environ.get("DISCRETE_VI_DISTRIBUTED") == "1":  # multi-host
     jax.distributed.initialize(**{
         arg: int(os.environ[name]) for arg, name in
         (("num_processes", "JAX_NUM_PROCESSES"),
          ("process_id", "JAX_PROCESS_ID")) if name in os.environ})
-  results = training.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  print(f"Outputs in {_WORKDIR.value}: results.json (test bound "
+  results = training.train_and_evaluate(config, workdir)
+  print(f"Outputs in {workdir}: results.json (test bound "
         f"{results['test_log_likelihood']:.2f} nats), metrics.jsonl, "
         f"samples.png, curves.png, tensorboard/, checkpoints/")
+  return results
+
+
+def main(argv):
+  launcher.prepare(argv)
+  run(_CONFIG.value, _WORKDIR.value)
 
 
 if __name__ == "__main__":

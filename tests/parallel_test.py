@@ -14,7 +14,7 @@ import textwrap
 import pytest
 
 from configs import test as test_config
-from discrete_vi.training import loop
+from discrete_vi import training
 from discrete_vi.training import parallel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,7 +59,7 @@ TRAIN_SCRIPT = textwrap.dedent("""
       results = training.train_and_evaluate(config, tempfile.mkdtemp())
       state = final["state"]
       leaves = jax.tree_util.tree_leaves((state.params,
-                                          state.estimator_state))
+                                          state.model_state))
       return results, [np.asarray(leaf).tolist() for leaf in leaves]
 
     multi, multi_leaves = run(True)
@@ -72,16 +72,16 @@ TRAIN_SCRIPT = textwrap.dedent("""
 VALIDATE_SCRIPT = textwrap.dedent("""
     import json
     from configs import test as test_config
-    from discrete_vi.training import loop
+    from discrete_vi import training
     config = test_config.get_config("reinforce")
     config.train.batch_size = 10
     try:
-      loop.validate_config(config)
+      training.validate_config(config)
       message = None
     except ValueError as error:
       message = str(error)
     config.train.data_parallel = False  # one device: any batch size
-    loop.validate_config(config)
+    training.validate_config(config)
     print(json.dumps({"message": message}))
 """)
 
@@ -129,7 +129,7 @@ def test_data_parallel_must_be_bool():
   config = test_config.get_config("reinforce").to_dict()
   config["train"]["data_parallel"] = "yes"
   with pytest.raises(ValueError, match="config.train.data_parallel"):
-    loop.validate_config(config)
+    training.validate_config(config)
 
 
 def test_one_device_mesh_is_a_no_op_placement():

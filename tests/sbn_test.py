@@ -33,8 +33,8 @@ def tiny(num_layers, latent_dim, **kwargs):
 
 
 def init_state(model, params, x, estimator):
-  """`model.init_estimator_state`, jitted (one compile, no eager ops)."""
-  return jax.jit(lambda p, k, x: model.init_estimator_state(p, k, x, estimator)
+  """`model.init_state`, jitted (one compile, no eager ops)."""
+  return jax.jit(lambda p, k, x: model.init_state(k, p, x, estimator)
                  )(params, jax.random.PRNGKey(1), x)
 
 

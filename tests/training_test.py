@@ -16,6 +16,7 @@ from configs import sbn as sbn_config
 from configs import test as test_config
 from configs import xor_flow as xor_flow_config
 from discrete_vi import training
+from discrete_vi.models import registry
 from discrete_vi.training import checkpoints
 from discrete_vi.training import loop
 from discrete_vi.training import optim
@@ -29,13 +30,8 @@ def tiny_setup(estimator="reinforce", **options):
   config = test_config.get_config(estimator)
   for k, v in options.items():
     config.estimator[k] = v
-  dataset = loop.load_data(config)
-  model = loop.build_model(config, dataset.train_mean)
-  x = jnp.asarray(dataset.train[:config.train.batch_size])
-  params = model.init(jax.random.PRNGKey(0), x)
-  tx = optim.make_optimizer(config.optim.to_dict(), params, 10)
-  state = loop.initial_state(config, model, tx, x)
-  return config, model, tx, state, x
+  run = training.create_train_state(config, training.load_data(config))
+  return run, run.model, run.tx, run.state, run.x_example
 
 
 @pytest.mark.parametrize("name,options", [
@@ -45,8 +41,8 @@ def tiny_setup(estimator="reinforce", **options):
     ("disarm", {}),
 ])
 def test_two_train_steps_change_params_and_stay_finite(name, options):
-  config, model, tx, state, x = tiny_setup(name, **options)
-  step = jax.jit(steps_lib.make_train_step(model, tx, config.estimator))
+  run, model, tx, state, x = tiny_setup(name, **options)
+  step = jax.jit(steps_lib.make_train_step(model, tx, run.estimator))
   new, metrics = step(state, x)
   new, metrics = step(new, x)
   assert int(new.step) == 2
@@ -58,8 +54,8 @@ def test_two_train_steps_change_params_and_stay_finite(name, options):
 
 
 def test_train_step_compiles_once():
-  config, model, tx, state, x = tiny_setup("reinforce", baseline="standardize")
-  raw = steps_lib.make_train_step(model, tx, config.estimator)
+  run, model, tx, state, x = tiny_setup("reinforce", baseline="standardize")
+  raw = steps_lib.make_train_step(model, tx, run.estimator)
   counted = jax.jit(chex.assert_max_traces(raw, n=1))
   for _ in range(3):
     state, _ = counted(state, x)
@@ -71,7 +67,7 @@ def test_fused_steps_donate_the_state_given_its_own_buffers():
   whose leaves share a buffer (moving-average mean and var) is rejected by
   donation unless it goes through `own_buffers` first."""
   from discrete_vi.training import parallel  # pylint: disable=g-import-not-at-top
-  config, model, tx, state, x = tiny_setup("reinforce",
+  run, model, tx, state, x = tiny_setup("reinforce",
                                            baseline="moving_average")
   pointers = [leaf.unsafe_buffer_pointer()
               for leaf in jax.tree_util.tree_leaves(state)]
@@ -84,7 +80,7 @@ def test_fused_steps_donate_the_state_given_its_own_buffers():
   mesh = parallel.make_mesh(False)
   fused = parallel.jit_train_steps(
       steps_lib.fuse_steps(steps_lib.make_train_step(model, tx,
-                                                     config.estimator)), mesh)
+                                                     run.estimator)), mesh)
   xs = parallel.shard_batch(jnp.stack([x, x]), mesh, 1)
   new, _ = fused(owned, xs)
   assert int(new.step) == 2
@@ -93,9 +89,9 @@ def test_fused_steps_donate_the_state_given_its_own_buffers():
 
 
 def test_annealed_temperature_is_traced_not_retraced():
-  config, model, tx, state, x = tiny_setup(
+  run, model, tx, state, x = tiny_setup(
       "gumbel_softmax", temperature=1.0, temperature_end=0.5, anneal_steps=4)
-  raw = steps_lib.make_train_step(model, tx, config.estimator)
+  raw = steps_lib.make_train_step(model, tx, run.estimator)
   counted = jax.jit(chex.assert_max_traces(raw, n=1))
   for _ in range(3):
     state, metrics = counted(state, x)
@@ -154,7 +150,7 @@ def test_bad_estimator_value_is_named(tmp_path):
 def test_sbn_config_parses_and_validates():
   for arg in ("linear", "nonlinear", "two_layer", "nonlinear,protocol=dvaepp",
               "linear,protocol=disarm", "linear,protocol=rebar"):
-    loop.validate_config(sbn_config.get_config(arg))
+    training.validate_config(sbn_config.get_config(arg))
   with pytest.raises(ValueError, match="deep"):
     sbn_config.get_config("deep")
   with pytest.raises(ValueError, match="paper"):
@@ -162,13 +158,8 @@ def test_sbn_config_parses_and_validates():
 
 
 def _final_params(workdir, config):
-  dataset = loop.load_data(config)
-  model = loop.build_model(config, dataset.train_mean)
-  x = jnp.asarray(dataset.train[:config.train.batch_size])
-  tx = optim.make_optimizer(config.optim.to_dict(),
-                            model.init(jax.random.PRNGKey(0), x),
-                            config.train.num_steps)
-  target = loop.initial_state(config, model, tx, x)
+  target = training.create_train_state(config,
+                                       training.load_data(config)).state
   ckpt = checkpoints.Checkpointer(workdir)
   state = ckpt.restore(target)
   ckpt.close()
@@ -195,7 +186,7 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
   a = _final_params(straight, config)
   b = _final_params(resumed, config)
   chex.assert_trees_all_close(a.params, b.params, rtol=1e-6, atol=1e-6)
-  chex.assert_trees_all_close(a.estimator_state, b.estimator_state)
+  chex.assert_trees_all_close(a.model_state, b.model_state)
   steps = [json.loads(l)["step"] for l in open(os.path.join(resumed,
                                                             "metrics.jsonl"))]
   assert steps == sorted(set(steps)), "resumed metrics repeat steps"
@@ -204,7 +195,7 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
 def test_non_finite_step_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
   config = test_config.get_config("reinforce")
   config.train.num_steps = 6
-  original = loop.build_model
+  original = registry.build_model
 
   def poisoned_model(*args, **kwargs):
     model = original(*args, **kwargs)
@@ -216,7 +207,7 @@ def test_non_finite_step_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
     model.loss = nan_after_three
     return model
 
-  monkeypatch.setattr(loop, "build_model", poisoned_model)
+  monkeypatch.setattr(registry, "build_model", poisoned_model)
   with pytest.raises(training.NonFiniteError, match="step 4"):
     training.train_and_evaluate(config, str(tmp_path))
   ckpt = checkpoints.Checkpointer(str(tmp_path))
@@ -287,13 +278,13 @@ def test_main_rejects_unknown_field(tmp_path):
 def test_compare_drops_options_an_estimator_does_not_take():
   from experiments import compare  # pylint: disable=g-import-not-at-top
   base = sbn_config.get_config("linear")
-  assert base.estimator.baseline == "moving_average"
+  base.estimator.baseline = "self_critic"  # set for reinforce only
   config = compare.config_for(base, "disarm")
   assert config.estimator.name == "disarm"
   assert config.estimator.baseline is None
-  loop.validate_config(config)
+  training.validate_config(config)
   kept = compare.config_for(base, "reinforce")
-  assert kept.estimator.baseline == "moving_average"
+  assert kept.estimator.baseline == "self_critic"
 
 
 def test_time_budget_stops_after_the_chunk_that_spends_it(tmp_path):
@@ -308,7 +299,7 @@ def test_time_budget_stops_after_the_chunk_that_spends_it(tmp_path):
   ckpt.close()
   config.train.time_budget_s = -1.0
   with pytest.raises(ValueError, match="config.train.time_budget_s"):
-    loop.validate_config(config)
+    training.validate_config(config)
 
 
 @pytest.mark.parametrize("field,value,match", [
@@ -323,13 +314,13 @@ def test_bad_xor_flow_config_values_are_named(field, value, match):
   section, name = field.split(".")
   config[section][name] = value
   with pytest.raises(ValueError, match=match):
-    loop.validate_config(config)
+    training.validate_config(config)
 
 
 def test_xor_flow_config_rows_parse_and_validate():
   for arg in ("ste,depth=4", "sfe_full,baseline=self_critic",
               "sfe_special,baseline=running_average,protocol=paper"):
-    loop.validate_config(xor_flow_config.get_config(arg))
+    training.validate_config(xor_flow_config.get_config(arg))
   config = xor_flow_config.get_config("sfe_full,baseline=self_critic")
   assert config.estimator.baseline == "self_critic_standardize"
   assert config.estimator.greedy
@@ -341,7 +332,7 @@ def test_xor_flow_config_rows_parse_and_validate():
   config = xor_flow_config.get_config("ste")
   config.estimator.variant = "stochastic"
   with pytest.raises(ValueError, match="config.estimator.variant"):
-    loop.validate_config(config)
+    training.validate_config(config)
 
 
 def test_only_the_primary_process_writes_files(tmp_path, monkeypatch):

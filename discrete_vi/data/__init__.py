@@ -50,6 +50,8 @@ DATASETS = {
     "npz": DatasetSource(local.load_npz, "static"),
     "amat": DatasetSource(local.load_amat, "static"),
 }
+# The datasets read from the user's own files (they need `path`).
+LOCAL_DATASETS = ("npz", "amat")
 
 
 def load_dataset(name: str, *, path=None, binarization: str | None = None,
@@ -90,6 +92,6 @@ def load_dataset(name: str, *, path=None, binarization: str | None = None,
                       threshold=threshold, source=origin)
 
 
-__all__ = ["BINARIZATIONS", "DATASETS", "Dataset", "DatasetSource", "Splits",
+__all__ = ["BINARIZATIONS", "DATASETS", "LOCAL_DATASETS", "Dataset", "DatasetSource", "Splits",
            "eval_batches", "evaluation_split", "load_dataset", "make_dataset",
            "train_batches"]

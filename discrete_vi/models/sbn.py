@@ -91,6 +91,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from discrete_vi import checks
 from discrete_vi import sums
 from discrete_vi.distributions import bernoulli
 from discrete_vi.models import _checks
@@ -173,7 +174,7 @@ class SBNModule(nn.Module):
 
 
 class SigmoidBeliefNet:
-  """An SBN and the pure functions the training loop calls (DESIGN.md sec. 4).
+  """An SBN and the pure functions of the model contract (`models.base.Model`).
 
   The object holds only static configuration; all arrays that change
   (parameters, estimator state, keys) are arguments and results.
@@ -205,7 +206,7 @@ class SigmoidBeliefNet:
     Raises:
       ValueError: naming the bad value.
     """
-    _checks.check_int("data_dim", data_dim, 1)
+    checks.check_int("data_dim", data_dim, 1)
     mean = np.asarray(data_mean, np.float32)
     if mean.shape != (data_dim,):
       raise ValueError(f"data_mean must have shape [data_dim] = ({data_dim},); "
@@ -213,11 +214,11 @@ class SigmoidBeliefNet:
     if not np.all((mean >= 0) & (mean <= 1)):
       raise ValueError("data_mean must lie in [0, 1] (the mean of binary "
                        f"data); got values in [{mean.min()}, {mean.max()}].")
-    _checks.check_int("latent_dim", latent_dim, 1)
-    _checks.check_int("num_layers", num_layers, 1)
-    _checks.check_int("baseline_hidden", baseline_hidden, 1)
-    _checks.check_int("kl_warmup_steps", kl_warmup_steps, 0)
-    _checks.check_widths("hidden_dims", hidden_dims)
+    checks.check_int("latent_dim", latent_dim, 1)
+    checks.check_int("num_layers", num_layers, 1)
+    checks.check_int("baseline_hidden", baseline_hidden, 1)
+    checks.check_int("kl_warmup_steps", kl_warmup_steps, 0)
+    checks.check_ints("hidden_dims", hidden_dims)
     if nonlinearity not in NONLINEARITIES:
       raise ValueError(f"nonlinearity={nonlinearity!r} is unknown; expected "
                        f"one of {NONLINEARITIES}.")
@@ -228,6 +229,8 @@ class SigmoidBeliefNet:
     self.kl_warmup_steps = kl_warmup_steps
     self.module = SBNModule(mean, latent_dim, num_layers, tuple(hidden_dims),
                             nonlinearity, input_baseline, baseline_hidden)
+    shape = "linear" if not hidden_dims else "nonlinear"
+    self.description = f"sbn:{shape},layers={num_layers}"
 
   # -- parameters ----------------------------------------------------------
 
@@ -357,7 +360,7 @@ class SigmoidBeliefNet:
       step: training step, for KL warm-up (`kl_warmup_steps`).
       estimator: an `Estimator` (from `estimators.make`) used for every
         stochastic layer, or a sequence of one per layer.
-      state: the estimator state (`init_estimator_state`); a tuple over
+      state: the estimator state (`init_state`); a tuple over
         layers when there are several; None lets the estimators initialise.
       kl_weight: extra factor on the KL term (times the warm-up factor).
 
@@ -410,9 +413,10 @@ class SigmoidBeliefNet:
         return True
     return False
 
-  def init_estimator_state(self, params, key: PRNGKey, x: Array,
-                           estimator) -> EstimatorState:
-    """Initial estimator state(s): one per stochastic layer (a tuple if L > 1).
+  def init_state(self, key: PRNGKey, params, x: Array,
+                 estimator) -> EstimatorState:
+    """Initial model state: the estimator state of every stochastic layer
+    (a tuple if L > 1); the SBN carries nothing else between steps.
 
     Layer l's state is initialised on the logits of q(z_l | z_{l-1}) at an
     ancestral hard sample (the shapes the nested estimator will see).
@@ -478,6 +482,10 @@ class SigmoidBeliefNet:
         lambda k, n: self.log_weights(params, k, x, n), key, num_samples,
         chunk_size)
 
+  def extra_evaluations(self) -> dict:
+    """None beyond the importance-weighted bound."""
+    return {}
+
   def sample(self, params, key: PRNGKey, n: int, *, binary: bool = False
              ) -> Array:
     """Ancestral samples of the generative model, `[n, data_dim]`.
@@ -495,7 +503,7 @@ class SigmoidBeliefNet:
     Returns:
       `[n, data_dim]` probabilities in [0, 1], or binary values.
     """
-    _checks.check_int("n", n, 1)
+    checks.check_int("n", n, 1)
     keys = jax.random.split(key, self.num_layers + 1)
     logits = jnp.broadcast_to(self._apply(params, "prior"),
                               (n, self.latent_dim))
@@ -589,3 +597,40 @@ def nonlinear(data_mean, *, hidden_dim: int = 200, **kwargs
 def two_layer(data_mean, **kwargs) -> SigmoidBeliefNet:
   """Two stochastic layers 784 -> 200 -> 200, linear links unless told."""
   return SigmoidBeliefNet(data_mean, **{"num_layers": 2, **kwargs})
+
+
+# -- the model registry's entry (`discrete_vi.models.registry`) -------------
+
+ARCHITECTURES = ("linear", "nonlinear", "two_layer")
+
+
+def validate_config(config) -> None:
+  """Raises ValueError naming the bad field of the SBN's `config.model`."""
+  model = config["model"]
+  checks.check_one_of("config.model.architecture", model["architecture"],
+                      ARCHITECTURES)
+  checks.check_one_of("config.model.activation", model["activation"],
+                      NONLINEARITIES)
+  checks.check_int("config.model.num_latents", model["num_latents"], 1)
+  checks.check_int("config.model.hidden_size", model["hidden_size"], 1)
+  checks.check_bool("config.model.input_baseline", model["input_baseline"])
+  checks.check_int("config.train.kl_warmup_steps",
+                   config["train"]["kl_warmup_steps"], 0)
+
+
+def from_config(config, data_mean) -> SigmoidBeliefNet:
+  """The SBN of `config.model` for data with training mean `data_mean`."""
+  model = config["model"]
+  architecture = model["architecture"]
+  hidden = model["hidden_size"]
+  sbn = SigmoidBeliefNet(
+      data_mean,
+      latent_dim=model["num_latents"],
+      num_layers=2 if architecture == "two_layer" else 1,
+      hidden_dims=(hidden, hidden) if architecture == "nonlinear" else (),
+      nonlinearity=model["activation"],
+      input_baseline=model["input_baseline"],
+      kl_warmup_steps=config["train"]["kl_warmup_steps"],
+      data_dim=len(data_mean))
+  sbn.description = f"sbn:{architecture}"
+  return sbn

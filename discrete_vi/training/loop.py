@@ -11,7 +11,7 @@ the best checkpoint, sample and learning-curve PNGs and `results.json`.
 import json
 import os
 import time
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import NamedTuple
 
 from absl import logging
 import jax
@@ -20,142 +20,18 @@ import ml_collections
 import numpy as np
 
 from discrete_vi import data as data_lib
-from discrete_vi.models import sbn
-from discrete_vi.models import xor_flow_config
 from discrete_vi.training import checkpoints
-from discrete_vi.training import optim
 from discrete_vi.training import parallel
-from discrete_vi.training import schedules
+from discrete_vi.training import setup as setup_lib
 from discrete_vi.training import steps as steps_lib
+from discrete_vi.training import validation
 from discrete_vi.training import writers
 
-ARCHITECTURES = ("linear", "nonlinear", "two_layer")
 EVAL_SEED_OFFSET = 1_000_003
 
 
 class NonFiniteError(FloatingPointError):
   """A training step produced NaN or inf; the last good checkpoint is kept."""
-
-
-# -- validation ----------------------------------------------------------------
-
-
-def _positive_int(config, field: str, minimum: int = 1) -> None:
-  value = config
-  for part in field.split("."):
-    value = value[part]
-  if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-    raise ValueError(f"config.{field} must be an integer >= {minimum}; got "
-                     f"{value!r}.")
-
-
-def validate_config(config: Mapping[str, Any]) -> None:
-  """Raises ValueError naming the first bad field (nothing compiles before)."""
-  for field in ("train.num_steps", "train.batch_size", "train.steps_per_jit",
-                "train.log_every_steps", "train.checkpoint_every_steps",
-                "eval.every_steps", "eval.num_samples", "eval.final_num_samples",
-                "eval.chunk_size", "eval.batch_size", "model.num_latents"):
-    _positive_int(config, field)
-  _positive_int(config, "train.kl_warmup_steps", 0)
-  budget = config["train"].get("time_budget_s")
-  if budget is not None and not (isinstance(budget, (int, float)) and
-                                 budget > 0):
-    raise ValueError(f"config.train.time_budget_s must be a number of seconds "
-                     f"> 0 (or None); got {budget!r}.")
-  _positive_int(config, "eval.num_image_samples", 0)
-  if config["model"]["name"] not in MODELS:
-    raise ValueError(f"config.model.name={config['model']['name']!r} is not "
-                     f"one of {sorted(MODELS)}.")
-  MODELS[config["model"]["name"]].validate(config)
-  if config["data"]["name"] not in data_lib.DATASETS:
-    raise ValueError(f"config.data.name={config['data']['name']!r} is not one "
-                     f"of {sorted(data_lib.DATASETS)}.")
-  if config["data"]["binarization"] not in data_lib.BINARIZATIONS:
-    raise ValueError(f"config.data.binarization="
-                     f"{config['data']['binarization']!r} is not one of "
-                     f"{data_lib.BINARIZATIONS}.")
-  optim_config = config["optim"]
-  if optim_config["name"] not in optim.OPTIMIZERS:
-    raise ValueError(f"config.optim.name={optim_config['name']!r} is not one "
-                     f"of {optim.OPTIMIZERS}.")
-  if optim_config["schedule"] not in schedules.LEARNING_RATE_SCHEDULES:
-    raise ValueError(f"config.optim.schedule={optim_config['schedule']!r} is "
-                     f"not one of {schedules.LEARNING_RATE_SCHEDULES}.")
-  if not optim_config["learning_rate"] > 0:
-    raise ValueError(f"config.optim.learning_rate must be > 0; got "
-                     f"{optim_config['learning_rate']!r}.")
-  steps_lib.validate_estimator_config(config["estimator"])
-  parallel.validate_config(config)
-
-
-# -- building ------------------------------------------------------------------
-
-
-def _validate_sbn(config: Mapping[str, Any]) -> None:
-  """The SBN's own fields of `config.model`."""
-  if config["model"]["architecture"] not in ARCHITECTURES:
-    raise ValueError(f"config.model.architecture="
-                     f"{config['model']['architecture']!r} is not one of "
-                     f"{ARCHITECTURES}.")
-  if config["model"]["activation"] not in sbn.NONLINEARITIES:
-    raise ValueError(f"config.model.activation={config['model']['activation']!r}"
-                     f" is not one of {sbn.NONLINEARITIES}.")
-
-
-def _build_sbn(config, data_mean):
-  model_config = config["model"]
-  architecture = model_config["architecture"]
-  hidden = model_config["hidden_size"]
-  return sbn.SigmoidBeliefNet(
-      data_mean,
-      latent_dim=model_config["num_latents"],
-      num_layers=2 if architecture == "two_layer" else 1,
-      hidden_dims=(hidden, hidden) if architecture == "nonlinear" else (),
-      nonlinearity=model_config["activation"],
-      input_baseline=model_config["input_baseline"],
-      kl_warmup_steps=config["train"]["kl_warmup_steps"],
-      data_dim=len(data_mean))
-
-
-class ModelEntry(NamedTuple):
-  """How the loop checks and builds one kind of model."""
-  validate: Callable[[Mapping[str, Any]], None]  # ValueError naming the field
-  build: Callable[[Any, Any], Any]  # (config, data_mean) -> model
-
-
-# The one model registry, by config.model.name.
-MODELS = {"sbn": ModelEntry(_validate_sbn, _build_sbn),
-          "xor_flow": ModelEntry(xor_flow_config.validate,
-                                 xor_flow_config.build)}
-
-
-def build_model(config, data_mean):
-  """The model of `config.model` for data with training mean `data_mean`.
-
-  Args:
-    config: the whole run config (models may read `config.train` /
-      `config.estimator` settings, e.g. the SBN's KL warm-up).
-    data_mean: `[data_dim]` training-set mean of x.
-  """
-  return MODELS[config["model"]["name"]].build(config, data_mean)
-
-
-def load_data(config) -> data_lib.Dataset:
-  return data_lib.load_dataset(config.data.name, path=config.data.path,
-                               binarization=config.data.binarization,
-                               seed=config.seed)
-
-
-def initial_state(config, model, tx, x_example) -> steps_lib.TrainState:
-  key = jax.random.PRNGKey(config.seed)
-  init_key, state_key, train_key = jax.random.split(key, 3)
-  params = model.init(init_key, x_example)
-  estimator = steps_lib.estimator_at(config.estimator, 0)
-  estimator_state = model.init_estimator_state(params, state_key, x_example,
-                                               estimator)
-  return steps_lib.TrainState(params=params, opt_state=tx.init(params),
-                              estimator_state=estimator_state,
-                              step=jnp.zeros((), jnp.int32), key=train_key)
 
 
 # -- evaluation ----------------------------------------------------------------
@@ -174,8 +50,9 @@ def evaluate(eval_step, params, split: np.ndarray, key, batch_size: int) -> floa
 # -- the loop ------------------------------------------------------------------
 
 
-def _crossed(step_before: int, step_after: int, every: int) -> bool:
-  return step_after // every > step_before // every
+def _crossed(chunk, every: int) -> bool:
+  """Whether a chunk passed a multiple of `every` or is the run's last."""
+  return chunk.last or chunk.after // every > chunk.before // every
 
 
 def _first_non_finite(metrics) -> tuple[int, str] | None:
@@ -217,112 +94,176 @@ def _write_json(path: str, value) -> None:
   os.replace(tmp, path)
 
 
+# -- the run, step by step -------------------------------------------------------
+
+
+class Progress(NamedTuple):
+  """What a run knows about its past beyond the train state.
+
+  Attributes:
+    best: `{"valid_log_likelihood", "step"}` of the best checkpoint so far.
+    wall_offset: training seconds of earlier invocations (resumed runs).
+  """
+  best: dict
+  wall_offset: float
+
+
+class Chunk(NamedTuple):
+  """One fused call of several train steps, as the host sees it."""
+  before: int  # the step count before the chunk
+  after: int  # ... and after it
+  elapsed: float  # seconds since this invocation started training
+  metrics: dict  # chunk means of the step metrics
+  last: bool  # all steps done, or the wall-clock budget spent
+
+
+def prepare_workdir(config, workdir: str) -> None:
+  """Creates `workdir` and writes `config.json` (after every check passed)."""
+  os.makedirs(workdir, exist_ok=True)
+  _write_json(os.path.join(workdir, "config.json"), config.to_dict())
+
+
+def restore(state, ckpt: checkpoints.Checkpointer, workdir: str):
+  """The latest checkpoint of `workdir` (or `state`) and the run's progress."""
+  best = _load_json(os.path.join(workdir, "best.json"),
+                    {"valid_log_likelihood": None, "step": None})
+  start = ckpt.latest_step()
+  if start is None:
+    return state, Progress(best, 0.0)
+  state = ckpt.restore(state, start)
+  if is_primary():
+    writers.truncate_metrics(workdir, start)
+  previous = [r for r in writers.read_metrics(workdir) if "wall_time_s" in r]
+  logging.info("Resuming from the checkpoint at step %d in %s.", start, workdir)
+  return state, Progress(best, previous[-1]["wall_time_s"] if previous else 0.0)
+
+
+def train_chunk(fused, state, batches, mesh, num_steps: int):
+  """Runs `num_steps` fused train steps; stops at a non-finite one.
+
+  Returns:
+    `(state, metrics)` with metrics stacked `[num_steps]`.
+
+  Raises:
+    NonFiniteError: naming the first non-finite step and what went wrong.
+  """
+  step = int(state.step)
+  xs = jnp.stack([next(batches) for _ in range(num_steps)])
+  state, metrics = fused(state, parallel.shard_batch(xs, mesh, 1))
+  metrics = jax.device_get(metrics)
+  bad = _first_non_finite(metrics)
+  if bad is not None:
+    index, what = bad
+    raise NonFiniteError(f"non-finite {what} at training step "
+                         f"{step + index + 1}")
+  return state, metrics
+
+
+def log_progress(config, chunk: Chunk, start_step: int, wall_offset: float
+                 ) -> dict:
+  """The metrics record of a chunk: rate, ETA and the chunk's means."""
+  rate = (chunk.after - start_step) / max(chunk.elapsed, 1e-9)
+  num_steps = config.train.num_steps
+  logging.info("step %d/%d  %.1f steps/s  ETA %.0f s  objective %.3f",
+               chunk.after, num_steps, rate,
+               (num_steps - chunk.after) / max(rate, 1e-9),
+               chunk.metrics["train_objective"])
+  return {"wall_time_s": wall_offset + chunk.elapsed, "steps_per_s": rate,
+          **chunk.metrics}
+
+
+def evaluate_and_keep_best(config, eval_step, state, valid, eval_key, ckpt,
+                           workdir: str, best: dict) -> tuple[float, dict]:
+  """The validation bound; saves the best checkpoint when it improves.
+
+  Returns:
+    `(bound, best)` with `best` updated.
+  """
+  step = int(state.step)
+  value = evaluate(eval_step, state.params, valid,
+                   jax.random.fold_in(eval_key, step), config.eval.batch_size)
+  logging.info("step %d  valid %d-sample bound %.3f", step,
+               config.eval.num_samples, value)
+  if best["valid_log_likelihood"] is None or value > best["valid_log_likelihood"]:
+    ckpt.save_best(step, state)
+    best = {"valid_log_likelihood": value, "step": step}
+    _write_json(os.path.join(workdir, "best.json"), best)
+  return value, best
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains and evaluates; returns the contents of results.json.
 
+  Every check (config values, data files, model construction) runs before
+  the workdir is created or written.
+
   Raises:
-    ValueError: for a bad config (before anything is compiled).
+    ValueError: for a bad config or bad data (nothing written).
     NonFiniteError: when a step goes non-finite (checkpoints stay intact).
   """
-  validate_config(config)
-  os.makedirs(workdir, exist_ok=True)
-  _write_json(os.path.join(workdir, "config.json"), config.to_dict())
-  dataset = load_data(config)
-  model = build_model(config, dataset.train_mean)
-  num_steps = config.train.num_steps
-  x_example = jnp.asarray(dataset.train[:config.train.batch_size])
-  params0 = model.init(jax.random.PRNGKey(config.seed), x_example)
-  tx = optim.make_optimizer(config.optim.to_dict(), params0, num_steps)
+  validation.validate_config(config)
+  dataset = setup_lib.load_data(config)
+  run = setup_lib.create_train_state(config, dataset)
+  prepare_workdir(config, workdir)
   # Data parallel over a 1-D mesh: state replicated (so are restored
   # checkpoints, shaped like it), batches split over the devices.
   mesh = parallel.make_mesh(config.train.data_parallel)
-  state = parallel.replicate(initial_state(config, model, tx, x_example), mesh)
-
   ckpt = checkpoints.Checkpointer(workdir)
-  best_path = os.path.join(workdir, "best.json")
-  best = _load_json(best_path, {"valid_log_likelihood": None, "step": None})
-  start = ckpt.latest_step()
-  wall_offset = 0.0
-  if start is not None:
-    state = ckpt.restore(state, start)
-    if is_primary():
-      writers.truncate_metrics(workdir, start)
-    previous = [r for r in writers.read_metrics(workdir) if "wall_time_s" in r]
-    wall_offset = previous[-1]["wall_time_s"] if previous else 0.0
-    logging.info("Resuming from the checkpoint at step %d in %s.", start,
-                 workdir)
-  step = int(state.step)
+  state, progress = restore(parallel.replicate(run.state, mesh), ckpt, workdir)
   # The fused steps donate their input state (no copy of the parameters and
   # optimiser moments per call), so its leaves need buffers of their own.
   state = steps_lib.own_buffers(state)
-
-  train_step = steps_lib.make_train_step(model, tx, config.estimator)
-  fused = parallel.jit_train_steps(steps_lib.fuse_steps(train_step), mesh)
+  fused = parallel.jit_train_steps(steps_lib.fuse_steps(
+      steps_lib.make_train_step(run.model, run.tx, run.estimator)), mesh)
   eval_step = parallel.shard_eval_step(
-      steps_lib.make_eval_step(model, config.eval.num_samples,
+      steps_lib.make_eval_step(run.model, config.eval.num_samples,
                                config.eval.chunk_size),
       mesh, config.eval.batch_size)
   eval_key = jax.random.PRNGKey(config.seed + EVAL_SEED_OFFSET)
   valid = data_lib.evaluation_split(dataset, "valid")
   writer = writers.MetricWriter(workdir, enabled=is_primary())
+  start_step = int(state.step)
   batches = data_lib.train_batches(
       dataset, config.train.batch_size,
-      jax.random.fold_in(jax.random.PRNGKey(config.seed), 7), start_batch=step)
-
-  start_time = time.time()
-  start_step = step
+      jax.random.fold_in(jax.random.PRNGKey(config.seed), 7),
+      start_batch=start_step)
   # Optional wall-clock budget of this invocation's training (periodic
   # evaluations excluded): seconds, or None for no limit.
   budget = config.train.get("time_budget_s")
-  eval_seconds = 0.0
-  while step < num_steps:
-    n = min(config.train.steps_per_jit, num_steps - step)
-    xs = jnp.stack([next(batches) for _ in range(n)])
-    state, metrics = fused(state, parallel.shard_batch(xs, mesh, 1))
-    metrics = jax.device_get(metrics)
-    bad = _first_non_finite(metrics)
-    if bad is not None:
-      index, what = bad
-      raise NonFiniteError(
-          f"non-finite {what} at training step {step + index + 1} (the last "
-          f"good checkpoint, step {ckpt.latest_step()}, is kept in {workdir}).")
-    before, step = step, step + n
+  best, start_time, eval_seconds = progress.best, time.time(), 0.0
+  step = start_step
+  while step < config.train.num_steps:
+    n = min(config.train.steps_per_jit, config.train.num_steps - step)
+    try:
+      state, metrics = train_chunk(fused, state, batches, mesh, n)
+    except NonFiniteError as error:
+      raise NonFiniteError(f"{error} (the last good checkpoint, step "
+                           f"{ckpt.latest_step()}, is kept in {workdir}).")
     elapsed = time.time() - start_time
-    # The last chunk: all steps done, or the wall-clock budget spent.
-    last = step == num_steps or (
-        budget is not None and elapsed - eval_seconds >= budget)
-    record = None
-    if _crossed(before, step, config.train.log_every_steps) or last:
-      rate = (step - start_step) / max(elapsed, 1e-9)
-      record = {"wall_time_s": wall_offset + elapsed, "steps_per_s": rate,
-                **_chunk_metrics(metrics)}
-      logging.info("step %d/%d  %.1f steps/s  ETA %.0f s  objective %.3f",
-                   step, num_steps, rate, (num_steps - step) / max(rate, 1e-9),
-                   record["train_objective"])
-    if _crossed(before, step, config.eval.every_steps) or last:
+    chunk = Chunk(step, step + n, elapsed, _chunk_metrics(metrics),
+                  last=(step + n == config.train.num_steps or (
+                      budget is not None and elapsed - eval_seconds >= budget)))
+    step = chunk.after
+    record = {}
+    if _crossed(chunk, config.train.log_every_steps):
+      record = log_progress(config, chunk, start_step, progress.wall_offset)
+    if _crossed(chunk, config.eval.every_steps):
       eval_start = time.time()
-      value = evaluate(eval_step, state.params, valid,
-                       jax.random.fold_in(eval_key, step), config.eval.batch_size)
+      value, best = evaluate_and_keep_best(config, eval_step, state, valid,
+                                           eval_key, ckpt, workdir, best)
       eval_seconds += time.time() - eval_start
-      record = record or {"wall_time_s": wall_offset + elapsed,
-                          **_chunk_metrics(metrics)}
-      record["valid_log_likelihood"] = value
-      logging.info("step %d  valid %d-sample bound %.3f", step,
-                   config.eval.num_samples, value)
-      if best["valid_log_likelihood"] is None or value > best["valid_log_likelihood"]:
-        ckpt.save_best(step, state)
-        best = {"valid_log_likelihood": value, "step": step}
-        _write_json(best_path, best)
-    if record is not None:
+      record = {"wall_time_s": progress.wall_offset + elapsed,
+                **chunk.metrics, **record, "valid_log_likelihood": value}
+    if record:
       writer.write(step, record)
-    if (_crossed(before, step, config.train.checkpoint_every_steps) or
-        last):
+    if _crossed(chunk, config.train.checkpoint_every_steps):
       ckpt.save(step, state)
-    if last:
+    if chunk.last:
       break
   writer.close()
-  results = final_evaluation(config, workdir, model, dataset, state, ckpt,
-                             best, wall_offset + time.time() - start_time)
+  results = final_evaluation(
+      config, workdir, run.model, dataset, state, ckpt, best,
+      progress.wall_offset + time.time() - start_time)
   ckpt.close()
   return results
 
@@ -341,15 +282,13 @@ def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
                             jax.random.fold_in(key, i), config.eval.batch_size)
             for i, split in enumerate(("valid", "test"))}
   extra = {}
-  # Models with deterministic evaluations as well (the XOR flows' greedy
-  # flows): name -> fn(params, x) -> [B].
-  for name, fn in getattr(model, "deterministic_evaluations", dict)().items():
+  # The model's own further evaluations (e.g. the XOR flows' greedy flows).
+  for name, fn in model.extra_evaluations().items():
     fn = jax.jit(fn)
-    for split in ("valid", "test"):
+    for i, split in enumerate(("valid", "test")):
       extra[f"{split}_{name}"] = evaluate(
-          lambda p, k, x, fn=fn: fn(p, x), final_state.params,
-          data_lib.evaluation_split(dataset, split), key,
-          config.eval.batch_size)
+          fn, final_state.params, data_lib.evaluation_split(dataset, split),
+          jax.random.fold_in(key, 100 + i), config.eval.batch_size)
   records = writers.read_metrics(workdir)
   train_objectives = [r["train_objective"] for r in records
                       if "train_objective" in r]
@@ -369,8 +308,7 @@ def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
       "best_step": best["step"],
       "wall_time_s": wall_time_s,
       "estimator": config.estimator.name,
-      "model": getattr(model, "description",
-                       f"{config.model.name}:{config.model.architecture}"),
+      "model": model.description,
       "data": config.data.name,
       **extra,
   }

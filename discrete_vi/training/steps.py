@@ -10,74 +10,34 @@ Metrics carry finiteness flags so that the host can stop a run at the first
 non-finite step without saving it.
 """
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import flax
 import jax
 import jax.numpy as jnp
 import optax
 
-from discrete_vi import estimators
 from discrete_vi import sums
-from discrete_vi.training import schedules
+from discrete_vi.training import estimator_spec
 
 
 class TrainState(flax.struct.PyTreeNode):
-  """Everything a run needs to continue: a pytree, checkpointed as a whole."""
+  """Everything a run needs to continue: a pytree, checkpointed as a whole.
+
+  Attributes:
+    params: the model parameters.
+    opt_state: the optimiser state.
+    model_state: what the model carries between steps besides parameters
+      (`Model.init_state`: estimator state, running statistics, persistent
+      Markov chains, ...).
+    step: the number of steps taken, int32 scalar.
+    key: the PRNG key of the next step.
+  """
   params: Any
   opt_state: Any
-  estimator_state: Any
+  model_state: Any
   step: jax.Array
   key: jax.Array
-
-
-# Estimator options that may be annealed: option -> (end field, steps field).
-ANNEALED_OPTIONS = {"temperature": ("temperature_end", "anneal_steps"),
-                    "beta": ("beta_end", "anneal_steps")}
-# Fields of config.estimator that are not estimator options.
-NON_OPTION_FIELDS = {"name", "temperature_end", "beta_end", "anneal_steps",
-                     "input_baseline"}
-
-
-def estimator_options(estimator_config: Mapping[str, Any]) -> dict:
-  """The options of `config.estimator` to pass to `estimators.make`.
-
-  Fields left at None mean "the estimator's default" and are not passed.
-  """
-  return {k: v for k, v in dict(estimator_config).items()
-          if k not in NON_OPTION_FIELDS and v is not None}
-
-
-def validate_estimator_config(estimator_config: Mapping[str, Any]) -> None:
-  """Raises ValueError (naming the field) before anything is compiled."""
-  name = estimator_config["name"]
-  if name not in estimators.ESTIMATORS:
-    raise ValueError(f"config.estimator.name={name!r} is not a registered "
-                     f"estimator; expected one of {sorted(estimators.ESTIMATORS)}.")
-  options = estimator_options(estimator_config)
-  accepted = estimators.options_of(name)
-  for option in options:
-    if option not in accepted:
-      raise ValueError(f"config.estimator.{option}={options[option]!r} is not "
-                       f"an option of estimator {name!r} (its options: "
-                       f"{sorted(accepted)}).")
-  for option, (end_field, _) in ANNEALED_OPTIONS.items():
-    if estimator_config.get(end_field) is not None and option not in accepted:
-      raise ValueError(f"config.estimator.{end_field} is set but estimator "
-                       f"{name!r} has no option {option!r}.")
-  # Builds it once with concrete values, so bad values raise here.
-  estimators.make(name, **options)
-
-
-def estimator_at(estimator_config: Mapping[str, Any], step) -> estimators.Estimator:
-  """The estimator with annealed options evaluated at `step` (traced ok)."""
-  options = estimator_options(estimator_config)
-  for option, (end_field, steps_field) in ANNEALED_OPTIONS.items():
-    end = estimator_config.get(end_field)
-    if option in options and end is not None:
-      options[option] = schedules.linear_anneal(
-          step, options[option], end, estimator_config.get(steps_field) or 0)
-  return estimators.make(estimator_config["name"], **options)
 
 
 def tree_all_finite(tree) -> jax.Array:
@@ -136,7 +96,7 @@ def step_health(loss, grads, params) -> dict:
 
 
 def make_train_step(model, tx: optax.GradientTransformation,
-                    estimator_config: Mapping[str, Any]) -> Callable:
+                    estimator: estimator_spec.EstimatorSpec) -> Callable:
   """Returns `train_step(state, x) -> (state, metrics)` (not yet jitted).
 
   KL warm-up is the model's business (it knows its step); annealed
@@ -145,11 +105,11 @@ def make_train_step(model, tx: optax.GradientTransformation,
 
   def train_step(state: TrainState, x):
     key, step_key = jax.random.split(state.key)
-    estimator = estimator_at(estimator_config, state.step)
+    estimator_now = estimator.at(state.step)
 
     def loss_fn(params):
       return model.loss(params, step_key, x, step=state.step,
-                        estimator=estimator, state=state.estimator_state)
+                        estimator=estimator_now, state=state.model_state)
 
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params)
@@ -161,7 +121,7 @@ def make_train_step(model, tx: optax.GradientTransformation,
     metrics.update({f"diag/{k}": jnp.mean(v)
                     for k, v in dict(aux.diagnostics).items()})
     new_state = state.replace(params=params, opt_state=opt_state,
-                              estimator_state=aux.state, step=state.step + 1,
+                              model_state=aux.state, step=state.step + 1,
                               key=key)
     return new_state, metrics
 

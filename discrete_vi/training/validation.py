@@ -1,0 +1,100 @@
+"""Every check of a run config, done before any data is read or file written.
+
+`validate_config(config)` raises a ValueError that names the first bad field
+(`config.<section>.<field>=<value>`): train and evaluation budgets, data,
+model (through its registry entry), estimator (option names and values, see
+`estimator_spec.resolve`), optimiser and schedule, and the device mesh.
+"""
+
+from typing import Any, Mapping
+
+from discrete_vi import checks
+from discrete_vi import data as data_lib
+from discrete_vi.models import registry
+from discrete_vi.training import estimator_spec
+from discrete_vi.training import optim
+from discrete_vi.training import parallel
+from discrete_vi.training import schedules
+
+Config = Mapping[str, Any]
+
+# (field, minimum) of every integer budget.
+INTEGER_FIELDS = (
+    ("seed", 0),
+    ("train.num_steps", 1), ("train.batch_size", 1),
+    ("train.steps_per_jit", 1), ("train.log_every_steps", 1),
+    ("train.checkpoint_every_steps", 1), ("train.kl_warmup_steps", 0),
+    ("eval.every_steps", 1), ("eval.num_samples", 1),
+    ("eval.final_num_samples", 1), ("eval.chunk_size", 1),
+    ("eval.batch_size", 1), ("eval.num_image_samples", 0),
+)
+
+
+def _field(config: Config, dotted: str):
+  value = config
+  for part in dotted.split("."):
+    value = value[part]
+  return value
+
+
+def validate_budgets(config: Config) -> None:
+  """Integer budgets and the optional wall-clock budget of training."""
+  for dotted, minimum in INTEGER_FIELDS:
+    checks.check_int(f"config.{dotted}", _field(config, dotted), minimum)
+  budget = config["train"].get("time_budget_s")
+  if budget is not None:
+    checks.check_positive("config.train.time_budget_s", budget)
+
+
+def validate_data(config: Config) -> None:
+  """The dataset name, binarisation and whether a local path is given."""
+  data = config["data"]
+  checks.check_one_of("config.data.name", data["name"],
+                      sorted(data_lib.DATASETS))
+  checks.check_one_of("config.data.binarization", data["binarization"],
+                      data_lib.BINARIZATIONS)
+  if data["name"] in data_lib.LOCAL_DATASETS and not data.get("path"):
+    raise ValueError(f"config.data.path must name the file or directory of "
+                     f"config.data.name={data['name']!r}.")
+  if data["name"] == "mnist5k" and data.get("path"):
+    raise ValueError(f"config.data.path={data['path']!r} must be unset for "
+                     f"the embedded config.data.name='mnist5k'.")
+
+
+def validate_optimizer(config: Config) -> None:
+  """The optimiser, its schedule and hyperparameters, and its groups."""
+  spec = config["optim"]
+  checks.check_one_of("config.optim.name", spec["name"], optim.OPTIMIZERS)
+  checks.check_one_of("config.optim.schedule", spec["schedule"],
+                      schedules.LEARNING_RATE_SCHEDULES)
+  checks.check_positive("config.optim.learning_rate", spec["learning_rate"])
+  for name in ("b1", "b2"):
+    checks.check_in_range(f"config.optim.{name}", spec[name], 0.0, 1.0,
+                          high_open=True)
+  checks.check_positive("config.optim.eps", spec["eps"])
+  if spec.get("grad_clip_norm") is not None:
+    checks.check_positive("config.optim.grad_clip_norm",
+                          spec["grad_clip_norm"])
+  for group, group_spec in dict(spec.get("groups") or {}).items():
+    group_spec = dict(group_spec)
+    if "name" in group_spec:
+      checks.check_one_of(f"config.optim.groups.{group}.name",
+                          group_spec["name"], optim.OPTIMIZERS)
+    if "learning_rate" in group_spec:
+      checks.check_positive(f"config.optim.groups.{group}.learning_rate",
+                            group_spec["learning_rate"])
+
+
+def validate_config(config: Config) -> estimator_spec.EstimatorSpec:
+  """Raises ValueError naming the first bad field; nothing is read or written.
+
+  Returns:
+    The run's resolved estimator.
+  """
+  validate_budgets(config)
+  validate_data(config)
+  registry.validate_model_config(config)
+  spec = estimator_spec.resolve(config)
+  validate_optimizer(config)
+  parallel.validate_config(config)
+  return spec
