@@ -6,6 +6,7 @@ every parameter (biases too) randomised, not only by reading the masks.
 """
 
 import functools
+import math
 
 import chex
 import jax
@@ -41,7 +42,7 @@ def random_input(shape, seed):
 def jacobians(made):
   """`(params, x [B, D], c) -> d out / d x` (and `d out / d c`), batched."""
   def f(params, x, c):
-    return made.apply({"params": params}, x, c).reshape(D, -1)
+    return made.apply({"params": params}, x, c).reshape(x.shape[-1], -1)
   argnums = 1 if made.context is None else (1, 2)
   return jax.vmap(jax.jacfwd(f, argnums), in_axes=(None, 0, 0))
 
@@ -90,8 +91,7 @@ def test_output_depends_exactly_on_earlier_inputs(hidden_dims, order,
   seen = dependence(made, random_params(made), x)
   assert not np.any(seen & ~allowed), "output sees a later or its own input"
   np.testing.assert_array_equal(seen, hidden_path(masks).T)
-  if order == "natural":  # hidden widths >= D - 1: every degree is used
-    np.testing.assert_array_equal(seen, allowed)
+  np.testing.assert_array_equal(seen, allowed)  # widths >= D - 1
 
 
 @pytest.mark.parametrize("hidden_dims", [(16,), (12, 10)])
@@ -152,19 +152,26 @@ def test_strict_context_equal_to_the_input_keeps_the_model_autoregressive():
 
 # -- masks -----------------------------------------------------------------
 
-@pytest.mark.parametrize("num_units", [2, 3, 8])
-@pytest.mark.parametrize("order", ["natural", 0, 3, 7])
-def test_hidden_degrees_lie_in_one_to_d_minus_one(num_units, order):
-  degrees = made_lib.hidden_degrees(num_units, (1, 7, 20, 3), order)
-  assert [len(m) for m in degrees] == [1, 7, 20, 3]
+@pytest.mark.parametrize("num_units", [1, 2, 3, 10, 784])
+@pytest.mark.parametrize("widths", [(3, 9, 20, 256, 3), (1, 20), (20, 1, 5)])
+def test_hidden_degrees_are_spread_evenly_over_one_to_d_minus_one(num_units,
+                                                                  widths):
+  top = max(num_units - 1, 1)
+  degrees = made_lib.hidden_degrees(num_units, widths)
+  assert [len(m) for m in degrees] == list(widths)
+  low = 1
   for m in degrees:
-    assert m.min() >= 1 and m.max() <= num_units - 1, m
-  if order == "natural":
-    np.testing.assert_array_equal(degrees[2][:num_units - 1],
-                                  np.arange(1, num_units))
-  else:  # Germain et al.: never below the smallest degree of the layer below
-    for below, m in zip(degrees, degrees[1:]):
-      assert m.min() >= below.min()
+    # Germain et al.: never below the smallest degree of the layer below.
+    assert m.min() >= low and m.max() == top, m
+    span = top - low + 1
+    counts = np.bincount(m - low, minlength=span)
+    if len(m) >= span:  # every degree, each as often as the others (+-1)
+      assert counts.min() >= 1 and counts.max() - counts.min() <= 1, counts
+    elif len(m) > 1:  # distinct, both ends, steps as equal as integers allow
+      steps = np.diff(np.sort(m))
+      assert counts.max() == 1 and m.min() == low, m
+      assert steps.max() - steps.min() <= 1, steps
+    low = int(m.min())
 
 
 @pytest.mark.parametrize("context", [None, *made_lib.CONTEXT_MODES])
@@ -174,7 +181,7 @@ def test_masks_are_binary_and_follow_the_degree_rule(context, order):
   m = masks.order
   np.testing.assert_array_equal(np.sort(m), np.arange(1, 7))
   np.testing.assert_array_equal(made_lib.make_masks(6, (9, 7), order).order, m)
-  h1, h2 = made_lib.hidden_degrees(6, (9, 7), order)
+  h1, h2 = made_lib.hidden_degrees(6, (9, 7))
   np.testing.assert_array_equal(masks.hidden[0], m[:, None] <= h1[None, :])
   np.testing.assert_array_equal(masks.hidden[1], h1[:, None] <= h2[None, :])
   np.testing.assert_array_equal(masks.output, h2[:, None] < m[None, :])
@@ -198,12 +205,12 @@ def test_no_hidden_layer_masks():
   np.testing.assert_array_equal(masks.context_output, masks.direct)
 
 
-@pytest.mark.parametrize("hidden_dims", [(), (16,), (12, 10)])
+@pytest.mark.parametrize("hidden_dims", [(), (1,), (16,), (12, 10)])
 @pytest.mark.parametrize("num_outputs", [1, 3])
 def test_single_unit_gives_a_constant_bias(hidden_dims, num_outputs):
   made = made_lib.MADE(hidden_dims, num_outputs)
   masks = made.masks(1)
-  for m in made_lib.hidden_degrees(1, hidden_dims, "natural"):
+  for m in made_lib.hidden_degrees(1, hidden_dims):
     np.testing.assert_array_equal(m, 1)
   assert not np.any(masks.output) and not np.any(masks.direct)
   params = random_params(made, d=1)
@@ -212,6 +219,91 @@ def test_single_unit_gives_a_constant_bias(hidden_dims, num_outputs):
   expected = jnp.broadcast_to(params["output"]["bias"], (4, num_outputs))
   np.testing.assert_array_equal(out, expected.reshape(out.shape))
   chex.assert_shape(out, (4, 1) if num_outputs == 1 else (4, 1, num_outputs))
+
+
+# -- hidden paths reach every input ----------------------------------------
+
+N = 10  # D of these tests: widths below, equal to and above D - 1 = 9.
+WIDE = [(9,), (20,), (9, 9), (20, 9), (9, 20)]  # every width >= D - 1
+NARROW = [(3,), (4,), (3, 3), (20, 3), (3, 20)]  # one narrow width W < D - 1
+MANY_ORDERS = ["natural", 0, 3, 7]
+
+
+def hidden_dependence(hidden_dims, order, d=N):
+  """Masks, and the `[D_out, D_in]` Jacobian support of the hidden paths."""
+  made = made_lib.MADE(hidden_dims, order=order, activation="tanh",
+                       direct=False)
+  seen = dependence(made, random_params(made, d=d),
+                    random_input((4, d), seed=4))
+  return made.masks(d), seen
+
+
+@pytest.mark.parametrize("hidden_dims", WIDE + NARROW)
+@pytest.mark.parametrize("order", MANY_ORDERS)
+def test_every_input_reaches_a_hidden_unit_and_every_output_reads_one(
+    hidden_dims, order):
+  masks = made_lib.make_masks(N, hidden_dims, order)
+  m = masks.order
+  assert np.all(masks.hidden[0][m < N].any(1)), "input reaches no unit"
+  path = hidden_path(masks)  # [D_in, D_out]
+  assert np.all(path[m < N].any(1)), "input reaches no output"
+  assert np.all(path[:, m > 1].any(0)), "output reads no hidden unit"
+  for into, out_of in zip(masks.hidden, masks.hidden[1:] + (masks.output,)):
+    assert np.all(into.any(0)) and np.all(out_of.any(1)), "a dead unit"
+
+
+@pytest.mark.parametrize("hidden_dims", WIDE)
+@pytest.mark.parametrize("order", MANY_ORDERS)
+def test_wide_hidden_layers_connect_every_earlier_input(hidden_dims, order):
+  masks, seen = hidden_dependence(hidden_dims, order)
+  allowed = earlier(masks.order)
+  np.testing.assert_array_equal(hidden_path(masks).T, allowed)
+  np.testing.assert_array_equal(seen, allowed)
+
+
+@pytest.mark.parametrize("hidden_dims", NARROW)
+@pytest.mark.parametrize("order", MANY_ORDERS)
+def test_narrow_hidden_layers_connect_inputs_a_degree_gap_apart(hidden_dims,
+                                                                order):
+  """W < D - 1 units cannot hold every degree, so some x_{d-1} -> output d
+  pair has no hidden path; W degrees spread over 1..D-1 still connect every
+  input ceil((D - 2) / (W - 1)) or more places earlier."""
+  masks, seen = hidden_dependence(hidden_dims, order)
+  m = masks.order
+  gap = math.ceil((N - 2) / (min(hidden_dims) - 1))
+  np.testing.assert_array_equal(seen, hidden_path(masks).T)
+  assert not np.any(seen & ~earlier(m)), "output sees a later input"
+  assert np.all(seen[m[:, None] - m[None, :] >= gap])
+
+
+@pytest.mark.parametrize("hidden_dims", [(1,), (1, 20), (3, 1)])
+@pytest.mark.parametrize("order", ["natural", 3])
+def test_width_one_layer_feeds_every_earlier_input_to_the_last_output(
+    hidden_dims, order):
+  masks, seen = hidden_dependence(hidden_dims, order)
+  m = masks.order
+  assert np.all(masks.hidden[0][m < N].any(1)), "input reaches no unit"
+  expected = (m[:, None] == N) & (m[None, :] < N)  # [D_out, D_in]
+  np.testing.assert_array_equal(hidden_path(masks).T, expected)
+  np.testing.assert_array_equal(seen, expected)
+
+
+@pytest.mark.parametrize("hidden_dims", [(1,), (3,), (3, 1)])
+@pytest.mark.parametrize("order", ["natural", 3])
+def test_two_units_the_second_sees_the_first_through_every_hidden_unit(
+    hidden_dims, order):
+  for m in made_lib.hidden_degrees(2, hidden_dims):
+    np.testing.assert_array_equal(m, 1)
+  masks, seen = hidden_dependence(hidden_dims, order, d=2)
+  np.testing.assert_array_equal(seen, earlier(masks.order))
+
+
+@pytest.mark.parametrize("order", ["natural", 0])
+def test_a_256_wide_made_on_784_pixels_sees_every_pixel_but_the_last(order):
+  masks = made_lib.make_masks(784, (256,), order)
+  reached = masks.hidden[0].any(1)  # [D]
+  assert reached.sum() == 783 and not reached[masks.order == 784]
+  assert np.all(masks.output[:, masks.order > 1].any(0))
 
 
 # -- incremental evaluation ------------------------------------------------
@@ -272,6 +364,23 @@ def test_incremental_takes_traced_indices_under_jit():
       :, order], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("hidden_dims", [(3,), (1,), (3, 20), (20, 3)])
+@pytest.mark.parametrize("context", [None, "strict", "unmasked"])
+def test_unit_evaluator_matches_the_full_pass(hidden_dims, context):
+  made = made_lib.MADE(hidden_dims, order=3, context=context,
+                       activation="leaky_relu")
+  params = random_params(made, d=N, with_context=context is not None)
+  x = random_input((3, N), seed=6)
+  c = None if context is None else random_input((3, N), seed=7)
+  evaluator = made_lib.unit_evaluator(made, params, N)
+  incremental = len(hidden_dims) == 1 and context != "unmasked"
+  assert isinstance(evaluator, made_lib.IncrementalMADE) == incremental
+  logits = run_incremental(evaluator, made.masks(N).order, x, c,
+                           upfront=context == "unmasked")
+  np.testing.assert_allclose(logits, made.apply({"params": params}, x, c),
+                             rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("kwargs,match", [
     (dict(hidden_dims=(8, 8)), r"hidden_dims=\(8, 8\)"),
     (dict(hidden_dims=(8,), num_outputs=2), "num_outputs=2"),
@@ -306,11 +415,19 @@ def test_invalid_configuration_or_call_raises(kwargs, with_context, match):
     made.init(jax.random.PRNGKey(0), x, x if with_context else None)
 
 
-def test_invalid_masks_arguments_raise():
-  with pytest.raises(ValueError, match="context='causal'"):
-    made_lib.make_masks(D, (8,), context="causal")
-  with pytest.raises(ValueError, match="order='reverse'"):
-    made_lib.make_masks(D, (8,), order="reverse")
+@pytest.mark.parametrize("args,kwargs,match", [
+    ((D, (8,)), dict(context="causal"), "context='causal'"),
+    ((D, (8,)), dict(order="reverse"), "order='reverse'"),
+    ((D, (8,)), dict(order=-1), "order=-1"),
+    ((D, (8,)), dict(order=True), "order=True"),
+    ((D, (8,)), dict(order=1.5), "order=1.5"),
+    ((0, (8,)), {}, "num_units=0"),
+    ((D, (8, 0)), {}, r"hidden_dims=\(8, 0\)"),
+    ((D, (8.0,)), {}, r"hidden_dims=\(8.0,\)"),
+])
+def test_invalid_masks_arguments_raise(args, kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    made_lib.make_masks(*args, **kwargs)
 
 
 def test_context_of_the_wrong_length_raises():

@@ -3,7 +3,8 @@ r"""MADE: masked autoencoder for distribution estimation (Germain et al., 2015).
 A feed-forward network whose d-th output depends on the input only through
 x_{<d} (in the network's ordering). Every input unit i gets a degree
 m(i) \in {1..D} (its position in the ordering), every hidden unit k a degree
-m(k) \in {1..D-1}; a connection is kept when
+m(k) \in {1..D-1} (spread evenly over that range in every layer, see
+`hidden_degrees`); a connection is kept when
 
   input i  -> hidden k:   m(i) <= m(k)        (Germain et al., Eq. 12)
   hidden   -> hidden:     m(k) <= m(k')
@@ -38,10 +39,13 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
+from discrete_vi import checks
+from discrete_vi.models import layers
 from discrete_vi.types import Array
 
 CONTEXT_MODES = ("unmasked", "strict", "inclusive")
-ACTIVATIONS = {"relu": nn.relu, "tanh": jnp.tanh, "elu": nn.elu}
+# The hidden nonlinearities, by name (shared with the other model families).
+ACTIVATIONS = layers.ACTIVATIONS
 
 
 class Masks(NamedTuple):
@@ -65,34 +69,96 @@ class Masks(NamedTuple):
   order: np.ndarray
 
 
+def check_order(order: Union[str, int]) -> None:
+  """Raises ValueError unless `order` is "natural" or an integer seed >= 0."""
+  if isinstance(order, str):
+    valid = order == "natural"
+  else:
+    valid = checks.is_int(order) and order >= 0
+  if not valid:
+    raise ValueError(f"order must be 'natural' or an integer seed >= 0; got "
+                     f"order={order!r}.")
+
+
 def input_degrees(num_units: int, order: Union[str, int]) -> np.ndarray:
   """Degrees 1..D of the inputs: natural order, or a seeded permutation."""
+  check_order(order)
   if isinstance(order, str):
-    if order != "natural":
-      raise ValueError(f"order must be 'natural' or an integer seed; got "
-                       f"order={order!r}.")
     return np.arange(1, num_units + 1)
   return np.random.default_rng(order).permutation(num_units) + 1
 
 
-def hidden_degrees(num_units: int, widths: Sequence[int],
-                   order: Union[str, int]) -> list[np.ndarray]:
-  """Degrees in [1, D - 1] of each hidden layer's units.
+def spread_degrees(width: int, low: int, high: int) -> np.ndarray:
+  r"""`width` integer degrees spread evenly over [low, high], both ends in.
 
-  Natural order: cycled 1, 2, ..., D-1, 1, ... (every degree used when the
-  layer is wide enough). Seeded order: uniform on [min of the layer below,
-  D - 1] (Germain et al.), with the seed of the order.
+  With n = high - low + 1 values: a layer at least n wide cycles
+  low, ..., high, low, ... (every value used \lfloor W / n \rfloor or
+  \lceil W / n \rceil times); a narrower one takes the distinct values
+  low + \lfloor k (n - 1) / (W - 1) \rfloor, k = 0..W-1 (steps differing by
+  at most one); a single unit takes `high`.
+
+  Args:
+    width: number of units W >= 1.
+    low: smallest degree allowed.
+    high: largest degree allowed (>= low).
+
+  Returns:
+    `[width]` int degrees in [low, high].
   """
+  span = high - low + 1
+  if width >= span:
+    return low + np.arange(width) % span
+  if width == 1:
+    return np.array([high])
+  return low + np.arange(width) * (high - low) // (width - 1)
+
+
+def hidden_degrees(num_units: int, widths: Sequence[int]) -> list[np.ndarray]:
+  r"""Degrees in [1, D - 1] of each hidden layer's units.
+
+  Layer l's degrees are spread evenly (`spread_degrees`) over
+  [\min_k m^{l-1}(k), D - 1], where m^0 are the input degrees (min 1): the
+  range from which deep MADE samples m^l(k) uniformly (Germain et al., 2015,
+  Sec. 4.2), so every unit of layer l has a parent in layer l - 1. Spread
+  rather than sampled, every layer holds the top degree D - 1 and (unless a
+  layer of width 1, whose one unit takes D - 1, comes before) the bottom
+  degree 1. Hence, whatever the widths:
+
+  * every input of degree < D reaches a first-layer unit (a sample of
+    W < D - 1 degrees leaves the inputs above its largest one unseen by any
+    hidden unit);
+  * every output of degree > 1 reads a last-layer unit, unless a layer has
+    width 1 (then only output D does);
+  * with every width >= D - 1 each degree is present in each layer, so
+    output d reaches every x_{<d} through the hidden layers;
+  * W < D - 1 units cannot hold every degree (some x_{d-1} -> output d has
+    no hidden path), but the gaps between their degrees are the smallest W
+    values allow, at most \lceil (D - 2) / (W - 1) \rceil; through one such
+    layer (the others as wide as D - 1 or of the same width) an input that
+    many places or more before output d reaches it.
+
+  Degrees count positions in the ordering, so the same degrees serve the
+  natural and every seeded order, and the masks are a function of
+  (D, widths, order, context) alone.
+
+  Args:
+    num_units: D >= 1 (D = 1 gives degree 1: no output reads the layer).
+    widths: the hidden widths, each >= 1.
+
+  Returns:
+    One `[width]` int array per hidden layer.
+
+  Raises:
+    ValueError: naming `num_units` or `hidden_dims` when not >= 1.
+  """
+  checks.check_int("num_units", num_units)
+  checks.check_ints("hidden_dims", widths)
   top = max(num_units - 1, 1)
-  rng = None if isinstance(order, str) else np.random.default_rng(order + 1)
   degrees, low = [], 1
   for width in widths:
-    if rng is None:
-      m = np.arange(width) % top + 1
-    else:
-      m = rng.integers(low, top + 1, size=width)
+    m = spread_degrees(width, low, top)
     degrees.append(m)
-    low = int(m.min()) if width else low
+    low = int(m.min())
   return degrees
 
 
@@ -100,11 +166,9 @@ def make_masks(num_units: int, widths: Sequence[int],
                order: Union[str, int] = "natural",
                context: Optional[str] = None) -> Masks:
   """The masks of a MADE on D = `num_units` inputs (see module docstring)."""
-  if context is not None and context not in CONTEXT_MODES:
-    raise ValueError(f"context={context!r} is unknown; expected None or one "
-                     f"of {CONTEXT_MODES}.")
+  checks.check_one_of("context", context, (None, *CONTEXT_MODES))
   m_in = input_degrees(num_units, order)
-  m_hidden = hidden_degrees(num_units, widths, order)
+  m_hidden = hidden_degrees(num_units, widths)
   hidden, below = [], m_in
   for m in m_hidden:
     hidden.append((below[:, None] <= m[None, :]).astype(np.float32))
@@ -156,7 +220,8 @@ class MADE(nn.Module):
     num_outputs: outputs per unit n (1 gives `[..., D]`).
     order: "natural" or an integer seed of a random order.
     context: None, or the mask mode of the context input (`CONTEXT_MODES`).
-    activation: "relu", "tanh" or "elu".
+    activation: a name in `layers.ACTIVATIONS` ("relu", "tanh", "elu",
+      "leaky_relu").
     direct: keep the input -> output connection.
   """
   hidden_dims: Sequence[int] = (256,)
@@ -187,12 +252,10 @@ class MADE(nn.Module):
     if context is not None and context.shape[-1] != d:
       raise ValueError(f"context must have D={d} entries like x; got "
                        f"context.shape={context.shape}.")
-    if self.activation not in ACTIVATIONS:
-      raise ValueError(f"activation={self.activation!r} is unknown; expected "
-                       f"one of {sorted(ACTIVATIONS)}.")
+    checks.check_int("num_outputs", self.num_outputs)
+    act = layers.activation(self.activation)
     masks = self.masks(d)
     n = self.num_outputs
-    act = ACTIVATIONS[self.activation]
     h = x
     for i, mask in enumerate(masks.hidden):
       pre = MaskedDense(mask, name=f"hidden_{i}")(h)
@@ -260,9 +323,7 @@ class IncrementalMADE(NamedTuple):
   def from_params(cls, made: MADE, params: dict, num_units: int
                   ) -> "IncrementalMADE":
     """Masked kernels of `made` (its `params` subtree) for D = num_units."""
-    if made.activation not in ACTIVATIONS:
-      raise ValueError(f"activation={made.activation!r} is unknown; expected "
-                       f"one of {sorted(ACTIVATIONS)}.")
+    activation = layers.activation(made.activation)
     if len(made.hidden_dims) > 1 or made.num_outputs != 1:
       raise ValueError("IncrementalMADE needs at most one hidden layer and "
                        f"num_outputs=1; got hidden_dims={made.hidden_dims}, "
@@ -289,7 +350,7 @@ class IncrementalMADE(NamedTuple):
         b_hidden=(params["hidden_0"]["bias"] if width
                   else jnp.zeros((0,), jnp.float32)),
         b_output=params["output"]["bias"],
-        activation=ACTIVATIONS[made.activation])
+        activation=activation)
 
   def start(self, batch_shape: tuple[int, ...],
             context: Optional[Array] = None) -> IncrementalState:
