@@ -1,5 +1,6 @@
 """Tests of discrete_vi.data: loaders, binarisation, checks and batching."""
 
+import inspect
 import io
 import itertools
 import os
@@ -7,6 +8,7 @@ import subprocess
 import sys
 
 import chex
+from etils import epath
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -312,7 +314,7 @@ def test_amat_empty_file_and_bad_values(tmp_path):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(name="cifar10"), "dataset 'cifar10' is unknown"),
     (dict(name="mnist5k", binarization="stochastic"),
-     "binarization='stochastic' is unknown"),
+     "binarization='stochastic' is not one of"),
     (dict(name="mnist5k", seed=-1), "seed=-1"),
     (dict(name="mnist5k", seed=1.5), "seed=1.5"),
     (dict(name="mnist5k", threshold=0.), "threshold=0.0"),
@@ -472,8 +474,11 @@ def _prepare_fake(base, name, splits, data_dir, make_record):
     return {split: ((i, make_record(image)) for i, image in enumerate(images))
             for split, images in splits.items()}
 
+  # The real builder's folder for its metadata files: TFDS would infer it
+  # from the fake's module, which type() under ABCMeta records as "abc".
   fake = type(f"Fake_{name}", (base,), {
-      "name": name, "_split_generators": split_generators},
+      "name": name, "_split_generators": split_generators,
+      "pkg_dir_path": epath.Path(inspect.getfile(base)).parent},
               skip_registration=True)
   builder = fake(data_dir=str(data_dir), file_format="array_record")
   builder.download_and_prepare()

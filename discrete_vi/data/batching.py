@@ -14,13 +14,13 @@ rows to `batch_size`, and a boolean mask marks the real rows.
 """
 
 import itertools
-import numbers
 from typing import Iterator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from discrete_vi import checks
 from discrete_vi.data import binarize
 from discrete_vi.data import dataset as dataset_lib
 from discrete_vi.types import Array, PRNGKey
@@ -30,14 +30,6 @@ from discrete_vi.types import Array, PRNGKey
 def _binarize_step(key: PRNGKey, step, probs: Array) -> Array:
   """Binarises batch `step` with `fold_in(key, step)` (one compiled call)."""
   return binarize.binarize_dynamic(jax.random.fold_in(key, step), probs)
-
-
-def _check_count(name: str, value, minimum: int) -> None:
-  """Raises ValueError unless `value` is a Python int >= `minimum`."""
-  if (not isinstance(value, numbers.Integral) or isinstance(value, bool) or
-      value < minimum):
-    raise ValueError(f"{name} must be an integer >= {minimum}; got "
-                     f"{name}={value!r}.")
 
 
 def epoch_permutation(key: PRNGKey, epoch: int, num_examples: int
@@ -89,13 +81,13 @@ def train_batches(dataset: dataset_lib.Dataset, batch_size: int,
     `[batch_size, 784]` float32 batches (jax arrays).
   """
   num_examples = len(dataset.train)
-  _check_count("batch_size", batch_size, 1)
+  checks.check_int("batch_size", batch_size, 1)
   if batch_size > num_examples:
     raise ValueError(f"batch_size={batch_size} exceeds the {num_examples} "
                      f"training examples of {dataset.name!r}.")
-  _check_count("start_batch", start_batch, 0)
+  checks.check_int("start_batch", start_batch, 0)
   if num_batches is not None:
-    _check_count("num_batches", num_batches, 0)
+    checks.check_int("num_batches", num_batches, 0)
   order_key, binarize_key = jax.random.split(key)
   indices = batch_indices(order_key, num_examples, batch_size, start_batch)
   for step, index in enumerate(itertools.islice(indices, num_batches),
@@ -118,7 +110,7 @@ def eval_batches(array, batch_size: int) -> Iterator[tuple[Array, Array]]:
     is padded with zero rows whose mask is False. Summing a per-example
     statistic times the mask over all batches visits each row exactly once.
   """
-  _check_count("batch_size", batch_size, 1)
+  checks.check_int("batch_size", batch_size, 1)
   array = np.asarray(array, np.float32)
   if array.ndim != 2 or array.shape[0] == 0:
     raise ValueError(f"eval_batches needs a non-empty [N, D] array; got shape "

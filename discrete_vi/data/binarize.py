@@ -17,12 +17,12 @@ Static and threshold binarisation run once on the host in NumPy; dynamic
 binarisation is a pure JAX function of a key, usable under `jit`.
 """
 
-import numbers
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from discrete_vi import checks
 from discrete_vi.types import Array, ArrayLike, PRNGKey
 
 BINARIZATIONS = ("static", "dynamic", "threshold")
@@ -30,24 +30,18 @@ BINARIZATIONS = ("static", "dynamic", "threshold")
 
 def check_binarization(binarization: str) -> None:
   """Raises ValueError unless `binarization` is one of `BINARIZATIONS`."""
-  if binarization not in BINARIZATIONS:
-    raise ValueError(f"binarization={binarization!r} is unknown; expected one "
-                     f"of {BINARIZATIONS}.")
+  checks.check_one_of("binarization", binarization, BINARIZATIONS)
 
 
 def check_seed(seed) -> None:
-  """Raises ValueError unless `seed` is a non-negative Python integer."""
-  if (not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or
-      seed < 0):
-    raise ValueError(f"seed must be a non-negative integer; got seed={seed!r}.")
+  """Raises ValueError unless `seed` is a non-negative integer."""
+  checks.check_int("seed", seed, 0)
 
 
 def check_threshold(threshold) -> None:
   """Raises ValueError unless 0 < `threshold` < 1."""
-  if (not isinstance(threshold, numbers.Real) or isinstance(threshold, bool) or
-      not 0. < float(threshold) < 1.):
-    raise ValueError(f"threshold must be a number in (0, 1); got "
-                     f"threshold={threshold!r}.")
+  checks.check_in_range("threshold", threshold, 0.0, 1.0, low_open=True,
+                        high_open=True)
 
 
 def binarize_static(probs: np.ndarray, seed: int,

@@ -12,13 +12,13 @@ k -> infinity. Evaluation protocols use k = 100 to 5000 (DVAE++ final test:
 running max-shifted log-sum-exp: memory grows with the chunk size, not k.
 """
 
-import numbers
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from discrete_vi import checks
 from discrete_vi.types import Array, ArrayLike, PRNGKey
 
 # log_weights_fn(key, n) -> [n, ...]: n independent log importance weights.
@@ -70,12 +70,6 @@ def _accumulate(carry: tuple[Array, Array], log_weights: Array
   return new_maximum, total
 
 
-def _check_count(name: str, value) -> None:
-  if (not isinstance(value, numbers.Integral) or isinstance(value, bool) or
-      value < 1):
-    raise ValueError(f"{name} must be an integer >= 1; got {name}={value!r}.")
-
-
 def _chunk(log_weights_fn: LogWeightsFn, key: PRNGKey, index, size: int
            ) -> Array:
   """The log weights of chunk `index` (key `fold_in(key, index)`), `[size, ...]`."""
@@ -113,8 +107,8 @@ def iwae_bound(log_weights_fn: LogWeightsFn, key: PRNGKey, num_samples: int,
   References:
     Burda, Grosse & Salakhutdinov (2016), Importance Weighted Autoencoders.
   """
-  _check_count("num_samples", num_samples)
-  _check_count("chunk_size", chunk_size)
+  checks.check_int("num_samples", num_samples, 1)
+  checks.check_int("chunk_size", chunk_size, 1)
   chunk_size = min(chunk_size, num_samples)
   num_full, remainder = divmod(num_samples, chunk_size)
   spec = jax.eval_shape(lambda k: _chunk(log_weights_fn, k, 0, chunk_size), key)
