@@ -1,6 +1,12 @@
-"""discrete_vi: variational inference with discrete latent variables in JAX."""
+"""discrete_vi: variational inference with discrete latent variables in JAX.
 
-from discrete_vi import data
+`import discrete_vi` loads what estimator users need (distributions,
+estimators, types); the data, model and training layers load on first use
+(`discrete_vi.data`, or `from discrete_vi import models, training`).
+"""
+
+import importlib
+
 from discrete_vi import distributions
 from discrete_vi import estimators
 from discrete_vi.estimators import ESTIMATORS, make
@@ -8,5 +14,16 @@ from discrete_vi.types import Estimator, EstimatorAux
 
 __version__ = "0.1.0"
 
-__all__ = ["data", "distributions", "estimators", "ESTIMATORS", "make", "Estimator",
-           "EstimatorAux", "__version__"]
+# Subpackages imported on first attribute access.
+_LAZY_SUBPACKAGES = ("data", "models", "objectives", "training")
+
+
+def __getattr__(name: str):
+  if name in _LAZY_SUBPACKAGES:
+    return importlib.import_module(f"discrete_vi.{name}")
+  raise AttributeError(f"module 'discrete_vi' has no attribute {name!r}")
+
+
+__all__ = ["data", "distributions", "estimators", "ESTIMATORS", "make",
+           "Estimator", "EstimatorAux", "models", "objectives", "training",
+           "__version__"]

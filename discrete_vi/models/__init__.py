@@ -1,11 +1,15 @@
-"""Models: Flax Linen modules with pure training / evaluation functions.
+"""Models: Flax Linen modules with pure training and evaluation functions.
 
-Each model exposes `init`, `loss`, `log_likelihood` and `sample`
-(DESIGN.md section 4), so the training loop runs any model with any
-compatible estimator.
+Every model family satisfies the contract of `base.Model` (`init`,
+`init_state`, `loss`, `log_likelihood`, `sample`, `extra_evaluations`) and
+has one entry in `registry.MODELS` that validates and builds it from a run
+config, so the training loop runs any family with any compatible estimator.
 """
 
+from discrete_vi.models import base
+from discrete_vi.models import registry
 from discrete_vi.models import sbn
+from discrete_vi.models.base import Model, ModelAux
 from discrete_vi.models.sbn import SigmoidBeliefNet
 
-__all__ = ["sbn", "SigmoidBeliefNet"]
+__all__ = ["Model", "ModelAux", "SigmoidBeliefNet", "base", "registry", "sbn"]
