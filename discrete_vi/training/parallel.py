@@ -25,8 +25,10 @@ device its slice. The launcher calls `jax.distributed.initialize()` first.
 from typing import Any, Callable, Mapping
 
 import jax
-import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+import numpy as np
+
+from discrete_vi import checks
 
 DATA_AXIS = "data"
 
@@ -76,9 +78,7 @@ def check_batch_size(batch_size: int, mesh: Mesh, field: str) -> None:
 def validate_config(config: Mapping[str, Any]) -> None:
   """Checks `config.train.data_parallel` and the batch size against devices."""
   data_parallel = config["train"]["data_parallel"]
-  if not isinstance(data_parallel, bool):
-    raise ValueError(f"config.train.data_parallel must be True or False; got "
-                     f"{data_parallel!r}.")
+  checks.check_bool("config.train.data_parallel", data_parallel)
   check_batch_size(config["train"]["batch_size"], make_mesh(data_parallel),
                    "config.train.batch_size")
 
