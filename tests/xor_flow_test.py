@@ -1,13 +1,14 @@
-"""Tests of discrete_vi.models.xor_flow: deterministic and latent XOR flows.
+"""Tests of the XOR flows: models.xor_flow (entry), ste_flow, latent_flow.
 
 Every exact quantity here (log p(x), the ELBO of Eq. 8 / 21, the special
 case's bound of Eq. 13, the first term of Eq. 14a, and their gradients) is
 computed by enumerating all transformations u of tiny models (D = 3 pixels,
-L <= 2 layers: at most 2^(D L) = 64 configurations; D = 6 for the STE flow).
-The enumeration uses only the per-layer network outputs (`model._apply` of
-"conditioner", "posterior" and "base") and the formulas of Hesselink & Aziz
-(2020) written out again below, never the model's own log-probability,
-reward or ELBO helpers, so that a wrong formula in the model is caught.
+L <= 2 layers, or D = 2, L = 3: at most 2^(D L) = 64 configurations; D = 6
+for the STE flow). The enumeration uses only the per-layer network outputs
+(`model.apply` of "conditioner", "posterior" and "base") and the formulas
+of Hesselink & Aziz (2020) written out again below, never the model's own
+log-probability, reward or ELBO helpers, so that a wrong formula in the
+model is caught.
 """
 
 import itertools
@@ -22,8 +23,9 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from configs import xor_flow as xor_flow_config
+from discrete_vi import estimators
 from discrete_vi import training
-from discrete_vi.estimators import score_function
+from discrete_vi.estimators import baselines
 from discrete_vi.models import xor_flow
 
 import stats
@@ -50,7 +52,27 @@ def tiny(variant, depth, data_dim=D, **kwargs):
   """A small flow with a learned base (so the base gradient is tested too)."""
   options = dict(hidden_dims=(4,), posterior_hidden=(4,), learn_base=True)
   options.update(kwargs)
-  return xor_flow.XORFlow(data_dim, variant=variant, depth=depth, **options)
+  if variant != "sfe_full":
+    del options["posterior_hidden"]
+  return xor_flow.VARIANTS[variant].flow(data_dim, depth=depth, **options)
+
+
+STE = estimators.make("straight_through", variant="deterministic")
+
+
+def reinforce(baseline="none", **options):
+  """The `reinforce` estimator whose signal processing the latent flows use."""
+  return estimators.make("reinforce", baseline=baseline, **options)
+
+
+# The old standardisation floor (1e-3, no warm-up), so that a warm state
+# rescales the streams measurably (the default floor of 1 would leave the
+# tiny models' signals, whose standard deviations are below 1, unscaled).
+SMALL_FLOOR = dict(std_floor=1e-3, std_warmup=0)
+
+
+def estimator_of(model):
+  return STE if isinstance(model, xor_flow.STEFlow) else reinforce()
 
 
 def random_params(model, seed=0, scale=0.8):
@@ -79,16 +101,16 @@ def xor_ref(a, b):
 # uses. pylint: disable=protected-access
 
 def base_logits(model, params):
-  return model._apply(params, "base")
+  return model.apply(params, "base")
 
 
 def conditioner(model, params, layer, u, context=None):
   args = (layer, u) if context is None else (layer, u, context)
-  return model._apply(params, "conditioner", *args)
+  return model.apply(params, "conditioner", *args)
 
 
 def posterior(model, params, layer, h):
-  return model._apply(params, "posterior", layer, h)
+  return model.apply(params, "posterior", layer, h)
 
 # pylint: enable=protected-access
 
@@ -119,17 +141,18 @@ def enumerate_latents(model, params, x):
   s = u_all.shape[0]
   xs = jnp.broadcast_to(x, (s, b, d))
   us = [jnp.broadcast_to(u_all[:, None, l], (s, b, d)) for l in range(depth)]
-  log_p, log_q, context = [], [], xs
+  log_p, log_q, q_logits, context = [], [], [], xs
   for layer, u in enumerate(us):
     log_p.append(log_bern(conditioner(model, params, layer, u, context), u))
     if model.variant == "sfe_full":
-      log_q.append(log_bern(posterior(model, params, layer, context), u))
+      q_logits.append(posterior(model, params, layer, context))
+      log_q.append(log_bern(q_logits[-1], u))
     context = u
   y = xs
   for u in us:
     y = xor_ref(y, u)
   r = log_bern(base_logits(model, params), y)
-  return dict(us=us, log_p=log_p, log_q=log_q, r=r)
+  return dict(us=us, log_p=log_p, log_q=log_q, q_logits=q_logits, r=r)
 
 
 def total(per_unit):
@@ -216,7 +239,7 @@ def greedy_posterior_reference(model, params, x):
 
 # -- Monte Carlo draws of the model's estimator ------------------------------
 
-def make_draws(model, params, x):
+def make_draws(model, params, x, estimator):
   """Jitted `(flat, keys, state) -> (grads [n, P], (objectives [n], states))`.
 
   grads are the estimates of +grad mean(objective) (minus the gradient of
@@ -225,7 +248,8 @@ def make_draws(model, params, x):
   _, unravel = ravel_pytree(params)
 
   def one(flat, key, state):
-    loss, aux = model.loss(unravel(flat), key, x, state=state)
+    loss, aux = model.loss(unravel(flat), key, x, estimator=estimator,
+                           state=state)
     return -loss, (jnp.mean(aux.objective), aux.state)
 
   grad = jax.grad(one, has_aux=True)
@@ -239,9 +263,9 @@ def draw(fn, params, state=None, seed=1, num_draws=NUM_DRAWS):
   return np.asarray(grads), np.asarray(objectives), states
 
 
-def warm_state(fn, model, params, steps=3):
+def warm_state(fn, model, params, estimator, x=None, steps=3):
   """The running statistics after `steps` loss calls (aux.state fed back)."""
-  state = model.init_estimator_state(params, KEY, BATCH)
+  state = model.init_state(KEY, params, BATCH if x is None else x, estimator)
   for step in range(steps):
     _, _, states = draw(fn, params, state, seed=100 + step)
     state = jax.tree_util.tree_map(lambda s: s[0], states)
@@ -276,21 +300,25 @@ def test_ste_flow_normalises_inverts_and_samples(depth):
   # The model's exact log-likelihood (and the greedy one, the same flow).
   np.testing.assert_allclose(model.log_likelihood(params, KEY, xs), ref,
                              rtol=1e-5, atol=1e-5)
-  np.testing.assert_allclose(model.greedy_log_likelihood(params, xs), ref,
-                             rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(model.greedy_log_likelihood(params, KEY, xs),
+                             ref, rtol=1e-5, atol=1e-5)
+  # The loss value is -mean log p(x) as well.
+  loss, aux = model.loss(params, KEY, xs, estimator=STE)
+  np.testing.assert_allclose(aux.objective, ref, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(loss, -jnp.mean(ref), rtol=1e-5, atol=1e-5)
   # t^{-1} and t are inverse bijections of {0,1}^6.
-  y = model.ste_forward(params, xs)
+  y = model.to_base(params, xs)
   assert len({tuple(row) for row in np.asarray(y)}) == 64
-  np.testing.assert_array_equal(model.inverse_ste(params, y), xs)
+  np.testing.assert_array_equal(model.from_base(params, y), xs)
   np.testing.assert_array_equal(
-      model.ste_forward(params, model.inverse_ste(params, xs)), xs)
+      model.to_base(params, model.from_base(params, xs)), xs)
   # Samples: binary, mapped forward to binary base points, and distributed
   # as exp(log p(x)) (frequencies within 4 binomial standard errors).
   n = 20_000
   samples = np.asarray(model.sample(params, jax.random.PRNGKey(7), n))
   assert samples.shape == (n, 6)
   assert set(np.unique(samples)) <= {0., 1.}
-  assert set(np.unique(model.ste_forward(params, samples))) <= {0., 1.}
+  assert set(np.unique(model.to_base(params, samples))) <= {0., 1.}
   index = samples @ (2 ** np.arange(5, -1, -1))  # row of binary_support
   freq = np.bincount(index.astype(int), minlength=64) / n
   p = np.exp(np.float64(ref))
@@ -306,7 +334,7 @@ def test_ste_gradient_matches_hand_formula():
   x = jnp.array([[1., 0., 1.], [0., 1., 1.], [1., 1., 0.], [1., 1., 1.],
                  [0., 0., 1.]])
   b = x.shape[0]
-  grads = jax.grad(lambda p: model.loss(p, KEY, x)[0])(params)
+  grads = jax.grad(lambda p: model.loss(p, KEY, x, estimator=STE)[0])(params)
 
   # loss = -mean_x sum_d log Bern(y_d | beta_d), y = x XOR u, u = h(o),
   # o = sigmoid(f(x)). d log Bern / d y_d = beta_d; y = x + u - 2xu gives
@@ -339,7 +367,7 @@ def test_latent_flow_and_greedy_flow_normalise(variant, depth):
   log_px = exact_log_px(model, params, ALL_X)
   np.testing.assert_allclose(np.sum(np.exp(np.float64(log_px))), 1.0,
                              atol=1e-5)
-  greedy = model.greedy_log_likelihood(params, ALL_X)
+  greedy = model.greedy_log_likelihood(params, KEY, ALL_X)
   np.testing.assert_allclose(greedy, greedy_reference(model, params, ALL_X),
                              rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(np.sum(np.exp(np.float64(greedy))), 1.0,
@@ -375,15 +403,19 @@ def test_greedy_posterior_score_is_not_normalised():
   # bijection. With these (fixed) params the score sums to clearly != 1.
   model = tiny("sfe_full", 1, hidden_dims=(8,), posterior_hidden=(8,))
   params = random_params(model, seed=SCORE_SEED)
-  score = model.greedy_posterior_score(params, ALL_X)
+  score = model.greedy_posterior_score(params, KEY, ALL_X)
   np.testing.assert_allclose(
       score, greedy_posterior_reference(model, params, ALL_X), rtol=1e-5,
       atol=1e-5)
   assert np.all(np.isfinite(score))
   total_mass = float(np.sum(np.exp(np.float64(score))))
   assert abs(total_mass - 1.0) > 0.05, total_mass
-  with pytest.raises(ValueError, match="sfe_special"):
-    tiny("sfe_special", 1).greedy_posterior_score(params, ALL_X)
+  # The special case has no posterior, hence no such score.
+  special = tiny("sfe_special", 1)
+  assert not hasattr(special, "greedy_posterior_score")
+  assert set(special.extra_evaluations()) == {"greedy_log_likelihood"}
+  assert set(model.extra_evaluations()) == {"greedy_log_likelihood",
+                                            "greedy_posterior_score"}
 
 
 # -- 4: the full posterior: exact ELBO and unbiased gradients ---------------
@@ -392,6 +424,7 @@ FULL_PARAMS_SEED = 40
 
 
 def full_setup(**kwargs):
+  """The depth-2 full-posterior flow, its params and the exact gradient."""
   model = tiny("sfe_full", 2, **kwargs)
   params = random_params(model, seed=FULL_PARAMS_SEED)
   exact = flat_grad(lambda p: jnp.mean(exact_elbo(model, p, BATCH)), params)
@@ -399,8 +432,9 @@ def full_setup(**kwargs):
 
 
 def test_full_posterior_objective_and_gradient_are_unbiased():
-  model, params, exact = full_setup(baseline="none")
-  grads, objectives, _ = draw(make_draws(model, params, BATCH), params)
+  model, params, exact = full_setup()
+  grads, objectives, _ = draw(make_draws(model, params, BATCH, reinforce()),
+                              params)
   elbo = float(jnp.mean(exact_elbo(model, params, BATCH)))
   stats.assert_unbiased(objectives[:, None], np.array([elbo]))
   # Every group (both conditioners, both posteriors, the base) is reached.
@@ -416,18 +450,21 @@ def test_full_posterior_objective_and_gradient_are_unbiased():
     ("self_critic", True),  # the paper's greedy self-critic
     pytest.param("self_critic", False, marks=pytest.mark.slow)])
 def test_full_posterior_self_critic_is_unbiased(baseline, greedy):
-  model, params, exact = full_setup(baseline=baseline, greedy=greedy)
-  grads, _, _ = draw(make_draws(model, params, BATCH), params)
+  model, params, exact = full_setup()
+  estimator = reinforce(baseline, greedy=greedy)
+  grads, _, _ = draw(make_draws(model, params, BATCH, estimator), params)
   stats.assert_unbiased(grads, exact)
 
 
 def test_full_posterior_moving_average_is_unbiased_with_a_warm_state():
-  model, params, exact = full_setup(baseline="moving_average")
-  fn = make_draws(model, params, BATCH)
-  state = warm_state(fn, model, params)
-  assert int(state["recon"].count) == 3
-  for stream in (state["recon"], state["kl_local"][1], state["kl_next"][0]):
-    mean, _ = score_function.corrected_stats(stream, model.decay)
+  model, params, exact = full_setup()
+  estimator = reinforce("moving_average")
+  fn = make_draws(model, params, BATCH, estimator)
+  state = warm_state(fn, model, params, estimator)
+  assert int(state["recon"][0].count) == 3
+  for stream in (state["recon"][0], state["kl_local"][1],
+                 state["kl_next"][0]):
+    mean, _ = baselines.corrected_stats(stream, baselines.DEFAULT_DECAY)
     assert np.max(np.abs(np.asarray(mean))) > 0.1, mean
   grads, _, _ = draw(fn, params, state)
   stats.assert_unbiased(grads, exact)
@@ -438,9 +475,10 @@ def test_full_posterior_standardize_leaves_generative_gradients_unbiased():
   # deviation, so the posterior gradient is NOT the plain ELBO gradient
   # (checked finite, and measurably different at this warm state). The
   # conditioners and the base are untouched: still unbiased.
-  model, params, exact = full_setup(baseline="standardize")
-  fn = make_draws(model, params, BATCH)
-  state = warm_state(fn, model, params)
+  model, params, exact = full_setup()
+  estimator = reinforce("standardize", **SMALL_FLOOR)
+  fn = make_draws(model, params, BATCH, estimator)
+  state = warm_state(fn, model, params, estimator)
   grads, _, _ = draw(fn, params, state)
   assert np.all(np.isfinite(grads))
   generative = group_mask(params, ("conditioners", "base_logits"))
@@ -451,8 +489,8 @@ def test_full_posterior_standardize_leaves_generative_gradients_unbiased():
 def test_full_posterior_without_next_layer_kl_is_biased():
   # kl_next_scale = 0 drops Eq. 11b: layer 1's posterior loses
   # E[r(u2, u1) grad log q(u1|x)], which is not zero.
-  model, params, exact = full_setup(baseline="none", kl_next_scale=0.0)
-  grads, _, _ = draw(make_draws(model, params, BATCH), params)
+  model, params, exact = full_setup(kl_next_scale=0.0)
+  grads, _, _ = draw(make_draws(model, params, BATCH, reinforce()), params)
   missing = flat_grad(lambda p: exact_missing_kl_next(model, p, BATCH),
                       params)
   first = group_mask(params, ("posteriors_0",))
@@ -481,9 +519,9 @@ SPECIAL_SLOW = [(1, "same", "none"), (1, "same", "self_critic"),
     pytest.param(*case, marks=pytest.mark.slow) for case in SPECIAL_SLOW])
 def test_special_case_full_prefix_is_unbiased(depth, prefix_sample, baseline):
   model, params, exact = special_setup(depth, prefix_scale=1.0,
-                                       prefix_sample=prefix_sample,
-                                       baseline=baseline)
-  grads, objectives, _ = draw(make_draws(model, params, BATCH), params)
+                                       prefix_sample=prefix_sample)
+  grads, objectives, _ = draw(
+      make_draws(model, params, BATCH, reinforce(baseline)), params)
   bound = float(jnp.mean(exact_special_bound(model, params, BATCH)))
   stats.assert_unbiased(objectives[:, None], np.array([bound]))
   assert np.max(np.abs(exact)) > 1e-2
@@ -492,9 +530,8 @@ def test_special_case_full_prefix_is_unbiased(depth, prefix_sample, baseline):
 
 @pytest.mark.parametrize("depth", [2, pytest.param(1, marks=pytest.mark.slow)])
 def test_special_case_without_prefix_is_the_first_term(depth):
-  model, params, exact = special_setup(depth, prefix_scale=0.0,
-                                       baseline="none")
-  grads, _, _ = draw(make_draws(model, params, BATCH), params)
+  model, params, exact = special_setup(depth, prefix_scale=0.0)
+  grads, _, _ = draw(make_draws(model, params, BATCH, reinforce()), params)
   first = flat_grad(lambda p: exact_special_first_term(model, p, BATCH),
                     params)
   stats.assert_unbiased(grads, first)
@@ -530,31 +567,90 @@ def test_importance_weighted_bound_increases_with_samples(variant):
 
 # -- 7: bad inputs -----------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(variant="bogus_variant"), "bogus_variant"),
-    (dict(variant="sfe_full", baseline="bogus_baseline"), "bogus_baseline"),
-    (dict(depth=0), "depth=0"),
-    (dict(depth=1.5), "depth=1.5"),
-    (dict(variant="sfe_special", prefix_sample="bogus_sample"),
-     "bogus_sample"),
-    (dict(prefix_scale=-1.0), "prefix_scale=-1.0"),
-    (dict(kl_next_scale=-0.5), "kl_next_scale=-0.5"),
-    (dict(base_prob=1.5), "base_prob=1.5"),
-    (dict(hidden_dims=(4, 0)), r"hidden_dims=\(4, 0\)"),
-])
-def test_invalid_config_raises_naming_the_value(kwargs, match):
-  with pytest.raises(ValueError, match=match):
-    xor_flow.XORFlow(D, **kwargs)
+# (config row, section, field, value, match): every value is checked by
+# `validate_config` (naming the field) and, for model fields, by the flow's
+# constructor (naming the argument).
+BAD_FIELDS = [
+    ("ste", "model", "variant", "bogus_variant", "bogus_variant"),
+    ("sfe_full", "estimator", "baseline", "bogus_baseline", "bogus_baseline"),
+    ("ste", "model", "depth", 0, "depth=0"),
+    ("sfe_full", "model", "depth", 1.5, "depth=1.5"),
+    ("sfe_special", "model", "prefix_sample", "bogus_sample", "bogus_sample"),
+    ("sfe_special", "model", "prefix_scale", -1.0, "prefix_scale=-1.0"),
+    ("sfe_full", "model", "kl_next_scale", -0.5, "kl_next_scale=-0.5"),
+    ("ste", "model", "base_prob", 1.5, "base_prob=1.5"),
+    ("sfe_special", "model", "hidden_dims", (4, 0), r"hidden_dims=\(4, 0\)"),
+    ("sfe_full", "model", "posterior_hidden", (0,), r"posterior_hidden=\(0,\)"),
+    ("ste", "model", "activation", "bogus_act", "bogus_act"),
+    ("sfe_full", "estimator", "decay", 1.0, "decay=1.0"),
+    ("sfe_special", "estimator", "std_floor", 0.0, "std_floor=0.0"),
+    ("sfe_full", "estimator", "name", "rloo", "config.estimator.name='rloo'"),
+    ("sfe_special", "estimator", "name", "straight_through",
+     "config.estimator.name='straight_through'"),
+    ("ste", "estimator", "name", "reinforce", "config.estimator.name"),
+    ("ste", "estimator", "variant", "stochastic", "config.estimator.variant"),
+]
+
+
+@pytest.mark.parametrize("row,section,field,value,match", BAD_FIELDS)
+def test_invalid_config_raises_naming_the_value(row, section, field, value,
+                                                match):
+  config = xor_flow_config.get_config(row).to_dict()  # not type-checked
+  config[section][field] = value
+  with pytest.raises(ValueError, match=match) as error:
+    xor_flow.validate_config(config)
+  if field not in ("name", "variant"):
+    assert f"config.{section}.{field}" in str(error.value)
+  if section == "model" and field != "variant":
+    args = {f: config["model"][f] for f in xor_flow.VARIANTS[row].fields}
+    with pytest.raises(ValueError, match=match):
+      xor_flow.VARIANTS[row].flow(D, **args)
+
+
+@pytest.mark.parametrize("arg,flow", [
+    ("ste,depth=2", xor_flow.STEFlow),
+    ("sfe_full,baseline=self_critic", xor_flow.FullPosteriorFlow),
+    ("sfe_special,baseline=running_average", xor_flow.SpecialCaseFlow),
+    ("sfe_full,protocol=paper", xor_flow.FullPosteriorFlow)])
+def test_config_rows_validate_and_build(arg, flow):
+  config = xor_flow_config.get_config(arg)
+  xor_flow.validate_config(config)
+  model = xor_flow.from_config(config, np.full(D, 0.5))
+  assert type(model) is flow  # pylint: disable=unidiomatic-typecheck
+  assert model.data_dim == D and model.depth == config.model.depth
+  options = {k: v for k, v in config.estimator.items()
+             if v is not None and k in estimators.options_of(
+                 config.estimator.name)}
+  estimator = estimators.make(config.estimator.name, **options)
+  params = model.init(KEY, ALL_X)
+  state = model.init_state(KEY, params, ALL_X, estimator)
+  loss, aux = model.loss(params, KEY, ALL_X, estimator=estimator, state=state)
+  assert np.isfinite(float(loss)) and aux.objective.shape == (8,)
+  chex.assert_trees_all_equal_structs(aux.state, state)
+  if flow is not xor_flow.STEFlow:
+    processor = baselines.from_estimator(estimator)
+    assert processor.baseline == config.estimator.baseline
+    assert processor.greedy == config.estimator.greedy
+  else:
+    assert config.estimator.variant == "deterministic" and state is None
+
+
+def test_latent_flow_rejects_a_foreign_estimator():
+  model = tiny("sfe_full", 1)
+  params = model.init(KEY, ALL_X)
+  with pytest.raises(ValueError, match="reinforce"):
+    model.loss(params, KEY, ALL_X, estimator=STE)
 
 
 @pytest.mark.parametrize("variant", ["ste", "sfe_full", "sfe_special"])
 def test_invalid_data_raises_naming_the_value(variant):
   model = tiny(variant, 1)
   params = model.init(KEY, ALL_X)
+  estimator = estimator_of(model)
   with pytest.raises(ValueError, match="0.5"):
-    model.loss(params, KEY, ALL_X * 0.5)
+    model.loss(params, KEY, ALL_X * 0.5, estimator=estimator)
   with pytest.raises(ValueError, match=r"x.shape=\(8, 4\)"):
-    model.loss(params, KEY, jnp.zeros((8, 4)))
+    model.loss(params, KEY, jnp.zeros((8, 4)), estimator=estimator)
   with pytest.raises(ValueError, match="2.0"):
     model.log_likelihood(params, KEY, ALL_X * 2.0)
   with pytest.raises(ValueError, match="n=0"):
