@@ -46,9 +46,6 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS,
   return config, workdir
 
 
-_CONFIG, _WORKDIR = define_flags()
-
-
 def run(config, workdir: str) -> dict:
   """Trains and evaluates `config` in `workdir`; returns results.json's dict.
 
@@ -73,4 +70,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  # Defined only when run as a program, so that tests and other launchers
+  # can import `run` and `define_flags` next to their own flags.
+  _CONFIG, _WORKDIR = define_flags()
   app.run(main)

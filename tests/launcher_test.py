@@ -21,6 +21,10 @@ from experiments import main as main_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = "python -m experiments.main"
+# A shell line running the launcher, maybe after environment variables or
+# an install (`pip install -e . && python -m experiments.main ...`).
+COMMAND_LINE = re.compile(r"^(?:[A-Z_]+=\S+\s+|pip install .*&&\s*)?"
+                          r"python -m experiments\.main\s")
 
 # Appended to every documented command: a few steps, a cheap evaluation.
 TINY_BUDGET = (
@@ -45,20 +49,21 @@ def documented_commands(path: str) -> list[str]:
     lines = _shell_lines(fh.read())
   commands = []
   for line in lines:
-    if MAIN not in line:
-      continue
-    words = shlex.split(line[line.index(MAIN) + len(MAIN):])
-    commands.append([w for w in words if w not in ("\\",)])
+    if COMMAND_LINE.match(line):
+      commands.append(shlex.split(line[line.index(MAIN) + len(MAIN):]))
   return commands
 
 
 def _all_commands():
   sources = [os.path.join(ROOT, "README.md")] + sorted(
       glob.glob(os.path.join(ROOT, "configs", "*.py")))
-  out = []
+  out, seen = [], set()
   for path in sources:
     for i, command in enumerate(documented_commands(path)):
-      out.append(pytest.param(command, id=f"{os.path.basename(path)}-{i}"))
+      key = tuple(a for a in command if not a.startswith("--workdir"))
+      if key not in seen:  # the same command documented twice runs once
+        seen.add(key)
+        out.append(pytest.param(command, id=f"{os.path.basename(path)}-{i}"))
   return out
 
 

@@ -346,3 +346,40 @@ def test_only_the_primary_process_writes_files(tmp_path, monkeypatch):
   for name in ("config.json", "metrics.jsonl", "results.json", "best.json",
                "samples.png", "curves.png", "tensorboard"):
     assert not (tmp_path / name).exists(), name
+
+
+def test_config_estimator_section_is_the_registry_options():
+  from discrete_vi import estimators  # pylint: disable=g-import-not-at-top
+  from discrete_vi.training import estimator_spec  # pylint: disable=g-import-not-at-top
+  config = sbn_config.get_config("linear")
+  fields = set(config.estimator) - {"name", *estimator_spec.SCHEDULE_FIELDS}
+  every_option = set().union(*(estimators.options_of(name)
+                               for name in estimators.ESTIMATORS))
+  assert fields == every_option - estimators.ARRAY_OPTIONS
+  assert all(config.estimator[f] is None for f in fields)
+
+
+@pytest.mark.parametrize("override", [
+    ("relax", "hidden_size", 8), ("enumerate", "max_support", 256),
+    ("reinforce", "decay", 0.9)])
+def test_any_registry_option_can_be_set(override):
+  name, option, value = override
+  config = sbn_config.get_config("linear")
+  config.estimator.name = name
+  config.estimator[option] = value  # the config is locked: must exist
+  spec = training.validate_config(config)
+  assert spec.options[option] == value
+
+
+def test_switching_estimator_drops_the_config_files_preferences():
+  config = sbn_config.get_config("linear")
+  assert training.validate_config(config).options == {
+      "baseline": "moving_average"}
+  config.estimator.name = "vimco"
+  assert training.validate_config(config).options == {}
+  config.estimator.baseline = "self_critic"  # set, but not vimco's option
+  with pytest.raises(ValueError, match="config.estimator.baseline"):
+    training.validate_config(config)
+  config.estimator.name = "reinforce"  # the set value wins over preference
+  assert training.validate_config(config).options == {
+      "baseline": "self_critic"}
