@@ -126,7 +126,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.optim.b2 = 0.999
   config.optim.eps = 1e-8
   config.optim.grad_clip_norm = config_dict.placeholder(float)
-  # Per-group optimisers, e.g. {"prior": {"name": "sgd", "learning_rate": 1e-2}}.
+  # Per-group optimisers by parameter name, e.g. the SBN prior for DisARM:
+  # {"prior_logits": {"name": "sgd", "learning_rate": 1e-2}}.
   config.optim.groups = ml_collections.ConfigDict()
 
   config.eval = ml_collections.ConfigDict()

@@ -92,7 +92,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.batch_size = 50
     config.optim.learning_rate = 1e-4
     config.optim.groups = ml_collections.ConfigDict(
-        {"prior": {"name": "sgd", "learning_rate": 1e-2}})
+        {"prior_logits": {"name": "sgd", "learning_rate": 1e-2}})
     config.eval.every_steps = 20_000
     config.eval.final_num_samples = 100
   if protocol != "quick":

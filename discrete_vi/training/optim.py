@@ -4,10 +4,12 @@
 optimisers to parameter groups selected by name, e.g. DisARM's plain SGD with
 learning rate 1e-2 on the prior logits:
 
-    config.optim.groups = {"prior": {"name": "sgd", "learning_rate": 1e-2}}
+    config.optim.groups = {"prior_logits": {"name": "sgd",
+                                            "learning_rate": 1e-2}}
 
 A parameter belongs to group G when G is one of the names on its path in the
-parameter tree (`params["prior"]["logits"]` belongs to "prior").
+parameter tree (`params["prior_logits"]` belongs to "prior_logits",
+`params["encoders_0"]["out"]["kernel"]` to "encoders_0" and to "out").
 """
 
 from typing import Any, Mapping
