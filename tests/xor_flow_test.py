@@ -209,6 +209,60 @@ def exact_missing_kl_next(model, params, x):
   return jnp.mean(jnp.sum(weight * ratio * jnp.sum(e["log_q"][0], -1), 0))
 
 
+def bernoulli_entropy(logits):
+  """H(Bern(sigmoid(logits))) per unit."""
+  p = jax.nn.sigmoid(logits)
+  return -(p * jax.nn.log_sigmoid(logits) +
+           (1. - p) * jax.nn.log_sigmoid(-logits))
+
+
+def unit_scales(model):
+  """Every stream's scale 1 (no standardisation)."""
+  d, depth = model.data_dim, model.depth
+  return {"recon": np.ones(d), "kl_local": [np.ones(d)] * depth,
+          "kl_next": [1.0] * (depth - 1)}
+
+
+def exact_scaled_full_objective(model, params, x, scales, kl_next_scale=1.0,
+                                downstream="to_go"):
+  """A function whose gradient is the expected full-posterior estimate with
+  each score-function stream divided by a fixed scale. Mean over the batch.
+
+  Baselines that do not depend on the sample drop out of the expectation;
+  a stream's fixed divisor s stays: E[(v - b) / s grad log q] =
+  E[v grad log q] / s. The streams (Hesselink & Aziz 2020, App. A-B):
+  per-pixel rewards r_d / s_d with the score of u_d^(L) and, summed, with
+  the whole score of each earlier layer (Eq. 25); per layer l the entropy
+  gradient (Eqs. 12a, 30) and the suffix sums of log p(u_k^(l) | ...)
+  unit by unit (Eqs. 12b, 31d); and the downstream log ratios with the
+  score of u^(l): `downstream` "to_go" sums r(u^(k), u^(k-1)) over every
+  k > l, "next" takes k = l + 1 only (Eq. 28f). Base and generative
+  parameters get the pathwise E[grad (sum_d r_d + log p(u|x))].
+
+  Args:
+    scales: dict of `recon` `[D]`, `kl_local` L x `[D]`, `kl_next`
+      (L - 1) x scalar; `unit_scales` gives the plain ELBO's estimator.
+  """
+  e = enumerate_latents(model, params, x)
+  sg = jax.lax.stop_gradient
+  depth, log_q, r = model.depth, e["log_q"], e["r"]
+  weight = sg(jnp.exp(total(log_q)))  # [S, B]
+  inner = jnp.sum(r, -1) + total(e["log_p"])  # pathwise (u fixed)
+  inner += sum(jnp.sum(bernoulli_entropy(ql), -1) for ql in e["q_logits"])
+  scaled = sg(r / scales["recon"])  # [S, B, D]
+  inner += jnp.sum(scaled * log_q[-1], -1)
+  ratios = [sg(jnp.sum(lp - lq, -1)) for lp, lq in zip(e["log_p"], log_q)]
+  for layer in range(depth):
+    later = jnp.cumsum(e["log_p"][layer][..., ::-1], -1)[..., ::-1]
+    inner += jnp.sum(sg(later / scales["kl_local"][layer]) * log_q[layer], -1)
+    if layer < depth - 1:
+      signal = (sum(ratios[layer + 1:]) if downstream == "to_go" else
+                ratios[layer + 1])
+      inner += ((jnp.sum(scaled, -1) + kl_next_scale * signal /
+                 scales["kl_next"][layer]) * jnp.sum(log_q[layer], -1))
+  return jnp.mean(jnp.sum(weight * inner, 0))
+
+
 def greedy_reference(model, params, x):
   """log p_Y(x + u*) with u* the arg max of p, pixel by pixel, layer by layer.
 
@@ -357,6 +411,58 @@ def test_ste_gradient_matches_hand_formula():
              jax.tree_util.tree_leaves(by_hand)) > 1e-2
 
 
+def test_ste_gradient_matches_hand_formula_at_depth_two():
+  # Two layers: x1 = x XOR h(o1), o1 = sigmoid(f1(x)); y = x1 XOR h(o2),
+  # o2 = sigmoid(f2(x1)); loss = -mean_x sum_d log Bern(y_d | beta_d).
+  # With g = d(-loss)/dy = beta / B and the STE's dh/do = 1:
+  #   layer 2: dy/du2 = 1 - 2 x1, so delta_f2 = g (1 - 2 x1) o2 (1 - o2);
+  #   x1 reaches y directly (dy/dx1 = 1 - 2 u2) and through f2's input:
+  #     delta_x1 = g (1 - 2 u2) + J_f2(x1)^T delta_f2;
+  #   layer 1: dx1/du1 = 1 - 2 x, so delta_f1 = delta_x1 (1 - 2 x) o1 (1 - o1).
+  # Each conditioner's parameter gradient is its VJP with its delta_f.
+  model = tiny("ste", 2)
+  params = random_params(model, seed=12)
+  x = jnp.array([[1., 0., 1.], [0., 1., 1.], [1., 1., 0.], [1., 1., 1.],
+                 [0., 0., 1.]])
+  b = x.shape[0]
+  grads = jax.grad(lambda p: model.loss(p, KEY, x, estimator=STE)[0])(params)
+  beta = params["base_logits"]
+
+  def layer(index, h):
+    """(logits, vjp wrt (layer params, input h)) of conditioner `index`."""
+    name = f"conditioners_{index}"
+    return jax.vjp(lambda c, h: conditioner(model, {**params, name: c},
+                                            index, h), params[name], h)
+
+  logits1, vjp1 = layer(0, x)
+  o1 = jax.nn.sigmoid(logits1)
+  x1 = xor_ref(x, (o1 > 0.5).astype(x.dtype))
+  logits2, vjp2 = layer(1, x1)
+  o2 = jax.nn.sigmoid(logits2)
+  u2 = (o2 > 0.5).astype(x.dtype)
+  y = xor_ref(x1, u2)
+  g = jnp.broadcast_to(beta, x.shape) / b  # d(-loss)/dy
+  delta_f2 = g * (1. - 2. * x1) * o2 * (1. - o2)
+  grad_c2, through_f2 = vjp2(delta_f2)
+  delta_x1 = g * (1. - 2. * u2) + through_f2
+  delta_f1 = delta_x1 * (1. - 2. * x) * o1 * (1. - o1)
+  grad_c1, _ = vjp1(delta_f1)
+  # The loss is -(...): its gradient is minus the deltas' VJPs.
+  neg = lambda t: jax.tree_util.tree_map(jnp.negative, t)
+  chex.assert_trees_all_close(grads["conditioners_1"], neg(grad_c2),
+                              rtol=1e-5, atol=1e-6)
+  chex.assert_trees_all_close(grads["conditioners_0"], neg(grad_c1),
+                              rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(grads["base_logits"],
+                             -jnp.mean(y - jax.nn.sigmoid(beta), 0),
+                             rtol=1e-5, atol=1e-6)
+  # The path through f2's input matters (it is what nesting adds).
+  assert float(jnp.max(jnp.abs(through_f2))) > 1e-3
+  for tree in (grad_c1, grad_c2):
+    assert max(float(jnp.max(jnp.abs(g))) for g in
+               jax.tree_util.tree_leaves(tree)) > 1e-2
+
+
 # -- 3: the latent flows are normalised --------------------------------------
 
 @pytest.mark.parametrize("variant,depth", [
@@ -497,6 +603,84 @@ def test_full_posterior_without_next_layer_kl_is_biased():
   assert np.all(missing[~first] == 0)
   stats.assert_unbiased(grads, exact - missing)
   assert max_abs_z(grads[:, first], exact[first]) > 4.0
+
+
+def stream_scales(estimator, state, data_dim):
+  """Each stream's divisor at `state`, read off the estimator's processor
+  (it depends on the state only, not on the signal)."""
+  processor = baselines.from_estimator(estimator)
+
+  def scale(entry, per_unit):
+    value = jnp.zeros((1, data_dim) if per_unit else (1,))
+    critic = jnp.zeros_like(value) if processor.needs_critic else None
+    _, _, info = processor.apply(value, entry, critic=critic,
+                                 per_unit=per_unit)
+    return np.asarray(info["scale"][0])
+
+  return {"recon": scale(state["recon"][0], True),
+          "kl_local": [scale(s, True) for s in state["kl_local"]],
+          "kl_next": [float(scale(s, False)) for s in state["kl_next"]]}
+
+
+@pytest.mark.parametrize("baseline,greedy", [
+    ("standardize", False),
+    ("self_critic_standardize", True)])  # the paper's two rows
+def test_full_posterior_standardizing_baselines_estimate_the_rescaled_gradient(
+    baseline, greedy):
+  # At a warm state each stream's divisor s is fixed (the statistics from
+  # before the step), so every score-function stream is unbiased for its
+  # exact contribution divided by s; the entropy, base and generative
+  # gradients are not rescaled. The target is that rescaled gradient by
+  # enumeration; with every s = 1 it is the ELBO gradient.
+  model, params, exact = full_setup()
+  reference = flat_grad(lambda p: exact_scaled_full_objective(
+      model, p, BATCH, unit_scales(model)), params)
+  np.testing.assert_allclose(reference, exact, rtol=1e-4, atol=1e-6)
+  estimator = reinforce(baseline, greedy=greedy, **SMALL_FLOOR)
+  fn = make_draws(model, params, BATCH, estimator)
+  state = warm_state(fn, model, params, estimator)
+  scales = stream_scales(estimator, state, model.data_dim)
+  leaves = np.concatenate([np.ravel(v) for v in
+                           jax.tree_util.tree_leaves(scales)])
+  assert leaves.min() < 0.5 or leaves.max() > 2.0, scales  # not trivial
+  target = flat_grad(lambda p: exact_scaled_full_objective(
+      model, p, BATCH, scales), params)
+  grads, _, _ = draw(fn, params, state)
+  stats.assert_unbiased(grads, target)
+  assert max_abs_z(grads, exact) > 4.0  # measurably not the ELBO gradient
+
+
+D3_BATCH = jnp.array([[1., 0.], [0., 1.], [1., 1.]])  # D = 2, not all 4 x
+
+
+def test_full_posterior_depth_three_needs_the_reward_to_go():
+  # L = 3, D = 2 (2^6 = 64 transformations). Eq. 28f weights layer l's score
+  # by r(u^(l), u^(l-1)) + r(u^(l+1), u^(l)) only, dropping r(u^(3), u^(2))
+  # from layer 1's signal as "constant w.r.t. u^(1)" (Eq. 28d); but u^(2) is
+  # drawn given u^(1), so the dropped term has a non-zero expectation. The
+  # model's reward-to-go signal is unbiased; the paper's is measurably not.
+  model = tiny("sfe_full", 3, data_dim=2)
+  params = random_params(model, seed=73)  # |paper - exact| up to 0.06
+  exact = flat_grad(lambda p: jnp.mean(exact_elbo(model, p, D3_BATCH)),
+                    params)
+  ones = unit_scales(model)
+  to_go, paper = (flat_grad(lambda p, k=k: exact_scaled_full_objective(
+      model, p, D3_BATCH, ones, downstream=k), params)
+                  for k in ("to_go", "next"))
+  np.testing.assert_allclose(to_go, exact, rtol=1e-4, atol=1e-6)
+  first = group_mask(params, ("posteriors_0",))
+  np.testing.assert_allclose(paper[~first], exact[~first], rtol=1e-4,
+                             atol=1e-6)  # only layer 1 drops a term
+  assert np.max(np.abs(paper[first] - exact[first])) > 1e-2
+  for prefix in ("conditioners_2", "posteriors_2", "base_logits"):
+    assert np.max(np.abs(exact[group_mask(params, (prefix,))])) > 1e-3, prefix
+
+  grads, objectives, _ = draw(make_draws(model, params, D3_BATCH,
+                                         reinforce()), params)
+  elbo = float(jnp.mean(exact_elbo(model, params, D3_BATCH)))
+  stats.assert_unbiased(objectives[:, None], np.array([elbo]))
+  stats.assert_unbiased(grads, exact)
+  assert max_abs_z(grads[:, first], paper[first]) > 4.0
 
 
 # -- 5: the special case (q = p) -------------------------------------------
