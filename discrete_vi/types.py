@@ -1,14 +1,16 @@
-"""Shared types of `discrete_vi`: the estimator contract (DESIGN.md section 3).
+"""Shared types of `discrete_vi`: the estimator contract.
 
 An estimator is a pure function
 
     loss, aux = estimator(key, logits, f, *, state=None, **options)
 
 whose gradient with respect to `logits` (and to whatever `f` closes over)
-estimates -grad E_q[f(z)].
+estimates -grad E_q[f(z)], with q the Bernoulli (logits `[..., D]`) or
+categorical (logits `[..., D, K]`) distribution the logits parameterise.
 """
 
-from typing import Any, Callable, NamedTuple, Optional, Protocol
+import types
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 
@@ -42,24 +44,16 @@ class EstimatorAux(NamedTuple):
   diagnostics: dict
 
 
-class EstimatorFn(Protocol):
-
-  def __call__(self, key: PRNGKey, logits: Array, f: ObjectiveFn, *,
-               state: EstimatorState = None,
-               **options: Any) -> tuple[Array, EstimatorAux]:
-    ...
-
-
 class Estimator(NamedTuple):
   """An estimator with its options bound, as returned by `estimators.make`.
 
   Attributes:
     init: `init(key, logits) -> state`.
     estimate: `estimate(key, logits, f, state=None) -> (loss, aux)`.
+    name: the registry name of the estimator (e.g. "reinforce").
+    options: the options bound by `make` (a read-only mapping).
   """
   init: Callable[[PRNGKey, Array], EstimatorState]
   estimate: Callable[..., tuple[Array, EstimatorAux]]
-
-
-InitFn = Callable[..., EstimatorState]
-OptionalArray = Optional[Array]
+  name: str = ""
+  options: Mapping[str, Any] = types.MappingProxyType({})

@@ -13,6 +13,7 @@ import pytest
 
 from discrete_vi import estimators
 from discrete_vi.estimators import _common
+from discrete_vi.estimators import baselines
 from discrete_vi.estimators import exact
 from discrete_vi.estimators import score_function as sf
 import stats
@@ -95,7 +96,7 @@ def test_reinforce_moving_average_unbiased(distribution):
   f = objective(distribution)
   state = warm_state(distribution, objective(distribution, offset=3.0),
                      "moving_average")
-  mean, _ = sf.corrected_stats(state, 0.9)
+  mean, _ = baselines.corrected_stats(state, 0.9)
   assert float(jnp.min(mean)) > 2.0  # the baseline is far from zero.
   estimate = functools.partial(sf.reinforce, f=f, state=state, decay=0.9,
                                distribution=distribution,
@@ -131,28 +132,6 @@ def test_reinforce_self_critic_standardize_unbiased_up_to_scale(distribution,
   scale = float(aux.diagnostics["scale"])
   assert scale > 2.0  # a real rescaling, so a missing division would fail.
   check_unbiased(estimate, distribution, f, scale=scale)
-
-
-def test_apply_baseline_self_critic_standardize_by_hand():
-  value = jnp.array([[3.0, 1.0], [0.0, 2.0]])  # [B=2, D=2] per-unit signals
-  critic = jnp.array([[1.0, 1.0], [1.0, 1.0]])
-  state = sf.RunningStats(count=jnp.array(1, jnp.int32),
-                          mean=jnp.array([0.05, 0.1]),
-                          var=jnp.array([0.4, 0.9]))
-  signal, new_state, b, scale = sf.apply_baseline(
-      value, critic, state, per_unit=True, num_units=2,
-      baseline="self_critic_standardize", decay=0.9, eps=1e-6)
-  mean, std = np.array([0.5, 1.0]), np.sqrt([4.0, 9.0])  # corrected by 0.1
-  np.testing.assert_allclose(signal, (value - critic - mean) / std, rtol=1e-5,
-                             atol=1e-6)
-  np.testing.assert_allclose(b, critic + mean, rtol=1e-5)
-  np.testing.assert_allclose(scale, np.broadcast_to(std, (2, 2)), rtol=1e-5)
-  # The state is updated with the critic-centred signal.
-  np.testing.assert_allclose(new_state.mean, 0.9 * state.mean + 0.1 *
-                             np.mean(value - critic, 0), rtol=1e-5)
-  with pytest.raises(ValueError, match="critic"):
-    sf.apply_baseline(value, None, state, per_unit=True, num_units=2,
-                      baseline="self_critic", decay=0.9, eps=1e-6)
 
 
 @pytest.mark.parametrize("distribution", DISTRIBUTIONS)
@@ -471,8 +450,12 @@ def test_bad_options_raise():
   key = jax.random.PRNGKey(0)
   with pytest.raises(ValueError, match="decay=1.0"):
     sf.reinforce(key, logits, f, baseline="moving_average", decay=1.0)
-  with pytest.raises(ValueError, match="eps=0.0"):
-    sf.reinforce(key, logits, f, eps=0.0)
+  with pytest.raises(ValueError, match="std_floor=0.0"):
+    sf.reinforce(key, logits, f, std_floor=0.0)
+  with pytest.raises(ValueError, match="std_warmup=-1"):
+    sf.reinforce(key, logits, f, std_warmup=-1)
+  with pytest.raises(ValueError, match="greedy='yes'"):
+    sf.reinforce(key, logits, f, greedy="yes")
   with pytest.raises(ValueError, match="distribution='gaussian'"):
     sf.reinforce(key, logits, f, distribution="gaussian")
   with pytest.raises(ValueError, match="baseline_value must have shape"):
@@ -486,7 +469,7 @@ def test_bad_options_raise():
 # ------------------------------------------- state, transformations, values
 
 
-@pytest.mark.parametrize("baseline", sf.BASELINES)
+@pytest.mark.parametrize("baseline", baselines.BASELINES)
 @pytest.mark.parametrize("distribution", DISTRIBUTIONS)
 def test_state_structure_matches_init(baseline, distribution):
   logits = LOGITS[distribution]
@@ -497,7 +480,7 @@ def test_state_structure_matches_init(baseline, distribution):
                            baseline=baseline)
   chex.assert_shape(loss, (2,))
   np.testing.assert_allclose(loss, -objective(distribution)(aux.samples))
-  if baseline in sf.STATEFUL_BASELINES:
+  if baseline in baselines.STATEFUL_BASELINES:
     chex.assert_trees_all_equal_shapes_and_dtypes(init, aux.state)
     assert int(aux.state.count) == 1
   else:
@@ -508,7 +491,7 @@ def test_registry_make_binds_state_init():
   est = estimators.make("reinforce", baseline="standardize", decay=0.5)
   logits, f = LOGITS["bernoulli"], objective("bernoulli")
   state = est.init(jax.random.PRNGKey(0), logits)
-  assert isinstance(state, sf.RunningStats)
+  assert isinstance(state, baselines.RunningStats)
   loss, aux = est.estimate(jax.random.PRNGKey(1), logits, f, state=state)
   chex.assert_tree_all_finite((loss, aux.state))
 

@@ -1,18 +1,29 @@
 """Gradient estimators for expectations over discrete variables.
 
-Every estimator follows one contract (DESIGN.md section 3):
+Every estimator follows one contract:
 
     loss, aux = estimator(key, logits, f, *, state=None, **options)
 
+whose gradient estimates -grad E_q[f] (see `discrete_vi.types`).
 `ESTIMATORS` maps each name to its estimator function; `make(name, **options)`
-binds the options and returns `Estimator(init, estimate)`.
+binds the options and returns `Estimator(init, estimate, name, options)`.
+`option_specs()` gives the type of every option a configuration can carry and
+`check_options(name, **options)` validates option values without data.
+`baselines` is the public learning-signal processing (baselines, running
+standardisation, score terms) of the score-function family, for models that
+compute their own learning signals.
 """
 
 import functools
 import inspect
+import types
 from typing import Any
 
+import jax
+import jax.numpy as jnp
+
 from discrete_vi.estimators import arm as _arm
+from discrete_vi.estimators import baselines
 from discrete_vi.estimators import control_variates as _cv
 from discrete_vi.estimators import exact as _exact
 from discrete_vi.estimators import muprop as _muprop
@@ -68,14 +79,18 @@ def _bind_state_init(name: str, options: dict[str, Any]):
 def make(name: str, **options: Any) -> Estimator:
   """Returns the named estimator with its options bound.
 
+  Only the option NAMES are checked here; `check_options` also checks their
+  values (which the estimator otherwise checks when it is first traced).
+
   Args:
     name: a key of `ESTIMATORS`.
     **options: keyword options of that estimator (`distribution`,
       `num_samples`, `temperature`, `beta`, `baseline`, ...).
 
   Returns:
-    `Estimator(init, estimate)`: `state = init(key, logits)` and
-    `loss, aux = estimate(key, logits, f, state=None)`.
+    `Estimator(init, estimate, name, options)`: `state = init(key, logits)`
+    and `loss, aux = estimate(key, logits, f, state=None)`; `options` is a
+    read-only view of the bound options.
 
   Raises:
     ValueError: for an unknown name or an option the estimator does not take.
@@ -92,7 +107,8 @@ def make(name: str, **options: Any) -> Estimator:
   def estimate(key, logits, f, state=None):
     return fn(key, logits, f, state=state, **options)
 
-  return Estimator(init=_bind_state_init(name, options), estimate=estimate)
+  return Estimator(init=_bind_state_init(name, options), estimate=estimate,
+                   name=name, options=types.MappingProxyType(dict(options)))
 
 
 def options_of(name: str) -> set[str]:
@@ -102,5 +118,86 @@ def options_of(name: str) -> set[str]:
   return _keyword_options(ESTIMATORS[name])
 
 
-__all__ = ["ESTIMATORS", "STATE_INITS", "Estimator", "EstimatorAux", "make",
-           "options_of"]
+# Options that hold arrays (not configuration values).
+ARRAY_OPTIONS = frozenset({"baseline_value"})
+_OPTION_TYPES = (bool, int, float, str)
+
+
+def _collect_option_specs() -> dict[str, type]:
+  """{option: type} over the registry, from the estimators' annotations.
+
+  Raises:
+    TypeError: when an option has no simple annotation, or when two
+      estimators annotate one option with different types.
+  """
+  specs, owners = {}, {}
+  for name, fn in ESTIMATORS.items():
+    for option in sorted(_keyword_options(fn) - ARRAY_OPTIONS):
+      kind = inspect.signature(fn).parameters[option].annotation
+      if kind not in _OPTION_TYPES:
+        raise TypeError(f"estimator {name!r}: option {option!r} needs one of "
+                        f"the annotations {_OPTION_TYPES}; got {kind!r}.")
+      if specs.setdefault(option, kind) is not kind:
+        raise TypeError(f"option {option!r} is a {kind.__name__} for "
+                        f"estimator {name!r} but a {specs[option].__name__} "
+                        f"for estimator {owners[option]!r}.")
+      owners.setdefault(option, name)
+  return specs
+
+
+_OPTION_SPECS = _collect_option_specs()
+
+
+def option_specs() -> dict[str, type]:
+  """Every option a configuration can carry, mapped to its Python type.
+
+  The union over `ESTIMATORS` of their keyword options, without `state` and
+  the array-valued `ARRAY_OPTIONS`; each option has one type (bool, int,
+  float or str) across all estimators that take it.
+  """
+  return dict(_OPTION_SPECS)
+
+
+def _dummy_logits(options: dict) -> jax.ShapeDtypeStruct:
+  """The smallest logits of the chosen distribution: D = 1 (K = 2)."""
+  categorical = options.get("distribution") == "categorical"
+  return jax.ShapeDtypeStruct((2, 1, 2) if categorical else (2, 1),
+                              jnp.float32)
+
+
+def _dummy_objective(z):
+  return jnp.sum(z.reshape(z.shape[:1] + (-1,)), -1)  # [2]
+
+
+def check_options(name: str, **options: Any) -> None:
+  """Raises ValueError naming a bad option name or value, without data.
+
+  Binds the options with `make` and traces the estimator once (abstractly,
+  with `jax.eval_shape`: nothing is computed) on dummy logits of batch 2
+  and D = 1 (K = 2 for categorical), with a trivial f and the state from its
+  `init`. The estimators check their options while tracing, on the concrete
+  Python values, so every check they make runs here.
+
+  Args:
+    name: a key of `ESTIMATORS`.
+    **options: the options to check.
+
+  Raises:
+    ValueError: for an unknown estimator or option, or a bad option value
+      (the message names it, e.g. `temperature=0`).
+  """
+  estimator = make(name, **options)
+
+  def run(key, logits):
+    state = estimator.init(key, logits)
+    return estimator.estimate(key, logits, _dummy_objective, state)
+
+  try:
+    jax.eval_shape(run, jax.random.PRNGKey(0), _dummy_logits(options))
+  except TypeError as e:
+    raise ValueError(f"estimator {name!r}: invalid options {options}: {e}"
+                     ) from e
+
+
+__all__ = ["ESTIMATORS", "STATE_INITS", "Estimator", "EstimatorAux",
+           "baselines", "check_options", "make", "option_specs", "options_of"]

@@ -5,12 +5,10 @@ estimator modules need, so that the estimators themselves read like their
 papers' equations.
 """
 
-import numbers
 from typing import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from discrete_vi.distributions import bernoulli, categorical
 from discrete_vi.types import Array, ObjectiveFn, PRNGKey
@@ -43,29 +41,6 @@ def check_logits(logits: Array, distribution: str) -> None:
     if logits.shape[-1] < 2:
       raise ValueError(f"categorical logits need K >= 2 classes; got K="
                        f"{logits.shape[-1]} (shape {logits.shape}).")
-
-
-def check_positive(name: str, value) -> None:
-  """Raises ValueError when a concrete (non-traced) `value` is not > 0.
-
-  Traced values (learned temperatures inside `jit`) cannot be inspected; the
-  estimators that learn them keep them positive by construction (exp of a
-  log-parameter).
-  """
-  if isinstance(value, jax.core.Tracer):
-    return
-  # numpy, not jnp: inside jit every jnp op is traced, even on constants.
-  array = np.asarray(value, np.float64)
-  if not np.all(np.isfinite(array)) or not np.all(array > 0):
-    raise ValueError(f"{name} must be finite and > 0; got {name}={value!r}.")
-
-
-def check_num_samples(num_samples, minimum: int, estimator: str) -> None:
-  """Raises ValueError unless `num_samples` is a Python int >= `minimum`."""
-  if (not isinstance(num_samples, numbers.Integral) or
-      isinstance(num_samples, bool) or num_samples < minimum):
-    raise ValueError(f"{estimator} needs an integer num_samples >= {minimum}; "
-                     f"got num_samples={num_samples!r}.")
 
 
 def batch_shape(logits: Array, distribution: str) -> tuple[int, ...]:
@@ -139,39 +114,15 @@ def call_objective_samples(f: ObjectiveFn, zs: Array, logits: Array,
       f, z, logits, distribution, estimator))(zs)
 
 
-def score_term(signal: Array, log_q_units: Array, per_unit: bool) -> Array:
-  """A zero-valued term whose gradient is stop(signal) * grad log q(z).
-
-  Args:
-    signal: learning signal (f - baseline), `[...]` or `[..., D]`.
-    log_q_units: log q(z) per unit, `[..., D]`.
-    per_unit: pair signal_d with log q(z_d) (local learning signals) instead
-      of the whole signal with sum_d log q(z_d).
-
-  Returns:
-    `[...]`, equal to 0 in value (DiCE / "magic box" form).
-  """
-  centred = log_q_units - jax.lax.stop_gradient(log_q_units)
-  signal = jax.lax.stop_gradient(signal)
-  if per_unit:
-    return jnp.sum(signal * centred, -1)
-  return signal * jnp.sum(centred, -1)
-
-
 def pathwise_objective(value: Array, per_unit: bool) -> Array:
   """The part of -loss through which f's own parameters get their gradient.
 
   Per-example objectives enter as they are. Per-unit learning signals are
   credit-assignment devices that may count one term several times, so they
   do not define a pathwise objective: the caller adds its pathwise terms
-  itself (DESIGN.md section 3), and this returns zeros.
+  itself (e.g. the gradient of its per-example objective), and this returns
+  zeros.
   """
   if per_unit:
     return jnp.zeros(value.shape[:-1], value.dtype)
   return value
-
-
-def signal_stats(signal: Array) -> dict:
-  """Mean and standard deviation of a learning signal, for diagnostics."""
-  signal = jax.lax.stop_gradient(signal)
-  return {"signal_mean": jnp.mean(signal), "signal_std": jnp.std(signal)}

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from discrete_vi.estimators import _common
+from discrete_vi.estimators import baselines
 from discrete_vi.types import Array, EstimatorAux, ObjectiveFn, PRNGKey
 
 
@@ -64,7 +65,7 @@ def _attach_logits_gradient(logits: Array, objective: Array,
 def _antithetic_aux(f_b: Array, f_anti: Array, b: Array, b_anti: Array,
                     grad_logits: Array) -> EstimatorAux:
   """The auxiliary output shared by ARM and DisARM."""
-  diagnostics = _common.signal_stats(f_b - f_anti)
+  diagnostics = baselines.signal_stats(f_b - f_anti)
   diagnostics["grad_logits_sq"] = jax.lax.stop_gradient(
       jnp.mean(jnp.sum(grad_logits**2, -1)))
   return EstimatorAux(objective=0.5 * (f_b + f_anti),

@@ -24,17 +24,17 @@ mean_batch sum_d g_d^2, whose gradient equals that of Var[g] because E[g] does
 not depend on them.
 """
 
-import numbers
 from typing import Any, Callable, NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
+from discrete_vi import checks
 from discrete_vi.distributions import concrete
 from discrete_vi.estimators import _common
+from discrete_vi.estimators import baselines
 from discrete_vi.types import Array, EstimatorAux, ObjectiveFn, PRNGKey
 
 # surrogate(params, relaxed [2, ..., D], context [..., D]) -> [2, ...]
@@ -163,41 +163,20 @@ def _estimate(key: PRNGKey, logits: Array, f: ObjectiveFn,
 
 def _diagnostics(params: dict, signal: Array, proxy: Array) -> dict:
   """eta, temperature (after the update), learning-signal stats, proxy."""
-  stats = _common.signal_stats(signal)
+  stats = baselines.signal_stats(signal)
   stats.update(eta=params["eta"],
                temperature=jnp.exp(params["log_temperature"]),
                variance_proxy=jax.lax.stop_gradient(proxy))
   return stats
 
 
-def _check_finite(name: str, value, positive: bool) -> None:
-  """Raises ValueError when a concrete `value` is not finite (and > 0).
-
-  Uses numpy, so that a Python float is checked even while tracing under
-  `jit` (jnp operations would be staged out there); traced values pass.
-  """
-  if isinstance(value, jax.core.Tracer):
-    return
-  array = np.asarray(value)
-  if not np.all(np.isfinite(array)) or (positive and not np.all(array > 0)):
-    condition = "finite and > 0" if positive else "finite"
-    raise ValueError(f"{name} must be {condition}; got {name}={value!r}.")
-
-
 def _check_options(distribution: str, temperature, eta, cv_learning_rate,
                    estimator: str) -> None:
   """Validates the options shared by REBAR and RELAX."""
   _common.check_distribution(distribution, ("bernoulli",), estimator=estimator)
-  _check_finite("temperature", temperature, positive=True)
-  _check_finite("cv_learning_rate", cv_learning_rate, positive=True)
-  _check_finite("eta", eta, positive=False)
-
-
-def _check_hidden_size(hidden_size) -> None:
-  if (not isinstance(hidden_size, numbers.Integral) or
-      isinstance(hidden_size, bool) or hidden_size < 1):
-    raise ValueError(f"relax needs an integer hidden_size >= 1; got "
-                     f"hidden_size={hidden_size!r}.")
+  checks.check_positive("temperature", temperature)
+  checks.check_positive("cv_learning_rate", cv_learning_rate)
+  checks.check_finite("eta", eta)
 
 
 def _scalar_params(logits: Array, temperature, eta) -> dict:
@@ -245,7 +224,7 @@ def init_relax(key: PRNGKey, logits: Array, *, temperature: float = 0.5,
     "surrogate"}.
   """
   _check_options("bernoulli", temperature, eta, cv_learning_rate, "relax")
-  _check_hidden_size(hidden_size)
+  checks.check_int("hidden_size", hidden_size, 1)
   logits = jnp.asarray(logits)
   _common.check_logits(logits, "bernoulli")
   example = jnp.zeros(logits.shape[-1:], logits.dtype)  # [D]
@@ -308,6 +287,7 @@ def rebar(key: PRNGKey, logits: Array, f: ObjectiveFn, *, state=None,
     variance-minimising adaptation of eta and lambda.
   """
   _check_options(distribution, temperature, eta, cv_learning_rate, "rebar")
+  checks.check_bool("learn_control_variate", learn_control_variate)
   logits = jnp.asarray(logits)
   _common.check_logits(logits, distribution)
   if state is None:
@@ -361,7 +341,7 @@ def relax(key: PRNGKey, logits: Array, f: ObjectiveFn, *, state=None,
     update of phi.
   """
   _check_options(distribution, temperature, eta, cv_learning_rate, "relax")
-  _check_hidden_size(hidden_size)
+  checks.check_int("hidden_size", hidden_size, 1)
   logits = jnp.asarray(logits)
   _common.check_logits(logits, distribution)
   if state is None:

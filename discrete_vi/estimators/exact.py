@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from discrete_vi import checks
 from discrete_vi.estimators import _common
 from discrete_vi.types import Array, EstimatorAux, ObjectiveFn, PRNGKey
 
@@ -42,8 +43,8 @@ def enumerate_expectation(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
     f: objective, per example `[...]`.
     state: unused.
     distribution: "bernoulli" or "categorical".
-    max_support: the largest number of configurations (2^D or K^D) that may
-      be enumerated.
+    max_support: integer >= 2, the largest number of configurations (2^D or
+      K^D) that may be enumerated.
 
   Returns:
     `(loss, aux)` with loss = -E_q[f] per example, `aux.samples` the support
@@ -53,13 +54,15 @@ def enumerate_expectation(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
     ValueError: if the support has more than `max_support` configurations.
 
   References:
-    The exact reference of every unbiasedness test in this project (DESIGN.md
-    section 6); e.g. Tucker et al., 2017 (REBAR) use it on toy problems.
+    Exact enumeration is the usual reference for estimator variance and
+    bias on toy problems, e.g. the toy problem of Tucker et al. (2017),
+    REBAR.
   """
   del key, state
   logits = jnp.asarray(logits)
   _common.check_distribution(distribution, estimator="enumerate")
   _common.check_logits(logits, distribution)
+  checks.check_int("max_support", max_support, 2)
   d = _common.num_units(logits, distribution)
   k = 2 if distribution == "bernoulli" else logits.shape[-1]
   size = k**d

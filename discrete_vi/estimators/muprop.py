@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from discrete_vi.estimators import _common
+from discrete_vi.estimators import baselines
 from discrete_vi.types import Array, EstimatorAux, ObjectiveFn, PRNGKey
 
 
@@ -83,10 +84,10 @@ def muprop(key: PRNGKey, logits: Array, f: ObjectiveFn, *, state=None,
   # Zero in value; its gradient is grad f(mu)^T grad mu (logits only).
   mean_term = event_dot(grad_mean, mean - jax.lax.stop_gradient(mean),
                         distribution)
-  surrogate = (value + _common.score_term(signal, log_q_units, False) +
+  surrogate = (value + baselines.score_term(signal, log_q_units, False) +
                mean_term)
   diagnostics = {"baseline": jnp.mean(control),
-                 **_common.signal_stats(signal)}
+                 **baselines.signal_stats(signal)}
   aux = EstimatorAux(objective=value, samples=z, state=None,
                      diagnostics=diagnostics)
   return -surrogate, aux

@@ -16,6 +16,7 @@ exactly (no float rounding of p + (h - p)) and the Jacobian of `soft`.
 import jax
 import jax.numpy as jnp
 
+from discrete_vi import checks
 from discrete_vi.distributions import concrete
 from discrete_vi.estimators import _common
 from discrete_vi.types import Array, EstimatorAux, ObjectiveFn, PRNGKey
@@ -257,7 +258,7 @@ def gumbel_rao(key: PRNGKey, logits: Array, f: ObjectiveFn, *, state=None,
   name = "gumbel_rao"
   logits = _check_inputs(logits, distribution, name)
   concrete.check_temperature(temperature)
-  _common.check_num_samples(num_samples, 1, name)
+  checks.check_int("num_samples", num_samples, 1)
   hard_key, noise_key = jax.random.split(key)
   hard = _common.sample_hard(hard_key, logits, distribution)
   soft = _rao_blackwellized_relaxation(noise_key, logits, hard, temperature,

@@ -11,280 +11,79 @@ differ in how b is chosen. Each returns a "magic box" surrogate whose value is
 -f at the hard sample(s) and whose gradient is the estimator.
 """
 
-from typing import NamedTuple, Optional
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
 
+from discrete_vi import checks
 from discrete_vi.estimators import _common
+from discrete_vi.estimators import baselines
 from discrete_vi.types import Array, EstimatorAux, ObjectiveFn, PRNGKey
-
-BASELINES = ("none", "moving_average", "self_critic", "standardize",
-             "self_critic_standardize")
-STATEFUL_BASELINES = ("moving_average", "standardize",
-                      "self_critic_standardize")
-SELF_CRITIC_BASELINES = ("self_critic", "self_critic_standardize")
-
-
-class RunningStats(NamedTuple):
-  """Exponential moving averages of the learning signal, per unit.
-
-  The state always has one entry per latent unit (`[D]`), whether f returns
-  per-example values (the statistics are then replicated over the D entries)
-  or per-unit learning signals (one statistic per unit). Its shape thus
-  depends only on `logits`, so `init_reinforce` can build it without calling
-  f and `lax.scan` can carry it.
-
-  Attributes:
-    count: number of updates so far, int32 scalar (for the bias correction).
-    mean: un-corrected EMA of the signal, `[D]`.
-    var: un-corrected EMA of the squared deviation from the running mean,
-      `[D]`.
-  """
-  count: Array
-  mean: Array
-  var: Array
-
-
-def check_baseline(baseline: str) -> None:
-  """Raises ValueError unless `baseline` is one of `BASELINES`."""
-  if baseline not in BASELINES:
-    raise ValueError(f"baseline={baseline!r} is unknown; expected one of "
-                     f"{BASELINES}.")
-
-
-def check_decay(decay) -> None:
-  """Raises ValueError unless 0 <= decay < 1 (for a concrete decay)."""
-  if isinstance(decay, jax.core.Tracer):
-    return
-  if not 0.0 <= float(decay) < 1.0:
-    raise ValueError(f"decay must be in [0, 1); got decay={decay!r}.")
 
 
 def init_reinforce(key: PRNGKey, logits: Array, *,
                    distribution: str = "bernoulli",
-                   baseline: str = "none") -> Optional[RunningStats]:
+                   baseline: str = "none") -> Optional[baselines.RunningStats]:
   """The initial state of `reinforce`.
 
   Args:
     key: unused (kept for the common signature).
     logits: `[..., D]` or `[..., D, K]`; only D and the dtype are used.
     distribution: "bernoulli" or "categorical".
-    baseline: one of `BASELINES`.
+    baseline: one of `baselines.BASELINES`.
 
   Returns:
-    Zeroed `RunningStats` with `[D]` entries for "moving_average" and
-    "standardize", None for the stateless baselines.
+    Zeroed `baselines.RunningStats` with `[D]` entries for the stateful
+    baselines ("moving_average", "standardize", "self_critic_standardize"),
+    None for the others.
   """
   del key
   logits = jnp.asarray(logits)
   _common.check_distribution(distribution, estimator="reinforce")
   _common.check_logits(logits, distribution)
-  check_baseline(baseline)
-  if baseline not in STATEFUL_BASELINES:
-    return None
-  d = _common.num_units(logits, distribution)
-  zeros = jnp.zeros((d,), logits.dtype)
-  return RunningStats(count=jnp.zeros((), jnp.int32), mean=zeros, var=zeros)
+  return baselines.make(baseline).init(
+      _common.num_units(logits, distribution), logits.dtype)
 
 
-def corrected_stats(state: RunningStats, decay: float) -> tuple[Array, Array]:
-  r"""Bias-corrected running mean and variance, `[D]` each.
+def critic_value(key: PRNGKey, logits: Array, f: ObjectiveFn,
+                 distribution: str, greedy: bool, per_unit: bool) -> Array:
+  """f at the self-critic sample: z' ~ q (from `key`), or the mode of q.
 
-  An EMA started at zero has total weight 1 - decay^t after t updates; the
-  correction divides by it (as Adam does, Kingma & Ba 2015). Before the first
-  update (t = 0) the mean is 0 and the variance 1 (no centring, no scaling).
-
-  Returns:
-    `(mean, var)`, each `[D]`.
+  Raises:
+    ValueError: when f's output at z' is not shaped like its output at z.
   """
-  weight = 1.0 - jnp.power(jnp.asarray(decay, state.mean.dtype),
-                           state.count.astype(state.mean.dtype))
-  started = state.count > 0
-  safe_weight = jnp.where(started, weight, 1.0)
-  mean = jnp.where(started, state.mean / safe_weight, 0.0)
-  var = jnp.where(started, state.var / safe_weight, 1.0)
-  return mean, var
+  z_critic = (_common.mode(logits, distribution) if greedy else
+              _common.sample_hard(key, logits, distribution))
+  critic, critic_per_unit = _common.call_objective(
+      f, jax.lax.stop_gradient(z_critic), logits, distribution)
+  if critic_per_unit != per_unit:
+    raise ValueError("f returned different shapes at the sample and at the "
+                     "self-critic sample.")
+  return jax.lax.stop_gradient(critic)
 
 
-def update_stats(state: RunningStats, units: Array,
-                 decay: float) -> RunningStats:
-  r"""One EMA step with the batch of signals `units  # [..., D]`.
-
-  m_t = \delta m_{t-1} + (1 - \delta) \bar{x}_t and
-  v_t = \delta v_{t-1} + (1 - \delta) mean_batch[(x - \hat{m}_t)^2], with
-  \hat{m}_t the bias-corrected mean after this update. No gradient flows into
-  the state.
-  """
-  units = jax.lax.stop_gradient(units).astype(state.mean.dtype)
-  flat = units.reshape((-1, units.shape[-1]))  # [B, D]
-  mean = decay * state.mean + (1.0 - decay) * jnp.mean(flat, 0)
-  count = state.count + 1
-  provisional = RunningStats(count=count, mean=mean, var=state.var)
-  new_mean, _ = corrected_stats(provisional, decay)
-  deviation = jnp.mean(jnp.square(flat - new_mean), 0)  # [D]
-  var = decay * state.var + (1.0 - decay) * deviation
-  return RunningStats(count=count, mean=mean, var=var)
-
-
-def to_units(value: Array, per_unit: bool, d: int) -> Array:
-  """Per-example `[...]` values replicated to `[..., D]`; per-unit as is."""
+def _scale_diagnostic(scale: Array, per_unit: bool) -> Array:
+  """The divisor: a scalar for per-example f, `[D]` (s_d) for per-unit f."""
   if per_unit:
-    return value
-  return jnp.broadcast_to(value[..., None], value.shape + (d,))
-
-
-def from_units(stat: Array, per_unit: bool) -> Array:
-  """A `[D]` statistic for per-unit signals, or its (replicated) scalar."""
-  return stat if per_unit else jnp.mean(stat, -1)
-
-
-def centre_signal(key: PRNGKey, logits: Array, f: ObjectiveFn, value: Array,
-                  per_unit: bool, state: Optional[RunningStats], *,
-                  distribution: str, baseline: str, decay: float,
-                  greedy: bool, eps: float):
-  """Applies the named baseline to the learning signal f(z).
-
-  Draws the self-critic sample (an independent z' ~ q, or the mode of q when
-  `greedy`) when the baseline needs one, then defers to `apply_baseline`.
-
-  Returns:
-    `(signal, new_state, b, scale)` as `apply_baseline`.
-  """
-  critic = None
-  if baseline in SELF_CRITIC_BASELINES:
-    z_critic = (_common.mode(logits, distribution) if greedy else
-                _common.sample_hard(key, logits, distribution))
-    critic, critic_per_unit = _common.call_objective(
-        f, jax.lax.stop_gradient(z_critic), logits, distribution)
-    if critic_per_unit != per_unit:
-      raise ValueError("f returned different shapes at the sample and at the "
-                       "self-critic sample.")
-  return apply_baseline(value, critic, state, per_unit=per_unit,
-                        num_units=_common.num_units(logits, distribution),
-                        baseline=baseline, decay=decay, eps=eps)
-
-
-def apply_baseline(value: Array, critic: Optional[Array],
-                   state: Optional[RunningStats], *, per_unit: bool,
-                   num_units: int, baseline: str, decay: float, eps: float):
-  r"""Centres (and maybe scales) a learning signal computed by the caller.
-
-  The building block of every score-function estimator here, public so that
-  models with structured learning signals (latent XOR flows: per-pixel
-  rewards, per-layer KL signals) apply the same baselines to signals they
-  compute themselves.
-
-    "none": f.  "self_critic": f - f(z').  "moving_average": f - \hat{m}.
-    "standardize": (f - \hat{m}) / \hat{s}.
-    "self_critic_standardize": (f - f(z') - \hat{m}) / \hat{s}, the
-      running statistics taken of the critic-centred signal f - f(z')
-      (Hesselink & Aziz 2020, Sec. 5: "subtract a self-critic and
-      standardise the result using moving estimates of mean and standard
-      deviation").
-  Running statistics are those of the state before this step (independent
-  of the current sample), bias-corrected.
-
-  Args:
-    value: the learning signal f(z), `[...]` or per unit `[..., D]`.
-    critic: f(z') at the self-critic sample (same shape), for the
-      self-critic baselines; ignored otherwise.
-    state: `RunningStats` with `[num_units]` entries for the stateful
-      baselines.
-    per_unit: whether `value` is per unit.
-    num_units: D.
-    baseline: one of `BASELINES`.
-    decay: EMA decay of the running statistics.
-    eps: floor of the running standard deviation.
-
-  Returns:
-    `(signal, new_state, b, scale)`: signal = (f - b) / scale (shape of f),
-    the updated state (or None), the baseline b and the scale (1 unless
-    standardising), all without gradient.
-  """
-  value = jax.lax.stop_gradient(value)
-  ones = jnp.ones_like(value)
-  if baseline == "none":
-    return value, None, jnp.zeros_like(value), ones
-  b = jnp.zeros_like(value)
-  if baseline in SELF_CRITIC_BASELINES:
-    if critic is None:
-      raise ValueError(f"baseline={baseline!r} needs the critic's value.")
-    b = jax.lax.stop_gradient(critic)
-    value = value - b
-    if baseline == "self_critic":
-      return value, None, b, ones
-  # Stateful baselines: statistics from BEFORE this step's update, so that
-  # they are independent of the current sample.
-  mean, var = corrected_stats(state, decay)
-  new_state = update_stats(state, to_units(value, per_unit, num_units), decay)
-  m = jnp.broadcast_to(from_units(mean, per_unit), value.shape)
-  if baseline == "moving_average":
-    return value - m, new_state, m, ones
-  std = jnp.maximum(jnp.sqrt(from_units(var, per_unit)), eps)
-  scale = jnp.broadcast_to(std, value.shape)
-  return (value - m) / scale, new_state, b + m, scale
-
-
-def score_term(signal: Array, log_q_units: Array, per_unit: bool) -> Array:
-  """Zero-valued term with gradient stop(signal) * grad log q (per unit or
-  summed); `_common.score_term`, public for models that compute their own
-  learning signals (latent XOR flows)."""
-  return _common.score_term(signal, log_q_units, per_unit)
-
-
-def signal_stats(signal: Array, prefix: str = "") -> dict:
-  """Mean and standard deviation of a learning signal, keys prefixed."""
-  return {prefix + k: v for k, v in _common.signal_stats(signal).items()}
-
-
-def check_state(state, logits: Array, distribution: str) -> None:
-  """Raises ValueError when a stateful baseline gets a foreign state."""
-  d = _common.num_units(logits, distribution)
-  if (not isinstance(state, RunningStats) or state.mean.shape != (d,) or
-      state.var.shape != (d,)):
-    raise ValueError(f"reinforce: state must be RunningStats with [D]=[{d}] "
-                     f"entries (from init_reinforce); got state={state!r}.")
-
-
-def subtract_learned_baseline(signal: Array, baseline_value: Array,
-                              per_unit: bool, batch: tuple[int, ...]):
-  """Subtracts a caller-supplied baseline c(x) and forms its regression loss.
-
-  NVIL's input-dependent baseline (Mnih & Gregor, 2014) is fit by
-  minimising E[(signal - c(x))^2]; that loss is returned for the caller.
-
-  Args:
-    signal: the learning signal after the named baseline, `[...]` or
-      `[..., D]`.
-    baseline_value: c(x), `[...]` (broadcast over units for per-unit signals)
-      or, for per-unit signals, `[..., D]`.
-    per_unit: whether the signal is per unit.
-    batch: the batch shape `[...]`.
-
-  Returns:
-    `(signal - c(x), loss)`: the loss `[...]` is differentiable wrt c(x) only
-    (summed over units for per-unit signals).
-  """
-  baseline_value = jnp.asarray(baseline_value)
-  shapes = (batch, signal.shape) if per_unit else (batch,)
-  if baseline_value.shape not in shapes:
-    expected = " or ".join(map(str, shapes))
-    raise ValueError(f"baseline_value must have shape {expected}; got shape "
-                     f"{baseline_value.shape}.")
-  if per_unit and baseline_value.shape == batch:
-    baseline_value = baseline_value[..., None]
-  error = jnp.square(jax.lax.stop_gradient(signal) - baseline_value)
-  loss = jnp.sum(error, -1) if per_unit else error
-  return signal - jax.lax.stop_gradient(baseline_value), loss
+    return jnp.mean(scale.reshape((-1, scale.shape[-1])), 0)
+  return jnp.mean(scale)
 
 
 def reinforce(key: PRNGKey, logits: Array, f: ObjectiveFn, *, state=None,
               distribution: str = "bernoulli", baseline: str = "none",
-              decay: float = 0.99, greedy: bool = False,
+              decay: float = baselines.DEFAULT_DECAY, greedy: bool = False,
               baseline_value: Optional[Array] = None,
-              eps: float = 1e-6) -> tuple[Array, EstimatorAux]:
+              std_floor: float = baselines.DEFAULT_STD_FLOOR,
+              std_warmup: int = baselines.DEFAULT_STD_WARMUP
+              ) -> tuple[Array, EstimatorAux]:
   r"""REINFORCE with a baseline: (f(z) - b) \nabla \log q(z) + \nabla f(z).
+
+  The learning signal f(z) is processed by `baselines.make(baseline, ...)`
+  (see `discrete_vi.estimators.baselines` for every baseline, the
+  standardisation floor and NVIL's order); this function draws z (and the
+  self-critic sample), calls f and forms the "magic box" surrogate
+  -(f(z) + stop(signal) (\log q(z) - stop(\log q(z)))), whose value is -f(z).
 
   With per-unit learning signals f(z) = [f_1(z), ..., f_D(z)] (f returns
   `[..., D]`) each f_d is paired with its own score,
@@ -292,40 +91,46 @@ def reinforce(key: PRNGKey, logits: Array, f: ObjectiveFn, *, state=None,
   \nabla E[\sum_d f_d] when f_d collects the terms that depend on z_d
   (local learning signals, Hesselink & Aziz 2020, Eqs. 10-12), and for
   \nabla E[g] when f_d = g for every d. The pathwise part is then left to the
-  caller (`_common.pathwise_objective`).
+  caller (the loss has value 0).
 
-  Baselines (all independent of the current z, hence unbiased):
-    "none": b = 0.
-    "moving_average": bias-corrected EMA of the batch-mean signal (NVIL's
-      centring c, Mnih & Gregor 2014), from the state before this step.
-    "self_critic": b = f(z') for an independent z' ~ q, or the mode of q when
-      `greedy` (Rennie et al., 2017).
-    "standardize": (f - \hat{m}) / max(\hat{s}, eps) with running mean and
-      standard deviation from the state before this step (NVIL's variance
-      normalisation; Hesselink & Aziz 2020). The logits gradient is then
-      unbiased for \nabla E[f] / \hat{s}, a known positive rescaling
-      (reported as `diagnostics["scale"]`); the pathwise part is not rescaled.
-    "self_critic_standardize": the self-critic first, then "standardize" of
-      the centred signal (Hesselink & Aziz 2020, Sec. 5); unbiased for
-      \nabla E[f] / \hat{s} like "standardize".
-  `baseline_value` c(x) is subtracted after the named baseline (so
-  "standardize" + c(x) is NVIL); its loss is `diagnostics["baseline_loss"]`.
+  Baselines (all independent of the current z):
+    "none", "moving_average", "self_critic" (`greedy`: at the mode of q;
+      Rennie et al., 2017): unbiased for \nabla E_q[f].
+    "standardize", "self_critic_standardize": the centred signal is divided
+      by s = max(running std, std_floor) (NVIL's variance normalisation,
+      Mnih & Gregor 2014, Sec. 3.3; Hesselink & Aziz 2020, Sec. 5). For a
+      per-example f the score part is unbiased for \nabla E_q[f] / s, with s
+      in `diagnostics["scale"]` (a scalar); the pathwise part \nabla f is
+      not rescaled. For a per-unit f each unit has its own s_d
+      (`diagnostics["scale"]` is `[D]`): the estimate of the derivative wrt
+      unit d's logits is unbiased for that derivative of E_q[\sum_j f_j]
+      divided by s_d, which changes the direction of the gradient.
+  `baseline_value` c(x), an input-dependent baseline, is subtracted before
+  the running statistics (NVIL, Mnih & Gregor 2014, Algorithm 1; so
+  "standardize" + c(x) is NVIL's estimator); its regression loss
+  (f [- f(z')] - running mean - c(x))^2 is `diagnostics["baseline_loss"]`.
 
   Args:
     key: PRNG key.
     logits: `[..., D]` (Bernoulli) or `[..., D, K]` (categorical).
     f: objective to maximise, `z -> [...]` or per-unit `z -> [..., D]`.
-    state: `RunningStats` for the stateful baselines (None: start afresh).
+    state: `baselines.RunningStats` for the stateful baselines (None: start
+      afresh).
     distribution: "bernoulli" or "categorical".
-    baseline: one of `BASELINES`.
+    baseline: one of `baselines.BASELINES`.
     decay: EMA decay in [0, 1) of the stateful baselines.
     greedy: self-critic at the mode of q instead of a sample.
     baseline_value: optional learned baseline c(x), `[...]` (or `[..., D]`
       for per-unit f). It receives no gradient from the loss.
-    eps: floor of the standard deviation in "standardize".
+    std_floor: > 0, the smallest divisor of the standardising baselines
+      (default 1, never amplifying the signal).
+    std_warmup: the divisor is at least 1 during the first `std_warmup`
+      updates of the state (matters only for std_floor < 1).
 
   Returns:
-    `(loss [...], aux)`; aux.state is the updated `RunningStats` (or None).
+    `(loss [...], aux)`; aux.state is the updated `RunningStats` (or None);
+    diagnostics "baseline" (mean of b), "scale" (the divisor s, see above),
+    "baseline_loss" `[...]`, "signal_mean" and "signal_std".
 
   References:
     Williams (1992), Simple statistical gradient-following algorithms for
@@ -335,31 +140,30 @@ def reinforce(key: PRNGKey, logits: Array, f: ObjectiveFn, *, state=None,
   logits = jnp.asarray(logits)
   _common.check_distribution(distribution, estimator="reinforce")
   _common.check_logits(logits, distribution)
-  check_baseline(baseline)
-  check_decay(decay)
-  _common.check_positive("eps", eps)
-  if baseline in STATEFUL_BASELINES:
+  processor = baselines.make(baseline, decay=decay, greedy=greedy,
+                             std_floor=std_floor, std_warmup=std_warmup)
+  d = _common.num_units(logits, distribution)
+  if processor.stateful:
     if state is None:
-      state = init_reinforce(key, logits, distribution=distribution,
-                             baseline=baseline)
-    check_state(state, logits, distribution)
+      state = processor.init(d, logits.dtype)
+    baselines.check_state(state, d)
   sample_key, critic_key = jax.random.split(key)
   z = _common.sample_hard(sample_key, logits, distribution)
   value, per_unit = _common.call_objective(f, z, logits, distribution)
-  signal, new_state, b, scale = centre_signal(
-      critic_key, logits, f, value, per_unit, state, distribution=distribution,
-      baseline=baseline, decay=decay, greedy=greedy, eps=eps)
-  batch = _common.batch_shape(logits, distribution)
-  baseline_loss = jnp.zeros(batch, value.dtype)
-  if baseline_value is not None:
-    signal, baseline_loss = subtract_learned_baseline(
-        signal, baseline_value, per_unit, batch)
+  critic = None
+  if processor.needs_critic:
+    critic = critic_value(critic_key, logits, f, distribution, greedy,
+                          per_unit)
+  signal, new_state, info = processor.apply(
+      value, state, critic=critic, per_unit=per_unit,
+      baseline_value=baseline_value)
   log_q_units = _common.log_prob_units(logits, z, distribution)  # [..., D]
   surrogate = (_common.pathwise_objective(value, per_unit) +
-               _common.score_term(signal, log_q_units, per_unit))
-  diagnostics = {"baseline": jnp.mean(b), "scale": jnp.mean(scale),
-                 "baseline_loss": baseline_loss,
-                 **_common.signal_stats(signal)}
+               baselines.score_term(signal, log_q_units, per_unit))
+  diagnostics = {"baseline": jnp.mean(info["baseline"]),
+                 "scale": _scale_diagnostic(info["scale"], per_unit),
+                 "baseline_loss": info["baseline_loss"],
+                 **baselines.signal_stats(signal)}
   aux = EstimatorAux(objective=value, samples=z, state=new_state,
                      diagnostics=diagnostics)
   return -surrogate, aux
@@ -417,13 +221,13 @@ def rloo(key: PRNGKey, logits: Array, f: ObjectiveFn, *, state=None,
   logits = jnp.asarray(logits)
   _common.check_distribution(distribution, estimator="rloo")
   _common.check_logits(logits, distribution)
-  _common.check_num_samples(num_samples, 2, "rloo")
+  checks.check_int("num_samples", num_samples, 2)
   zs, values, log_q_units = draw_samples(key, logits, f, distribution,
                                          num_samples, "rloo")
   b = leave_one_out_mean(jax.lax.stop_gradient(values))  # [K, ...]
   signal = values - b
-  surrogate = values + _common.score_term(signal, log_q_units, False)
-  diagnostics = {"baseline": jnp.mean(b), **_common.signal_stats(signal)}
+  surrogate = values + baselines.score_term(signal, log_q_units, False)
+  diagnostics = {"baseline": jnp.mean(b), **baselines.signal_stats(signal)}
   aux = EstimatorAux(objective=jnp.mean(values, 0), samples=zs, state=None,
                      diagnostics=diagnostics)
   return -jnp.mean(surrogate, 0), aux
@@ -490,19 +294,19 @@ def vimco(key: PRNGKey, logits: Array, f: ObjectiveFn, *, state=None,
   logits = jnp.asarray(logits)
   _common.check_distribution(distribution, estimator="vimco")
   _common.check_logits(logits, distribution)
-  _common.check_num_samples(num_samples, 2, "vimco")
+  checks.check_int("num_samples", num_samples, 2)
   zs, log_weights, log_q_units = draw_samples(key, logits, f, distribution,
                                               num_samples, "vimco")
   bound = log_mean_exp(log_weights, 0)  # [...]
   fixed = jax.lax.stop_gradient(log_weights)
   leave_one_out = vimco_leave_one_out(fixed)  # [K, ...]
   signal = log_mean_exp(fixed, 0) - leave_one_out
-  score = jnp.sum(_common.score_term(signal, log_q_units, False), 0)
+  score = jnp.sum(baselines.score_term(signal, log_q_units, False), 0)
   weights = jax.nn.softmax(fixed, 0)
   diagnostics = {"baseline": jnp.mean(leave_one_out),
                  "effective_sample_size": jnp.mean(
                      1.0 / jnp.sum(jnp.square(weights), 0)),
-                 **_common.signal_stats(signal)}
+                 **baselines.signal_stats(signal)}
   aux = EstimatorAux(objective=bound, samples=zs, state=None,
                      diagnostics=diagnostics)
   return -(bound + score), aux

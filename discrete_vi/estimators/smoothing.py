@@ -60,13 +60,13 @@ import inspect
 import jax
 import jax.numpy as jnp
 
+from discrete_vi import checks
 from discrete_vi.distributions import overlapping
 from discrete_vi.estimators import _common
 from discrete_vi.types import Array, EstimatorAux, ObjectiveFn, PRNGKey
 
-# The authors' fixed inverse temperatures (REFERENCE.md); the logistic
-# value is ours (our copy of DVAE++ lacks its appendix), matching the
-# exponential family's.
+# The authors' fixed inverse temperatures (Rolfe 2017; Vahdat et al. 2018a,
+# 2018b); the logistic value is ours, matching the exponential family's.
 DEFAULT_BETA = {
     "spike_and_exp": 4.0,
     "overlapping_exponential": 10.0,
@@ -116,7 +116,7 @@ def _smoothed_estimate(name: str, smoothing: overlapping.Smoothing,
   _common.check_distribution(distribution, ("bernoulli",), estimator=name)
   logits = jnp.asarray(logits)
   _common.check_logits(logits, distribution)
-  _common.check_positive("beta", beta)
+  checks.check_positive("beta", beta)
   zeta, z = overlapping.sample(smoothing, key, logits, beta)  # [..., D]
   relaxed_f = _relaxed_objective_fn(smoothing, f, logits, zeta, beta)
   relaxed = _common.call_objective_per_example(relaxed_f, zeta, logits,
