@@ -252,7 +252,8 @@ class LatentFlow(common.FlowBase):
     return out
 
   def rewards(self, params, x: Array, us: Sequence[Array]) -> Array:
-    """r_d = log p_Y(x_d \\oplus u_d^{(1)} ... \\oplus u_d^{(L)}), `[..., D]`."""
+    """Per-pixel rewards `[..., D]`: r_d = log p_Y(x_d \\oplus u_d^{(1)}
+    ... \\oplus u_d^{(L)})."""
     y = x
     for u in us:
       y = common.xor(y, u)
@@ -400,7 +401,7 @@ class FullPosteriorFlow(LatentFlow):
       depth: number of flow layers L >= 1.
       hidden_dims: hidden widths of every MADE conditioner.
       posterior_hidden: hidden widths of the posterior nets g (Eq. 20).
-      activation: "relu", "tanh" or "elu".
+      activation: a name in `layers.ACTIVATIONS` (MADEs and posteriors).
       base_prob: p(y_d = 1) of the base, in (0, 1).
       learn_base: learn the base logits instead of fixing them.
       kl_next_scale: footnote 5's gamma on the next-layer KL signal.
@@ -551,7 +552,7 @@ class SpecialCaseFlow(LatentFlow):
       data_dim: D (784 for MNIST).
       depth: number of flow layers L >= 1.
       hidden_dims: hidden widths of every MADE conditioner.
-      activation: "relu", "tanh" or "elu".
+      activation: a name in `layers.ACTIVATIONS` (MADEs and posteriors).
       base_prob: p(y_d = 1) of the base, in (0, 1).
       learn_base: learn the base logits instead of fixing them.
       prefix_scale: the scale of Eq. 14a's second term (1: unbiased).

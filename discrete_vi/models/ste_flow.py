@@ -86,7 +86,7 @@ class STEFlow(common.FlowBase):
       data_dim: D (784 for MNIST).
       depth: number of flow layers L >= 1.
       hidden_dims: hidden widths of every MADE conditioner.
-      activation: "relu", "tanh" or "elu".
+      activation: a name in `layers.ACTIVATIONS`.
       base_prob: p(y_d = 1) of the base, in (0, 1).
       learn_base: learn the base logits instead of fixing them.
       incremental_sampler: see `FlowBase`.

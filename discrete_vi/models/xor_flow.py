@@ -33,7 +33,6 @@ from discrete_vi import checks
 from discrete_vi.estimators import baselines
 from discrete_vi.models import latent_flow
 from discrete_vi.models import ste_flow
-from discrete_vi.models import xor_flow_common
 from discrete_vi.models.latent_flow import FullPosteriorFlow, SpecialCaseFlow
 from discrete_vi.models.ste_flow import STEFlow
 from discrete_vi.models.xor_flow_common import suffix_sum, xor
@@ -139,5 +138,4 @@ def from_config(config: Config, data_mean) -> Any:
 
 
 __all__ = ["VARIANTS", "FullPosteriorFlow", "SpecialCaseFlow", "STEFlow",
-           "from_config", "suffix_sum", "validate_config", "xor",
-           "xor_flow_common"]
+           "from_config", "suffix_sum", "validate_config", "xor"]

@@ -26,6 +26,7 @@ import numpy as np
 from discrete_vi import checks
 from discrete_vi.distributions import bernoulli
 from discrete_vi.models import _checks
+from discrete_vi.models import layers
 from discrete_vi.models import made as made_lib
 from discrete_vi.types import Array, PRNGKey
 
@@ -87,7 +88,7 @@ def check_common_args(args: Mapping[str, Any], prefix: str = "") -> None:
   checks.check_int(prefix + "depth", args["depth"], 1)
   checks.check_ints(prefix + "hidden_dims", args["hidden_dims"], 1)
   checks.check_one_of(prefix + "activation", args["activation"],
-                      sorted(made_lib.ACTIVATIONS))
+                      sorted(layers.ACTIVATIONS))
   checks.check_in_range(prefix + "base_prob", args["base_prob"], 0.0, 1.0,
                         low_open=True, high_open=True)
   checks.check_bool(prefix + "learn_base", args["learn_base"])
