@@ -147,7 +147,7 @@ def gumbel_softmax(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
   del state
   name = "gumbel_softmax"
   logits = _check_inputs(logits, distribution, name)
-  concrete.check_temperature(temperature)
+  checks.check_positive("temperature", temperature)
   sample = _relaxed_sample(key, logits, temperature, distribution)
   relaxed_value = _common.call_objective_per_example(
       f, sample.relaxed, logits, distribution, name)
@@ -195,7 +195,7 @@ def st_gumbel_softmax(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
   del state
   name = "st_gumbel_softmax"
   logits = _check_inputs(logits, distribution, name)
-  concrete.check_temperature(temperature)
+  checks.check_positive("temperature", temperature)
   sample = _relaxed_sample(key, logits, temperature, distribution)
   z = _attach_gradient(sample.hard, sample.relaxed)
   value = _common.call_objective_per_example(f, z, logits, distribution, name)
@@ -257,7 +257,7 @@ def gumbel_rao(key: PRNGKey, logits: Array, f: ObjectiveFn, *, state=None,
   del state
   name = "gumbel_rao"
   logits = _check_inputs(logits, distribution, name)
-  concrete.check_temperature(temperature)
+  checks.check_positive("temperature", temperature)
   checks.check_int("num_samples", num_samples, 1)
   hard_key, noise_key = jax.random.split(key)
   hard = _common.sample_hard(hard_key, logits, distribution)
