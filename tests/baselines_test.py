@@ -253,10 +253,16 @@ def amplification(norms):
   return worst, total
 
 
+RUNS = [(1, 0.0, {}), (4, 0.0, {}), (4, 4.0, {}),
+        (1, 0.0, {"std_floor": 0.01}),  # protected by the warm-up
+        (1, 0.0, OLD), (4, 0.0, OLD), (4, 4.0, OLD)]
+
+
 @pytest.mark.parametrize("baseline,greedy,reference", STANDARDIZING)
-@pytest.mark.parametrize("batch_size,bias", [(1, 0.0), (4, 0.0), (4, 4.0)])
-@pytest.mark.parametrize("options", [{}, {"std_floor": 0.01}, OLD],
-                         ids=["default", "floor0.01_warmup", "old_eps"])
+@pytest.mark.parametrize("batch_size,bias,options", RUNS, ids=[
+    f"B{b}_bias{int(bias)}_" + ("old_eps" if o is OLD else
+                                "floor0.01" if o else "default")
+    for b, bias, o in RUNS])
 def test_first_training_steps_are_not_amplified(baseline, greedy, reference,
                                                 batch_size, bias, options):
   """Batch 1, and (bias 4: peaked q, so the greedy critic's first batch is

@@ -8,7 +8,11 @@ All three rest on the log-derivative identity
 
 valid for any baseline b that does not depend on z (Williams, 1992). They
 differ in how b is chosen. Each returns a "magic box" surrogate whose value is
--f at the hard sample(s) and whose gradient is the estimator.
+-f at the hard sample(s) and whose gradient is the estimator. `reinforce`
+delegates its baselines (moving average, self-critic, running
+standardisation, NVIL's input-dependent baseline) to
+`discrete_vi.estimators.baselines`, which models with their own learning
+signals use directly.
 """
 
 from typing import Optional
