@@ -9,8 +9,7 @@ estimates -grad E_q[f(z)], with q the Bernoulli (logits `[..., D]`) or
 categorical (logits `[..., D, K]`) distribution the logits parameterise.
 """
 
-import types
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
 import jax
 
@@ -44,6 +43,31 @@ class EstimatorAux(NamedTuple):
   diagnostics: dict
 
 
+class FrozenOptions(Mapping[str, Any]):
+  """A read-only, hashable (when its values are) mapping of options."""
+
+  def __init__(self, options: Mapping[str, Any] = ()):
+    self._options = dict(options)
+
+  def __getitem__(self, key: str) -> Any:
+    return self._options[key]
+
+  def __iter__(self) -> Iterator[str]:
+    return iter(self._options)
+
+  def __len__(self) -> int:
+    return len(self._options)
+
+  def __hash__(self) -> int:
+    return hash(tuple(sorted(self._options.items())))
+
+  def __eq__(self, other: Any) -> bool:
+    return isinstance(other, Mapping) and dict(self) == dict(other)
+
+  def __repr__(self) -> str:
+    return f"FrozenOptions({self._options!r})"
+
+
 class Estimator(NamedTuple):
   """An estimator with its options bound, as returned by `estimators.make`.
 
@@ -51,9 +75,9 @@ class Estimator(NamedTuple):
     init: `init(key, logits) -> state`.
     estimate: `estimate(key, logits, f, state=None) -> (loss, aux)`.
     name: the registry name of the estimator (e.g. "reinforce").
-    options: the options bound by `make` (a read-only mapping).
+    options: the options bound by `make` (a read-only `FrozenOptions`).
   """
   init: Callable[[PRNGKey, Array], EstimatorState]
   estimate: Callable[..., tuple[Array, EstimatorAux]]
   name: str = ""
-  options: Mapping[str, Any] = types.MappingProxyType({})
+  options: Mapping[str, Any] = FrozenOptions()

@@ -225,3 +225,13 @@ def test_enumerate_rejects_large_support():
   with pytest.raises(ValueError, match="max_support"):
     estimators.make("enumerate").estimate(
         jax.random.PRNGKey(0), jnp.zeros((2, 30)), lambda z: jnp.sum(z, -1))
+
+
+def test_make_records_name_and_options():
+  est = estimators.make("vimco", num_samples=4, distribution="categorical")
+  assert est.name == "vimco"
+  assert dict(est.options) == {"num_samples": 4, "distribution": "categorical"}
+  with pytest.raises(TypeError):
+    est.options["num_samples"] = 5  # read-only
+  hash(est)  # usable as a static argument or cache key
+  assert estimators.make("disarm").options == {}

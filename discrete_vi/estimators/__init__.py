@@ -16,7 +16,6 @@ compute their own learning signals.
 
 import functools
 import inspect
-import types
 from typing import Any
 
 import jax
@@ -30,7 +29,7 @@ from discrete_vi.estimators import muprop as _muprop
 from discrete_vi.estimators import relaxed as _relaxed
 from discrete_vi.estimators import score_function as _sf
 from discrete_vi.estimators import smoothing as _smoothing
-from discrete_vi.types import Estimator, EstimatorAux
+from discrete_vi.types import Estimator, EstimatorAux, FrozenOptions
 
 ESTIMATORS = {
     "reinforce": _sf.reinforce,
@@ -108,7 +107,7 @@ def make(name: str, **options: Any) -> Estimator:
     return fn(key, logits, f, state=state, **options)
 
   return Estimator(init=_bind_state_init(name, options), estimate=estimate,
-                   name=name, options=types.MappingProxyType(dict(options)))
+                   name=name, options=FrozenOptions(options))
 
 
 def options_of(name: str) -> set[str]:
