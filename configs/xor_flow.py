@@ -48,39 +48,17 @@ BASELINES = {"self_critic": ("self_critic_standardize", True),
 PROTOCOLS = ("quick", "paper")
 
 
-def parse_arg(arg: str | None) -> dict:
-  """'sfe_full,baseline=self_critic' -> {'row': 'sfe_full', ...}."""
-  parts = [p.strip() for p in (arg or "ste").split(",") if p.strip()]
-  out = {"row": parts[0], "depth": "1", "baseline": "running_average",
-         "protocol": "quick"}
-  for part in parts[1:]:
-    key, _, value = part.partition("=")
-    if key not in ("depth", "baseline", "protocol"):
-      raise ValueError(f"configs/xor_flow.py: unknown argument {part!r}; "
-                       "expected depth=, baseline= or protocol=.")
-    out[key] = value
-  if out["row"] not in ROWS:
-    raise ValueError(f"configs/xor_flow.py: row {out['row']!r} is not one of "
-                     f"{ROWS}.")
-  if out["baseline"] not in BASELINES:
-    raise ValueError(f"configs/xor_flow.py: baseline {out['baseline']!r} is "
-                     f"not one of {tuple(BASELINES)}.")
-  if out["protocol"] not in PROTOCOLS:
-    raise ValueError(f"configs/xor_flow.py: protocol {out['protocol']!r} is "
-                     f"not one of {PROTOCOLS}.")
-  if not out["depth"].isdigit() or int(out["depth"]) < 1:
-    raise ValueError(f"configs/xor_flow.py: depth={out['depth']!r} must be a "
-                     "positive integer.")
-  return out
-
-
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The XOR-flow config for `arg` (see the module docstring)."""
-  parsed = parse_arg(arg)
+  parsed = common.parse_arg(
+      arg, "configs/xor_flow.py", positional=ROWS, default="ste",
+      keys={"depth": (1, common.positive_int),
+            "baseline": ("running_average", common.one_of(tuple(BASELINES))),
+            "protocol": ("quick", common.one_of(PROTOCOLS))})
   config = common.base_config()
   config.model.name = "xor_flow"
-  config.model.variant = parsed["row"]
-  config.model.depth = int(parsed["depth"])
+  config.model.variant = parsed["name"]
+  config.model.depth = parsed["depth"]
   config.model.hidden_dims = (256,)
   config.model.posterior_hidden = (256,)
   config.model.activation = "relu"
@@ -90,7 +68,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.prefix_scale = 1e-3  # Eq. 14a's second term, "negligible"
   config.model.prefix_sample = "same"
 
-  if parsed["row"] == "ste":
+  if parsed["name"] == "ste":
     config.estimator.name = "straight_through"
     config.estimator.variant = "deterministic"
   else:

@@ -9,14 +9,12 @@
    them, timed round-robin in the same process, a jitted forward + backward
    pass and SGD update of a single MADE on the same batches, fused the same
    way (the floor every variant must pay at least once).
-2. The pixel-by-pixel sampler (`XORFlow.generative_scan`, used to train and
-   evaluate the special case and to sample any latent flow) per sample, vs D,
-   with the incremental MADE (O(D H) per sample) and with full passes
-   (O(D^2 H)), measured on the same networks and draws.
+2. The pixel-by-pixel sampler (`latent_flow.LatentFlow.generative_scan`,
+   used to train and evaluate the special case and to sample any latent
+   flow) per sample, vs D, with the incremental MADE (O(D H) per sample) and
+   with full passes (O(D^2 H)), measured on the same networks and draws.
 
 All timings are best-of-5 wall-clock in one process on this machine.
-(The floor used to be timed apart from the rows, one pass per call; its
-rate moved by 30 % between runs, so older ratios are noisier.)
 """
 
 import time
@@ -102,8 +100,8 @@ def fused_train_setup(config, dataset, batch: int, steps_per_call: int,
 
 def sampler_seconds(d: int, incremental: bool) -> float:
   """Seconds per sample of the special-case sampler at D = d (draws x)."""
-  model = xor_flow.XORFlow(d, variant="sfe_special", hidden_dims=(256,),
-                           incremental_sampler=incremental)
+  model = xor_flow.SpecialCaseFlow(d, hidden_dims=(256,),
+                                   incremental_sampler=incremental)
   x = jnp.zeros((SAMPLER_DRAWS, d))
   params = model.init(jax.random.PRNGKey(0), x)
   run = jax.jit(lambda p, k: model.generative_scan(p, k, None,

@@ -1,0 +1,34 @@
+"""The benchmarks' building blocks run (what they measure is not tested:
+tests never time things)."""
+
+import jax
+import numpy as np
+
+from configs import test as test_config
+from configs import xor_flow as xor_flow_config
+from discrete_vi import training
+from experiments import benchmark_flows
+
+
+def _shrunk_xor_config(row):
+  config = xor_flow_config.get_config(row)
+  config.model.hidden_dims = (8,)
+  config.model.posterior_hidden = (8,)
+  return config
+
+
+def test_fused_train_setup_runs_the_configs_steps():
+  dataset = training.load_data(test_config.get_config())
+  for config in (test_config.get_config("disarm"),
+                 _shrunk_xor_config("ste,depth=1"),
+                 _shrunk_xor_config("sfe_special,baseline=self_critic")):
+    fused, state, xs = benchmark_flows.fused_train_setup(config, dataset, 4, 2)
+    assert xs.shape == (2, 4, 784)
+    state, metrics = fused(state, xs)
+    assert int(state.step) == 2
+    assert np.all(np.isfinite(jax.device_get(metrics["loss"])))
+
+
+def test_sampler_benchmark_draws_with_both_samplers():
+  for incremental in (True, False):
+    assert benchmark_flows.sampler_seconds(8, incremental) > 0
