@@ -1,26 +1,11 @@
-"""Argument checks shared by the models (ValueErrors that name the value)."""
+"""The data check shared by the models (ValueErrors that name the value);
+argument checks are in `discrete_vi.checks`."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from discrete_vi.types import Array
-
-
-def check_int(name: str, value, minimum: int) -> None:
-  """Raises ValueError unless `value` is an integer (not a bool) >= minimum."""
-  if (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or
-      value < minimum):
-    raise ValueError(f"{name} must be an integer >= {minimum}; got "
-                     f"{name}={value!r}.")
-
-
-def check_widths(name: str, widths) -> None:
-  """Raises ValueError unless every layer width is an integer >= 1."""
-  if not all(isinstance(w, (int, np.integer)) and not isinstance(w, bool) and
-             w >= 1 for w in widths):
-    raise ValueError(f"{name} must be integers >= 1; got {name}="
-                     f"{tuple(widths)!r}.")
 
 
 def check_data(x, data_dim: int, *, exactly_binary: bool) -> Array:

@@ -44,9 +44,6 @@ from discrete_vi.models import layers
 from discrete_vi.types import Array
 
 CONTEXT_MODES = ("unmasked", "strict", "inclusive")
-# The hidden nonlinearities, by name (shared with the other model families).
-ACTIVATIONS = layers.ACTIVATIONS
-
 
 class Masks(NamedTuple):
   """Binary connectivity masks (numpy, static) of one MADE.

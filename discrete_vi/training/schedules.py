@@ -9,7 +9,8 @@ inside the jitted train step.
 import jax.numpy as jnp
 import optax
 
-# DVAE++ / DVAE# piecewise learning-rate multipliers (REFERENCE.md): over
+# The piecewise learning-rate multipliers of the DVAE++ / DVAE# training
+# protocol (Vahdat et al., 2018): over
 # fractions of training [0, 2%): /10, [2%, 60%): x1, [60%, 75%): /3,
 # [75%, 95%): /10, [95%, 100%]: /33.
 DVAE_PIECEWISE = ((0.0, 0.1), (0.02, 1.0), (0.60, 1 / 3), (0.75, 0.1),
