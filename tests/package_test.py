@@ -38,3 +38,27 @@ def test_lazy_subpackages_load_on_first_use():
                           "assert discrete_vi.training.train_and_evaluate\n"
                           "assert discrete_vi.models.registry.MODELS")
   assert "discrete_vi.data" in loaded and "discrete_vi.training" in loaded
+
+
+def _readme_python_blocks() -> list[str]:
+  with open(os.path.join(ROOT, "README.md")) as fh:
+    text = fh.read()
+  blocks, inside, current = [], False, []
+  for line in text.splitlines():
+    if line.strip() == "```python":
+      inside, current = True, []
+    elif inside and line.strip() == "```":
+      inside = False
+      blocks.append("\n".join(current))
+    elif inside:
+      current.append(line)
+  return blocks
+
+
+def test_readme_python_examples_run():
+  blocks = _readme_python_blocks()
+  assert len(blocks) >= 2
+  for block in blocks:
+    if "estimator(key, logits, f" in block:  # the signature, not a program
+      continue
+    exec(compile(block, "README.md", "exec"), {})  # pylint: disable=exec-used
