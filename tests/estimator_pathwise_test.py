@@ -25,11 +25,7 @@ from discrete_vi.estimators import score_function as sf
 import stats
 
 NUM_DRAWS = 100_000
-LOGITS = {
-    "bernoulli": jnp.array([[0.4, -0.7, 1.1], [-1.2, 0.3, 0.0]]),  # [2, 3]
-    "categorical": jnp.array([[[0.5, -0.3, 0.1], [-1.0, 0.4, 0.8]],
-                              [[0.0, 1.2, -0.6], [0.3, 0.3, -0.9]]]),  # [2,2,3]
-}
+LOGITS = stats.SMALL_LOGITS
 THETA = jnp.array([0.5, -1.0, 2.0])
 
 

@@ -20,11 +20,7 @@ import stats
 
 NUM_DRAWS = 100_000
 
-LOGITS = {
-    "bernoulli": jnp.array([[0.4, -0.7, 1.1], [-1.2, 0.3, 0.0]]),  # [2, 3]
-    "categorical": jnp.array([[[0.5, -0.3, 0.1], [-1.0, 0.4, 0.8]],
-                              [[0.0, 1.2, -0.6], [0.3, 0.3, -0.9]]]),  # [2,2,3]
-}
+LOGITS = stats.SMALL_LOGITS
 W_BERN = jnp.array([1.0, -2.0, 0.5])
 W_CAT = jnp.array([[1.0, -0.5, 2.0], [0.3, -1.5, 0.7]])
 

@@ -8,6 +8,14 @@ import numpy as np
 
 from discrete_vi.estimators import exact
 
+# Small problems every score-function test enumerates: batch 2 of D = 3
+# Bernoulli units, or of D = 2 categorical units with K = 3 classes.
+SMALL_LOGITS = {
+    "bernoulli": jnp.array([[0.4, -0.7, 1.1], [-1.2, 0.3, 0.0]]),  # [2, 3]
+    "categorical": jnp.array([[[0.5, -0.3, 0.1], [-1.0, 0.4, 0.8]],
+                              [[0.0, 1.2, -0.6], [0.3, 0.3, -0.9]]]),  # [2,2,3]
+}
+
 
 def exact_gradient(logits, f, distribution="bernoulli"):
   """d E_q[f] / d logits by enumeration (sum over the batch of losses)."""

@@ -48,15 +48,54 @@ class EstimatorSpec(NamedTuple):
     return estimators.make(self.name, **options)
 
 
-def _set_options(section: Mapping[str, Any]) -> dict:
-  return {k: v for k, v in dict(section).items()
-          if k != "name" and k not in SCHEDULE_FIELDS and v is not None}
+def _set_options(section: Mapping[str, Any], name: str) -> dict:
+  """The options set in `config.estimator`; each must be one of `name`'s."""
+  accepted = estimators.options_of(name)
+  chosen = {k: v for k, v in dict(section).items()
+            if k != "name" and k not in SCHEDULE_FIELDS and v is not None}
+  for option, value in chosen.items():
+    if option not in accepted:
+      raise ValueError(f"config.estimator.{option}={value!r} is not an option "
+                       f"of estimator {name!r} (its options: "
+                       f"{sorted(accepted)}).")
+  return chosen
 
 
 def _preferred_options(config: Mapping[str, Any], name: str) -> dict:
+  """The config file's preferences for estimator `name` (checked)."""
   preferences = config.get("estimator_defaults") or {}
-  return {k: v for k, v in dict(preferences.get(name) or {}).items()
-          if v is not None}
+  for estimator_name in preferences:
+    checks.check_one_of("config.estimator_defaults.<name>", estimator_name,
+                        sorted(estimators.ESTIMATORS))
+  accepted = estimators.options_of(name)
+  preferred = {k: v for k, v in dict(preferences.get(name) or {}).items()
+               if v is not None}
+  for option, value in preferred.items():
+    if option not in accepted:
+      raise ValueError(f"config.estimator_defaults.{name}.{option}={value!r} "
+                       f"is not an option of estimator {name!r}.")
+  return preferred
+
+
+def _split_annealed(section: Mapping[str, Any], name: str, options: dict
+                    ) -> dict:
+  """Moves the annealed options out of `options`: option -> (start, end,
+  num_steps)."""
+  anneal_steps = section.get("anneal_steps") or 0
+  checks.check_int("config.estimator.anneal_steps", anneal_steps, 0)
+  annealed = {}
+  for option, end_field in ANNEALED_OPTIONS.items():
+    end = section.get(end_field)
+    if end is None:
+      continue
+    if option not in estimators.options_of(name):
+      raise ValueError(f"config.estimator.{end_field}={end!r} is set but "
+                       f"estimator {name!r} has no option {option!r}.")
+    if option not in options:
+      raise ValueError(f"config.estimator.{end_field}={end!r} needs a start "
+                       f"value: set config.estimator.{option}.")
+    annealed[option] = (options.pop(option), end, anneal_steps)
+  return annealed
 
 
 def resolve(config: Mapping[str, Any]) -> EstimatorSpec:
@@ -66,45 +105,15 @@ def resolve(config: Mapping[str, Any]) -> EstimatorSpec:
     config: the whole run config (`estimator`, `estimator_defaults`).
 
   Returns:
-    The `EstimatorSpec`; every option value has been checked by building
-    the estimator at the start and the end of its anneal.
+    The `EstimatorSpec`; every option value has been checked by tracing the
+    estimator at the start and the end of its anneal.
   """
   section = config["estimator"]
   name = section["name"]
   checks.check_one_of("config.estimator.name", name,
                       sorted(estimators.ESTIMATORS))
-  accepted = estimators.options_of(name)
-  chosen = _set_options(section)
-  for option, value in chosen.items():
-    if option not in accepted:
-      raise ValueError(f"config.estimator.{option}={value!r} is not an option "
-                       f"of estimator {name!r} (its options: "
-                       f"{sorted(accepted)}).")
-  preferences = config.get("estimator_defaults") or {}
-  for estimator_name in preferences:
-    if estimator_name not in estimators.ESTIMATORS:
-      raise ValueError(f"config.estimator_defaults.{estimator_name} names no "
-                       f"registered estimator.")
-  preferred = _preferred_options(config, name)
-  for option, value in preferred.items():
-    if option not in accepted:
-      raise ValueError(f"config.estimator_defaults.{name}.{option}={value!r} "
-                       f"is not an option of estimator {name!r}.")
-  options = {**preferred, **chosen}
-  anneal_steps = section.get("anneal_steps") or 0
-  checks.check_int("config.estimator.anneal_steps", anneal_steps, 0)
-  annealed = {}
-  for option, end_field in ANNEALED_OPTIONS.items():
-    end = section.get(end_field)
-    if end is None:
-      continue
-    if option not in accepted:
-      raise ValueError(f"config.estimator.{end_field}={end!r} is set but "
-                       f"estimator {name!r} has no option {option!r}.")
-    if option not in options:
-      raise ValueError(f"config.estimator.{end_field}={end!r} needs a start "
-                       f"value: set config.estimator.{option}.")
-    annealed[option] = (options.pop(option), end, anneal_steps)
+  options = {**_preferred_options(config, name), **_set_options(section, name)}
+  annealed = _split_annealed(section, name, options)
   spec = EstimatorSpec(name, options, annealed)
   _check_values(spec)
   return spec
