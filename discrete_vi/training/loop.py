@@ -1,7 +1,8 @@
 """`train_and_evaluate(config, workdir)`: the whole life of one run.
 
-Validates the config (before anything compiles), loads the data, builds the
-model, resumes from the latest checkpoint if the workdir has one, trains with
+Validates the config, loads the data and builds the model (all before the
+workdir is written), resumes from the latest checkpoint if the workdir has
+one, trains with
 fused jitted steps, evaluates the importance-weighted bound on the validation
 set (keeping the best checkpoint), stops at the first non-finite step with
 the last good checkpoint intact, and finally writes the test/valid bounds of
@@ -138,14 +139,26 @@ def restore(state, ckpt: checkpoints.Checkpointer, workdir: str):
   return state, Progress(best, previous[-1]["wall_time_s"] if previous else 0.0)
 
 
-def train_chunk(fused, state, batches, mesh, num_steps: int):
+def compile_steps(config, run: setup_lib.Setup, mesh):
+  """The jitted fused train steps (donating the state) and evaluation step."""
+  fused = parallel.jit_train_steps(steps_lib.fuse_steps(
+      steps_lib.make_train_step(run.model, run.tx, run.estimator)), mesh)
+  eval_step = parallel.shard_eval_step(
+      steps_lib.make_eval_step(run.model, config.eval.num_samples,
+                               config.eval.chunk_size),
+      mesh, config.eval.batch_size)
+  return fused, eval_step
+
+
+def train_chunk(fused, state, batches, mesh, num_steps: int, ckpt, workdir):
   """Runs `num_steps` fused train steps; stops at a non-finite one.
 
   Returns:
     `(state, metrics)` with metrics stacked `[num_steps]`.
 
   Raises:
-    NonFiniteError: naming the first non-finite step and what went wrong.
+    NonFiniteError: naming the first non-finite step, what went wrong and
+      the last good checkpoint (kept in `workdir`).
   """
   step = int(state.step)
   xs = jnp.stack([next(batches) for _ in range(num_steps)])
@@ -154,8 +167,9 @@ def train_chunk(fused, state, batches, mesh, num_steps: int):
   bad = _first_non_finite(metrics)
   if bad is not None:
     index, what = bad
-    raise NonFiniteError(f"non-finite {what} at training step "
-                         f"{step + index + 1}")
+    raise NonFiniteError(
+        f"non-finite {what} at training step {step + index + 1} (the last "
+        f"good checkpoint, step {ckpt.latest_step()}, is kept in {workdir}).")
   return state, metrics
 
 
@@ -213,12 +227,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   # The fused steps donate their input state (no copy of the parameters and
   # optimiser moments per call), so its leaves need buffers of their own.
   state = steps_lib.own_buffers(state)
-  fused = parallel.jit_train_steps(steps_lib.fuse_steps(
-      steps_lib.make_train_step(run.model, run.tx, run.estimator)), mesh)
-  eval_step = parallel.shard_eval_step(
-      steps_lib.make_eval_step(run.model, config.eval.num_samples,
-                               config.eval.chunk_size),
-      mesh, config.eval.batch_size)
+  fused, eval_step = compile_steps(config, run, mesh)
   eval_key = jax.random.PRNGKey(config.seed + EVAL_SEED_OFFSET)
   valid = data_lib.evaluation_split(dataset, "valid")
   writer = writers.MetricWriter(workdir, enabled=is_primary())
@@ -234,11 +243,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   step = start_step
   while step < config.train.num_steps:
     n = min(config.train.steps_per_jit, config.train.num_steps - step)
-    try:
-      state, metrics = train_chunk(fused, state, batches, mesh, n)
-    except NonFiniteError as error:
-      raise NonFiniteError(f"{error} (the last good checkpoint, step "
-                           f"{ckpt.latest_step()}, is kept in {workdir}).")
+    state, metrics = train_chunk(fused, state, batches, mesh, n, ckpt,
+                                 workdir)
     elapsed = time.time() - start_time
     chunk = Chunk(step, step + n, elapsed, _chunk_metrics(metrics),
                   last=(step + n == config.train.num_steps or (
