@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from discrete_vi import checks
 from discrete_vi.types import Array, ArrayLike, PRNGKey
 
 DISTRIBUTIONS = ("bernoulli", "categorical")
@@ -66,15 +67,8 @@ def check_temperature(temperature) -> None:
   """Raises ValueError unless a concrete `temperature` is finite and > 0.
 
   Traced temperatures (learned, inside `jit`) cannot be inspected and pass.
-  The check uses NumPy, not jnp: inside a `jit` trace even jnp operations on
-  Python constants return tracers, which cannot be converted to bool.
   """
-  if isinstance(temperature, jax.core.Tracer):
-    return
-  value = np.asarray(temperature)
-  if not np.all(np.isfinite(value)) or not np.all(value > 0):
-    raise ValueError(f"temperature must be finite and > 0; got "
-                     f"temperature={temperature!r}.")
+  checks.check_positive("temperature", temperature)
 
 
 def _check_distribution(distribution: str) -> None:

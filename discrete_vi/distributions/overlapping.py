@@ -96,6 +96,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from discrete_vi import checks
 from discrete_vi.types import Array, ArrayLike, PRNGKey
 
 _LOG2 = math.log(2.0)
@@ -134,11 +135,7 @@ def check_beta(beta: ArrayLike) -> None:
 
   Traced values (inside `jit`) cannot be inspected and are accepted.
   """
-  if isinstance(beta, jax.core.Tracer):
-    return
-  value = np.asarray(beta, np.float64)
-  if not (np.all(np.isfinite(value)) and np.all(value > 0)):
-    raise ValueError(f"beta must be finite and > 0; got beta={beta!r}.")
+  checks.check_positive("beta", beta)
 
 
 def _log1mexp(x: Array) -> Array:

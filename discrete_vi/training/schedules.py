@@ -9,6 +9,8 @@ inside the jitted train step.
 import jax.numpy as jnp
 import optax
 
+from discrete_vi import checks
+
 # The piecewise learning-rate multipliers of the DVAE++ / DVAE# training
 # protocol (Vahdat et al., 2018): over
 # fractions of training [0, 2%): /10, [2%, 60%): x1, [60%, 75%): /3,
@@ -44,8 +46,7 @@ def learning_rate(name: str, base: float, num_steps: int,
   Raises:
     ValueError: for an unknown name or a non-positive rate.
   """
-  if not base > 0:
-    raise ValueError(f"learning_rate must be > 0; got {base!r}.")
+  checks.check_positive("learning_rate", base)
   if name == "constant":
     return optax.constant_schedule(base)
   if name == "dvae_piecewise":
