@@ -73,6 +73,17 @@ def one_of(choices: Sequence[str]) -> Callable[[str], str]:
   return parse
 
 
+def positive_float(text: str) -> float:
+  """A `parse_arg` parser for finite numbers > 0."""
+  try:
+    value = float(text)
+  except ValueError:
+    raise ValueError("must be a number > 0") from None
+  if not 0 < value < float("inf"):
+    raise ValueError("must be a number > 0")
+  return value
+
+
 def positive_int(text: str) -> int:
   """A `parse_arg` parser for integers >= 1."""
   if not text.isdigit() or int(text) < 1:

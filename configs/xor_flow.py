@@ -1,12 +1,15 @@
 r"""Latent XOR flows (Hesselink & Aziz, 2020), the rows of their Table 1.
 
-`arg` = ROW[,depth=L][,baseline=B][,protocol=P]:
+`arg` = ROW[,depth=L][,baseline=B][,std_floor=F][,protocol=P]:
 
 * ROW = `ste` (deterministic flow, straight-through), `sfe_full` (latent
   transformations with a mean-field posterior) or `sfe_special` (q = p);
 * depth L (default 1; the paper: STE 1, 2, 4, 8; SFE 1);
 * B = `self_critic` (greedy self-critic, then running standardisation) or
   `running_average` (running mean and standard deviation) for the SFE rows;
+* F: the standardisation floor of the SFE rows' streams, the divisor being
+  max(running std, F) (default 1; e.g. 0.001 for the paper's division by
+  the standard deviation itself, guarded for the first 10 updates);
 * P = `quick` (default: embedded `mnist5k`, CPU) or `paper` (TFDS MNIST
   binarised stochastically, GPU advised).
 
@@ -54,6 +57,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       arg, "configs/xor_flow.py", positional=ROWS, default="ste",
       keys={"depth": (1, common.positive_int),
             "baseline": ("running_average", common.one_of(tuple(BASELINES))),
+            "std_floor": (1.0, common.positive_float),
             "protocol": ("quick", common.one_of(PROTOCOLS))})
   config = common.base_config()
   config.model.name = "xor_flow"
@@ -77,7 +81,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.estimator.baseline = baseline
     config.estimator.greedy = greedy
     config.estimator.decay = 0.99
-    config.estimator.std_floor = 1.0  # divide by max(std, 1): never amplify
+    config.estimator.std_floor = parsed["std_floor"]  # max(std, floor)
 
   config.train.batch_size = 64
   config.train.steps_per_jit = 10
