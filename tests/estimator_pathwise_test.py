@@ -39,11 +39,8 @@ def theta_objective(theta, offset=0.0):
 
 
 def exact_theta_gradient():
-  def expectation(theta):
-    loss, _ = exact.enumerate_expectation(None, LOGITS["bernoulli"],
-                                          theta_objective(theta))
-    return -jnp.sum(loss)
-  return jax.grad(expectation)(THETA)
+  return stats.exact_parameter_gradient(LOGITS["bernoulli"], theta_objective,
+                                        THETA)
 
 
 def warm_state(baseline, steps=4):

@@ -233,11 +233,8 @@ def theta_gradient_draws(estimator, num_draws, **options):
 
 
 def exact_theta_gradient():
-  def expectation(theta):
-    loss, _ = exact.enumerate_expectation(None, LOGITS["bernoulli"],
-                                          theta_objective(theta))
-    return -jnp.sum(loss)
-  return jax.grad(expectation)(THETA)
+  return stats.exact_parameter_gradient(LOGITS["bernoulli"], theta_objective,
+                                        THETA)
 
 
 @pytest.mark.parametrize("estimator,options", [

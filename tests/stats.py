@@ -25,6 +25,17 @@ def exact_gradient(logits, f, distribution="bernoulli"):
   return jax.grad(objective)(logits)
 
 
+def exact_parameter_gradient(logits, make_objective, theta,
+                             distribution="bernoulli"):
+  """d E_q[f_theta] / d theta by enumeration, f_theta = make_objective(theta)
+  (summed over the batch)."""
+  def expectation(t):
+    loss, _ = exact.enumerate_expectation(None, logits, make_objective(t),
+                                          distribution=distribution)
+    return -jnp.sum(loss)
+  return jax.grad(expectation)(theta)
+
+
 def gradient_draws(estimate, logits, num_draws, seed=0, chunk=10_000):
   """`num_draws` independent gradient estimates of -loss wrt logits.
 
