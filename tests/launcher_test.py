@@ -9,6 +9,7 @@ embedded `mnist5k` instead (everything else as written).
 """
 
 import glob
+import importlib
 import os
 import re
 import shlex
@@ -165,3 +166,47 @@ def test_bad_value_fails_naming_it_before_any_file(argv, field, tmp_path,
   with pytest.raises((ValueError, FileNotFoundError), match=re.escape(field)):
     run_command(list(argv), str(workdir))
   assert not workdir.exists() or not any(workdir.iterdir())
+
+
+def _comparison_commands(module: str) -> list[list[str]]:
+  """The argument lists of README's `python -m experiments.<module>` lines."""
+  with open(os.path.join(ROOT, "README.md")) as fh:
+    lines = _shell_lines(fh.read())
+  prefix = f"python -m experiments.{module} "
+  return [shlex.split(line[len(prefix):]) for line in lines
+          if line.startswith(prefix)]
+
+
+def _flag(argv: list[str], name: str) -> str:
+  values = [a.split("=", 1)[1] for a in argv if a.startswith(f"--{name}=")]
+  assert len(values) == 1, (name, argv)
+  return values[0]
+
+
+def test_readme_compare_flows_rows_build_valid_configs():
+  # Training every row is minutes of CPU; what can drift is the row
+  # arguments, so each row's config is built and validated.
+  from configs import xor_flow as xor_flow_config  # pylint: disable=g-import-not-at-top
+  from discrete_vi import training  # pylint: disable=g-import-not-at-top
+  commands = _comparison_commands("compare_flows")
+  assert len(commands) >= 2
+  for argv in commands:
+    rows = [r for r in _flag(argv, "rows").split(";") if r.strip()]
+    assert rows
+    for row in rows:
+      training.validate_config(xor_flow_config.get_config(row))
+
+
+def test_readme_compare_estimators_build_valid_configs(monkeypatch):
+  from experiments import compare  # pylint: disable=g-import-not-at-top
+  from discrete_vi import training  # pylint: disable=g-import-not-at-top
+  monkeypatch.chdir(ROOT)
+  commands = _comparison_commands("compare")
+  assert commands
+  for argv in commands:
+    path, _, arg = _flag(argv, "config").partition(":")
+    module = importlib.import_module(
+        path.removesuffix(".py").replace("/", "."))
+    base = module.get_config(arg or None)
+    for name in _flag(argv, "estimators").split(","):
+      training.validate_config(compare.config_for(base, name))
