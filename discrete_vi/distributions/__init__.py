@@ -3,11 +3,14 @@
 - `bernoulli`, `categorical`: the discrete distributions (factorised).
 - `concrete`: Concrete / Gumbel-softmax relaxations, densities in log space.
 - `overlapping`: DVAE / DVAE++ / DVAE# smoothing transformations.
+- `rbm`: restricted Boltzmann machines (the DVAE++ prior): energies, Gibbs
+  sampling, exact and AIS log partition functions.
 """
 
 from discrete_vi.distributions import bernoulli
 from discrete_vi.distributions import categorical
 from discrete_vi.distributions import concrete
 from discrete_vi.distributions import overlapping
+from discrete_vi.distributions import rbm
 
-__all__ = ["bernoulli", "categorical", "concrete", "overlapping"]
+__all__ = ["bernoulli", "categorical", "concrete", "overlapping", "rbm"]
