@@ -23,6 +23,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from configs import xor_flow as xor_flow_config
+from discrete_vi import data as data_lib
 from discrete_vi import estimators
 from discrete_vi import training
 from discrete_vi.estimators import baselines
@@ -799,7 +800,8 @@ def test_invalid_config_raises_naming_the_value(row, section, field, value,
 def test_config_rows_validate_and_build(arg, flow):
   config = xor_flow_config.get_config(arg)
   xor_flow.validate_config(config)
-  model = xor_flow.from_config(config, np.full(D, 0.5))
+  model = xor_flow.from_config(
+      config, data_lib.DataSpec(np.full(D, 0.5, np.float32), (D, 1, 1)))
   assert type(model) is flow  # pylint: disable=unidiomatic-typecheck
   assert model.data_dim == D and model.depth == config.model.depth
   options = {k: v for k, v in config.estimator.items()

@@ -25,7 +25,7 @@ from discrete_vi.data import local
 from discrete_vi.data import tfds_loaders
 from discrete_vi.data.batching import eval_batches, train_batches
 from discrete_vi.data.binarize import BINARIZATIONS
-from discrete_vi.data.dataset import (Dataset, Splits, evaluation_split,
+from discrete_vi.data.dataset import (DataSpec, Dataset, Splits, evaluation_split,
                                       make_dataset)
 
 
@@ -92,6 +92,6 @@ def load_dataset(name: str, *, path=None, binarization: str | None = None,
                       threshold=threshold, source=origin)
 
 
-__all__ = ["BINARIZATIONS", "DATASETS", "LOCAL_DATASETS", "Dataset", "DatasetSource", "Splits",
+__all__ = ["BINARIZATIONS", "DATASETS", "LOCAL_DATASETS", "DataSpec", "Dataset", "DatasetSource", "Splits",
            "eval_batches", "evaluation_split", "load_dataset", "make_dataset",
            "train_batches"]

@@ -16,6 +16,26 @@ NUM_PIXELS = 784
 SPLIT_NAMES = ("train", "valid", "test")
 
 
+class DataSpec(NamedTuple):
+  """What a model family needs to know of its data to build itself.
+
+  Attributes:
+    train_mean: `[D]` float32 mean of the training split (flattened).
+    image_shape: `(H, W, C)` of one example; `D = H * W * C`. Models that
+      work on images reshape `[..., D]` batches to `[..., H, W, C]` with it.
+    value_type: "binary" (values in {0, 1}, or intensities in [0, 1] that
+      are binarised) for every dataset of this module.
+  """
+  train_mean: np.ndarray
+  image_shape: tuple
+  value_type: str = "binary"
+
+  @property
+  def data_dim(self) -> int:
+    """`D`, the length of a flattened example."""
+    return int(np.prod(self.image_shape))
+
+
 class Splits(NamedTuple):
   """Raw train / valid / test arrays as a loader returns them.
 
@@ -44,6 +64,8 @@ class Dataset:
       logit(clip(mean, 1e-3, 0.999)).
     seed: the seed of the static binarisation (for "dynamic", of the fixed
       evaluation draw, see `evaluation_split`).
+    image_shape: `(H, W, C)` of one example, `(28, 28, 1)` here.
+    value_type: "binary" (see `DataSpec`).
   """
   name: str
   train: np.ndarray
@@ -52,6 +74,13 @@ class Dataset:
   binarization: str
   train_mean: np.ndarray
   seed: int = 0
+  image_shape: tuple = IMAGE_SHAPE + (1,)
+  value_type: str = "binary"
+
+  @property
+  def spec(self) -> DataSpec:
+    """The `DataSpec` that model families are built from."""
+    return DataSpec(self.train_mean, tuple(self.image_shape), self.value_type)
 
 
 def check_split(array, split: str, source: str) -> np.ndarray:

@@ -3,7 +3,7 @@
 Each family validates and builds itself from its config section here, the
 same way for every family: `validate(config)` raises a ValueError naming the
 bad field (values as well as names, before any data is read or file
-written), and `build(config, data_mean)` returns an object satisfying
+written), and `build(config, spec)` returns an object satisfying
 `discrete_vi.models.base.Model`. Adding a family means writing its module
 and one entry below; nothing in the training loop.
 """
@@ -21,7 +21,7 @@ Config = Mapping[str, Any]
 class ModelEntry(NamedTuple):
   """How one model family checks and builds itself from a config."""
   validate: Callable[[Config], None]
-  build: Callable[[Config, Any], base.Model]  # (config, data_mean [D])
+  build: Callable[[Config, Any], base.Model]  # (config, data.DataSpec)
 
 
 MODELS = {
@@ -37,12 +37,13 @@ def validate_model_config(config: Config) -> None:
   MODELS[config["model"]["name"]].validate(config)
 
 
-def build_model(config: Config, data_mean) -> base.Model:
-  """The model of `config.model` for data with training mean `data_mean`.
+def build_model(config: Config, spec) -> base.Model:
+  """The model of `config.model` for the data that `spec` describes.
 
   Args:
     config: the whole run config (a family may read `config.train` or
       `config.estimator`, e.g. the SBN's KL warm-up).
-    data_mean: `[data_dim]` training-set mean of x.
+    spec: a `discrete_vi.data.DataSpec` (training mean `[D]`, image shape
+      `(H, W, C)`, value type).
   """
-  return MODELS[config["model"]["name"]].build(config, data_mean)
+  return MODELS[config["model"]["name"]].build(config, spec)

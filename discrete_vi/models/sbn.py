@@ -481,6 +481,11 @@ class SigmoidBeliefNet:
         lambda k, n: self.log_weights(params, k, x, n), key, num_samples,
         chunk_size)
 
+  def prepare_evaluation(self, params, key: PRNGKey):
+    """Nothing to prepare: `(params, {})` (see `models.base.Model`)."""
+    del key
+    return params, {}
+
   def extra_evaluations(self) -> dict:
     """None beyond the importance-weighted bound."""
     return {}
@@ -617,8 +622,9 @@ def validate_config(config) -> None:
                    config["train"]["kl_warmup_steps"], 0)
 
 
-def from_config(config, data_mean) -> SigmoidBeliefNet:
-  """The SBN of `config.model` for data with training mean `data_mean`."""
+def from_config(config, spec) -> SigmoidBeliefNet:
+  """The SBN of `config.model` for the data of `spec` (a `data.DataSpec`)."""
+  data_mean = spec.train_mean
   model = config["model"]
   architecture = model["architecture"]
   hidden = model["hidden_size"]

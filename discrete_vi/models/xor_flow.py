@@ -19,7 +19,7 @@ The latent flows are trained by score-function estimation, and
 signal stream of the flow applies. The shared pieces (XOR, base, MADE
 conditioners, data checks) are in `xor_flow_common`.
 
-`validate_config(config)` and `from_config(config, data_mean)` are the
+`validate_config(config)` and `from_config(config, spec)` are the
 family's entry in `discrete_vi.models.registry`.
 
 References:
@@ -131,10 +131,11 @@ def validate_config(config: Config) -> None:
   _check_estimator(config, config["model"]["variant"])
 
 
-def from_config(config: Config, data_mean) -> Any:
-  """The XOR flow of `config.model` for data of length len(data_mean)."""
+def from_config(config: Config, spec) -> Any:
+  """The XOR flow of `config.model` for the data of `spec` (a
+  `data.DataSpec`), flattened to length D."""
   variant, args = _model_args(config)
-  return variant.flow(len(data_mean), **args)
+  return variant.flow(spec.data_dim, **args)
 
 
 __all__ = ["VARIANTS", "FullPosteriorFlow", "SpecialCaseFlow", "STEFlow",

@@ -122,6 +122,11 @@ class FlowBase:
     `base_logits` when present)."""
     return self.module.init(key, self.check_data(x_example))["params"]
 
+  def prepare_evaluation(self, params, key: PRNGKey):
+    """Nothing to prepare: `(params, {})` (see `models.base.Model`)."""
+    del key
+    return params, {}
+
   def apply(self, params, method: str, *args):
     """Calls the Flax module's method `method` with `params`."""
     return self.module.apply({"params": params}, *args,

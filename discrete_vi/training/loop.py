@@ -186,23 +186,43 @@ def log_progress(config, chunk: Chunk, start_step: int, wall_offset: float
           **chunk.metrics}
 
 
-def evaluate_and_keep_best(config, eval_step, state, valid, eval_key, ckpt,
-                           workdir: str, best: dict) -> tuple[float, dict]:
+def prepared_evaluation(model, params, key) -> tuple:
+  """`model.prepare_evaluation` with its info split for the writers.
+
+  Returns:
+    `(evaluation params, info)`: info maps names to Python floats or
+    strings (strings go to results.json only).
+  """
+  eval_params, info = model.prepare_evaluation(params, key)
+  info = {k: v if isinstance(v, str) else float(v) for k, v in info.items()}
+  return eval_params, info
+
+
+def _numbers(info: dict) -> dict:
+  return {k: v for k, v in info.items() if not isinstance(v, str)}
+
+
+def evaluate_and_keep_best(config, model, eval_step, state, valid, eval_key,
+                           ckpt, workdir: str, best: dict
+                           ) -> tuple[float, dict, dict]:
   """The validation bound; saves the best checkpoint when it improves.
 
   Returns:
-    `(bound, best)` with `best` updated.
+    `(bound, best, info)` with `best` updated and `info` the model's
+    evaluation info (`prepare_evaluation`), keys prefixed by "valid_".
   """
   step = int(state.step)
-  value = evaluate(eval_step, state.params, valid,
-                   jax.random.fold_in(eval_key, step), config.eval.batch_size)
-  logging.info("step %d  valid %d-sample bound %.3f", step,
-               config.eval.num_samples, value)
+  key = jax.random.fold_in(eval_key, step)
+  prepare_key = jax.random.fold_in(key, EVAL_SEED_OFFSET)
+  eval_params, info = prepared_evaluation(model, state.params, prepare_key)
+  value = evaluate(eval_step, eval_params, valid, key, config.eval.batch_size)
+  logging.info("step %d  valid %d-sample bound %.3f %s", step,
+               config.eval.num_samples, value, info or "")
   if best["valid_log_likelihood"] is None or value > best["valid_log_likelihood"]:
     ckpt.save_best(step, state)
     best = {"valid_log_likelihood": value, "step": step}
     _write_json(os.path.join(workdir, "best.json"), best)
-  return value, best
+  return value, best, {f"valid_{k}": v for k, v in info.items()}
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -255,11 +275,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       record = log_progress(config, chunk, start_step, progress.wall_offset)
     if _crossed(chunk, config.eval.every_steps):
       eval_start = time.time()
-      value, best = evaluate_and_keep_best(config, eval_step, state, valid,
-                                           eval_key, ckpt, workdir, best)
+      value, best, info = evaluate_and_keep_best(
+          config, run.model, eval_step, state, valid, eval_key, ckpt, workdir,
+          best)
       eval_seconds += time.time() - eval_start
       record = {"wall_time_s": progress.wall_offset + elapsed,
-                **chunk.metrics, **record, "valid_log_likelihood": value}
+                **chunk.metrics, **record, "valid_log_likelihood": value,
+                **_numbers(info)}
     if record:
       writer.write(step, record)
     if _crossed(chunk, config.train.checkpoint_every_steps):
@@ -283,18 +305,20 @@ def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
                                config.eval.chunk_size),
       parallel.make_mesh(config.train.data_parallel), config.eval.batch_size)
   key = jax.random.PRNGKey(config.seed + 2 * EVAL_SEED_OFFSET)
-  bounds = {split: evaluate(eval_step, final_state.params,
-                            data_lib.evaluation_split(dataset, split),
-                            jax.random.fold_in(key, i), config.eval.batch_size)
-            for i, split in enumerate(("valid", "test"))}
-  extra = {}
-  # The model's own further evaluations (e.g. the XOR flows' greedy flows).
-  for name, fn in model.extra_evaluations().items():
-    fn = jax.jit(fn)
-    for i, split in enumerate(("valid", "test")):
+  bounds, extra = {}, {}
+  for i, split in enumerate(("valid", "test")):
+    # Prepared anew for each split (e.g. a fresh AIS estimate of log Z).
+    eval_params, info = prepared_evaluation(
+        model, final_state.params, jax.random.fold_in(key, 200 + i))
+    extra.update({f"{split}_{k}": v for k, v in info.items()})
+    data = data_lib.evaluation_split(dataset, split)
+    bounds[split] = evaluate(eval_step, eval_params, data,
+                             jax.random.fold_in(key, i), config.eval.batch_size)
+    # The model's own further evaluations (e.g. the XOR flows' greedy flows).
+    for name, fn in model.extra_evaluations().items():
       extra[f"{split}_{name}"] = evaluate(
-          fn, final_state.params, data_lib.evaluation_split(dataset, split),
-          jax.random.fold_in(key, 100 + i), config.eval.batch_size)
+          jax.jit(fn), eval_params, data, jax.random.fold_in(key, 100 + i),
+          config.eval.batch_size)
   records = writers.read_metrics(workdir)
   train_objectives = [r["train_objective"] for r in records
                       if "train_objective" in r]

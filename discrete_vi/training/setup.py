@@ -59,7 +59,7 @@ def create_train_state(config: ml_collections.ConfigDict,
     `config.seed`, so the same config gives the same initial state.
   """
   estimator = estimator_spec.resolve(config)
-  model = registry.build_model(config, dataset.train_mean)
+  model = registry.build_model(config, dataset.spec)
   x_example = jnp.asarray(dataset.train[:config.train.batch_size])
   init_key, state_key, train_key = jax.random.split(
       jax.random.PRNGKey(config.seed), 3)
