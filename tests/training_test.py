@@ -383,3 +383,14 @@ def test_switching_estimator_drops_the_config_files_preferences():
   config.estimator.name = "reinforce"  # the set value wins over preference
   assert training.validate_config(config).options == {
       "baseline": "self_critic"}
+
+
+def test_evaluate_with_stderr_is_the_mean_and_its_standard_error():
+  values = np.random.default_rng(0).random((7, 3)).astype(np.float32)
+  sums = lambda params, key, x: jnp.sum(x, -1)
+  mean, stderr = loop.evaluate_with_stderr(sums, None, values,
+                                           jax.random.PRNGKey(0), 3)
+  per_example = values.astype(np.float64).sum(-1)
+  np.testing.assert_allclose(mean, per_example.mean(), rtol=1e-6)
+  np.testing.assert_allclose(stderr, per_example.std(ddof=1) / np.sqrt(7),
+                             rtol=1e-5)

@@ -87,4 +87,6 @@ class Model(Protocol):
 
   def extra_evaluations(self) -> Mapping[str, EvaluationFn]:
     """Further per-example evaluations by name (empty when there are none);
-    the loop reports each as `<split>_<name>` in `results.json`."""
+    the loop reports each as `<split>_<name>` in `results.json`, its mean
+    over the split's examples, with `<split>_<name>_stderr`, the standard
+    error of that mean over the examples."""

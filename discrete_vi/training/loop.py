@@ -38,14 +38,25 @@ class NonFiniteError(FloatingPointError):
 # -- evaluation ----------------------------------------------------------------
 
 
+def evaluate_with_stderr(eval_step, params, split: np.ndarray, key,
+                         batch_size: int) -> tuple[float, float]:
+  """Mean of `eval_step` over every example of `split`, and its standard
+  error over the examples (sample std / sqrt(N); 0 for one example)."""
+  total, squares, count = 0.0, 0.0, 0
+  for i, (x, mask) in enumerate(data_lib.eval_batches(split, batch_size)):
+    values = np.asarray(eval_step(params, jax.random.fold_in(key, i), x),
+                        np.float64)[np.asarray(mask)]
+    total += float(values.sum())
+    squares += float(np.square(values).sum())
+    count += values.size
+  mean = total / count
+  variance = max(squares / count - mean * mean, 0.0) * count / max(count - 1, 1)
+  return mean, float(np.sqrt(variance / count))
+
+
 def evaluate(eval_step, params, split: np.ndarray, key, batch_size: int) -> float:
   """Mean importance-weighted bound over every example of `split`."""
-  total, count = 0.0, 0
-  for i, (x, mask) in enumerate(data_lib.eval_batches(split, batch_size)):
-    bound = eval_step(params, jax.random.fold_in(key, i), x)
-    total += float(jnp.sum(jnp.where(mask, bound, 0.0)))
-    count += int(jnp.sum(mask))
-  return total / count
+  return evaluate_with_stderr(eval_step, params, split, key, batch_size)[0]
 
 
 # -- the loop ------------------------------------------------------------------
@@ -315,10 +326,12 @@ def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
     bounds[split] = evaluate(eval_step, eval_params, data,
                              jax.random.fold_in(key, i), config.eval.batch_size)
     # The model's own further evaluations (e.g. the XOR flows' greedy flows).
+    # Each reported with its standard error over the split's examples.
     for name, fn in model.extra_evaluations().items():
-      extra[f"{split}_{name}"] = evaluate(
-          jax.jit(fn), eval_params, data, jax.random.fold_in(key, 100 + i),
-          config.eval.batch_size)
+      extra[f"{split}_{name}"], extra[f"{split}_{name}_stderr"] = (
+          evaluate_with_stderr(jax.jit(fn), eval_params, data,
+                               jax.random.fold_in(key, 100 + i),
+                               config.eval.batch_size))
   records = writers.read_metrics(workdir)
   train_objectives = [r["train_objective"] for r in records
                       if "train_objective" in r]
