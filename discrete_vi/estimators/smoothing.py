@@ -81,6 +81,47 @@ POSTERIOR_FAMILIES = ("exponential", "logistic", "power_function")
 POSTERIOR_KEYWORD = "posterior_logits"
 
 
+# The smoothing family behind each estimator of this module, by registry name.
+FAMILY_OF_ESTIMATOR = {
+    "overlapping_exponential": overlapping.EXPONENTIAL,
+    "overlapping_logistic": overlapping.LOGISTIC,
+    "spike_and_exp": overlapping.SPIKE_AND_EXP,
+    "power_function": overlapping.POWER_FUNCTION,
+}
+
+
+def family_and_beta(estimator) -> tuple[overlapping.Smoothing, Array]:
+  r"""The smoothing family and inverse temperature of a smoothing `Estimator`.
+
+  For models whose objective needs the smoothed densities themselves, e.g.
+  the marginal ELBO of DVAE++ (Vahdat et al., 2018a, Eq. 5), whose KL
+  between the mixtures q(\zeta|x) and p(\zeta) is estimated with
+  `overlapping.log_prob(family, logits, zeta, beta)` at the estimator's
+  samples.
+
+  Args:
+    estimator: an `Estimator` from `estimators.make` (or `EstimatorSpec.at`)
+      whose name is a key of `FAMILY_OF_ESTIMATOR`.
+
+  Returns:
+    `(family, beta)`: the `overlapping.Smoothing` family, and the bound
+    `beta` option (possibly traced, when annealed) or the estimator's
+    default `DEFAULT_BETA[name]`.
+
+  Raises:
+    ValueError: naming the estimator if it is not a smoothing estimator.
+  """
+  name = getattr(estimator, "name", None)
+  if name not in FAMILY_OF_ESTIMATOR:
+    raise ValueError(f"estimator {name!r} is not a smoothing estimator; "
+                     f"expected one of {sorted(FAMILY_OF_ESTIMATOR)}.")
+  options = getattr(estimator, "options", {}) or {}
+  beta = options.get("beta")
+  if beta is None:
+    beta = DEFAULT_BETA[name]
+  return FAMILY_OF_ESTIMATOR[name], beta
+
+
 def takes_posterior_logits(f: ObjectiveFn) -> bool:
   """Whether f has a parameter named `posterior_logits` (by keyword)."""
   try:
