@@ -312,7 +312,7 @@ def test_amat_empty_file_and_bad_values(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(name="cifar10"), "dataset 'cifar10' is unknown"),
+    (dict(name="cifar100"), "dataset 'cifar100' is unknown"),
     (dict(name="mnist5k", binarization="stochastic"),
      "binarization='stochastic' is not one of"),
     (dict(name="mnist5k", seed=-1), "seed=-1"),
@@ -585,9 +585,14 @@ def test_tfds_hold_out_validation_checks_size():
 
 def test_registry_defaults():
   assert set(data.DATASETS) == {"mnist5k", "mnist", "fashion_mnist",
-                                "binarized_mnist", "omniglot", "npz", "amat"}
+                                "binarized_mnist", "omniglot", "npz", "amat",
+                                "caltech101", "cifar10"}
   for source in data.DATASETS.values():
-    assert source.binarization in data.BINARIZATIONS
+    if source.value_type == "binary":
+      assert source.binarization in data.BINARIZATIONS
+      assert source.image_shape == (28, 28, 1)
+    else:
+      assert source.binarization == data.NO_BINARIZATION
 
 
 def test_batching_helpers_are_pure():

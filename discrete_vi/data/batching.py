@@ -68,7 +68,10 @@ def batch_indices(key: PRNGKey, num_examples: int, batch_size: int,
 def train_batches(dataset: dataset_lib.Dataset, batch_size: int,
                   key: PRNGKey, *, start_batch: int = 0,
                   num_batches: int | None = None) -> Iterator[Array]:
-  """Training batches `[batch_size, 784]` float32 0/1, reproducible from `key`.
+  """Training batches `[batch_size, D]` float32, reproducible from `key`.
+
+  0/1 for binary data (D = 784 for the 28x28 sets), integers 0..255 for
+  "uint8" data.
 
   Args:
     dataset: a `Dataset`; "dynamic" ones are binarised per batch.
@@ -78,7 +81,7 @@ def train_batches(dataset: dataset_lib.Dataset, batch_size: int,
     num_batches: stop after this many batches (None: endless).
 
   Yields:
-    `[batch_size, 784]` float32 batches (jax arrays).
+    `[batch_size, D]` float32 batches (jax arrays).
   """
   num_examples = len(dataset.train)
   checks.check_int("batch_size", batch_size, 1)
@@ -92,7 +95,7 @@ def train_batches(dataset: dataset_lib.Dataset, batch_size: int,
   indices = batch_indices(order_key, num_examples, batch_size, start_batch)
   for step, index in enumerate(itertools.islice(indices, num_batches),
                                start=start_batch):
-    batch = jnp.asarray(dataset.train[index])  # [B, 784]
+    batch = jnp.asarray(dataset.train[index])  # [B, D]
     if dataset.binarization == "dynamic":
       batch = _binarize_step(binarize_key, step, batch)
     yield batch

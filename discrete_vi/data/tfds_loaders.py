@@ -17,11 +17,18 @@ then `load_dataset("mnist", path=DIR)`. `path=None` uses TFDS's default
 directory (`~/tensorflow_datasets` or `$TFDS_DATA_DIR`).
 
 Splits. `binarized_mnist` has its own train / validation / test (50,000 /
-10,000 / 10,000; Larochelle & Murray, 2011). `mnist`, `fashion_mnist` and
-`omniglot` have only train / test; the last `VALID_SIZES[name]` training
-examples (in TFDS order) become the validation split: 50,000 / 10,000 /
-10,000 for the MNISTs, as is customary, and 1,345 for Omniglot (the
-validation size of Rolfe, 2016 and Vahdat et al., 2018).
+10,000 / 10,000; Larochelle & Murray, 2011). `mnist`, `fashion_mnist`,
+`omniglot` and `cifar10` have only train / test; the last
+`VALID_SIZES[name]` training examples (in TFDS order) become the validation
+split: 50,000 / 10,000 / 10,000 for the MNISTs, as is customary, 1,345 for
+Omniglot (the validation size of Rolfe, 2016 and Vahdat et al., 2018) and
+5,000 for CIFAR-10.
+
+CIFAR-10 (Krizhevsky, 2009). TFDS has train (50,000) and test (10,000) 32x32
+RGB images; the last 5,000 training images (in TFDS order) are held out,
+giving train / valid / test = 45,000 / 5,000 / 10,000. Values stay 8-bit:
+integers 0..255 as float32, flattened row-major over (32, 32, 3), value type
+"uint8", never binarised.
 
 Omniglot. TFDS stores the 105x105 RGB images of Lake et al. (2015), black
 strokes on white, split by alphabet (train = 30 "background" alphabets,
@@ -43,7 +50,9 @@ import numpy as np
 
 from discrete_vi.data import dataset as dataset_lib
 
-VALID_SIZES = {"mnist": 10_000, "fashion_mnist": 10_000, "omniglot": 1_345}
+VALID_SIZES = {"mnist": 10_000, "fashion_mnist": 10_000, "omniglot": 1_345,
+               "cifar10": 5_000}
+CIFAR10_IMAGE_SHAPE = (32, 32, 3)
 OMNIGLOT_SIZE = 28
 _CHUNK = 1024  # records decoded at a time
 
@@ -149,6 +158,12 @@ def flatten_binary(images: np.ndarray) -> np.ndarray:
   return images.reshape(len(images), -1).astype(np.float32)
 
 
+def flatten_uint8(images: np.ndarray) -> np.ndarray:
+  """uint8 RGB `[n, 32, 32, 3]` -> `[n, 3072]` float32 integers 0..255."""
+  _check_image_shape(images, CIFAR10_IMAGE_SHAPE)
+  return images.reshape(len(images), -1).astype(np.float32)
+
+
 def hold_out_validation(train: np.ndarray, num_valid: int, name: str
                         ) -> tuple[np.ndarray, np.ndarray]:
   """Splits off the last `num_valid` training examples as validation data."""
@@ -195,6 +210,15 @@ def load_binarized_mnist(path=None) -> dataset_lib.Splits:
   builder = open_builder("binarized_mnist", path)
   return dataset_lib.Splits(*(read_images(builder, split, flatten_binary)
                               for split in ("train", "validation", "test")))
+
+
+def load_cifar10(path=None) -> dataset_lib.Splits:
+  """CIFAR-10: 45,000 / 5,000 / 10,000 RGB images, integers 0..255.
+
+  Args:
+    path: TFDS data directory (None: TFDS's default).
+  """
+  return _load_train_test("cifar10", path, flatten_uint8)
 
 
 def area_weights(in_size: int, out_size: int) -> np.ndarray:

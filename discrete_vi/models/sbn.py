@@ -624,6 +624,7 @@ def validate_config(config) -> None:
 
 def from_config(config, spec) -> SigmoidBeliefNet:
   """The SBN of `config.model` for the data of `spec` (a `data.DataSpec`)."""
+  spec.require_value_type("binary", "config.model.name='sbn'")
   data_mean = spec.train_mean
   model = config["model"]
   architecture = model["architecture"]

@@ -134,6 +134,7 @@ def validate_config(config: Config) -> None:
 def from_config(config: Config, spec) -> Any:
   """The XOR flow of `config.model` for the data of `spec` (a
   `data.DataSpec`), flattened to length D."""
+  spec.require_value_type("binary", "config.model.name='xor_flow'")
   variant, args = _model_args(config)
   return variant.flow(spec.data_dim, **args)
 

@@ -47,12 +47,23 @@ def validate_budgets(config: Config) -> None:
 
 
 def validate_data(config: Config) -> None:
-  """The dataset name, binarisation and whether a local path is given."""
+  """The dataset name, binarisation and whether a local path is given.
+
+  Binary datasets take one of `data.BINARIZATIONS`; 8-bit ("uint8") ones,
+  e.g. "cifar10", are never binarised and take only "none".
+  """
   data = config["data"]
   checks.check_one_of("config.data.name", data["name"],
                       sorted(data_lib.DATASETS))
-  checks.check_one_of("config.data.binarization", data["binarization"],
-                      data_lib.BINARIZATIONS)
+  if data_lib.DATASETS[data["name"]].value_type == "binary":
+    checks.check_one_of("config.data.binarization", data["binarization"],
+                        data_lib.BINARIZATIONS)
+  elif data["binarization"] != data_lib.NO_BINARIZATION:
+    raise ValueError(f"config.data.binarization={data['binarization']!r} "
+                     f"does not apply to config.data.name={data['name']!r} "
+                     f"(8-bit values, kept as they are); set "
+                     f"config.data.binarization="
+                     f"{data_lib.NO_BINARIZATION!r}.")
   if data["name"] in data_lib.LOCAL_DATASETS and not data.get("path"):
     raise ValueError(f"config.data.path must name the file or directory of "
                      f"config.data.name={data['name']!r}.")
