@@ -25,6 +25,12 @@ def estimator_section() -> ml_collections.ConfigDict:
   section.temperature_end = config_dict.placeholder(float)
   section.beta_end = config_dict.placeholder(float)
   section.anneal_steps = 0
+  # Or piecewise-linear schedules ((step, value), ...) (knot steps fractions
+  # of config.train.num_steps with knots_as_fractions); see
+  # discrete_vi.training.estimator_spec.
+  section.temperature_knots = config_dict.placeholder(tuple)
+  section.beta_knots = config_dict.placeholder(tuple)
+  section.knots_as_fractions = False
   return section
 
 

@@ -15,6 +15,20 @@ options used are, for each option the named estimator takes:
 So `--config.estimator.name=vimco` just works on a config that prefers
 moving-average REINFORCE, while an option set in `config.estimator` that the
 named estimator does not take is an error naming it.
+
+Schedules of the annealed options (temperature, beta), in this order:
+
+1. `<option>_knots = ((step, value), ...)`: piecewise linear through the
+   knots (first at step 0), held after the last, e.g. the HD-VAE temperature
+   ((0, 0.8), (200_000, 0.3), (400_000, 0.1)) (Lievin et al., 2019,
+   Appendix A). With `knots_as_fractions` the knot steps are fractions of
+   `config.train.num_steps`, so a schedule scales with the run's length. Set
+   in `config.estimator` or as a preference in
+   `config.estimator_defaults.<name>` (then only used by that estimator);
+   the option itself (`temperature`) must then be unset in that place.
+2. `<option>` and `<option>_end` with `anneal_steps`: linear from the first
+   to the second over `anneal_steps`, held after.
+3. `<option>` alone: a constant.
 """
 
 from typing import Any, Mapping, NamedTuple
@@ -25,7 +39,10 @@ from discrete_vi.training import schedules
 
 # Estimator options that may be annealed: option -> field of its end value.
 ANNEALED_OPTIONS = {"temperature": "temperature_end", "beta": "beta_end"}
-SCHEDULE_FIELDS = ("temperature_end", "beta_end", "anneal_steps")
+# Option -> field of its piecewise-linear schedule ((step, value), ...).
+KNOT_FIELDS = {"temperature": "temperature_knots", "beta": "beta_knots"}
+SCHEDULE_FIELDS = ("temperature_end", "beta_end", "anneal_steps",
+                   "temperature_knots", "beta_knots", "knots_as_fractions")
 
 
 class EstimatorSpec(NamedTuple):
@@ -34,7 +51,8 @@ class EstimatorSpec(NamedTuple):
   Attributes:
     name: a key of `estimators.ESTIMATORS`.
     options: options with constant values.
-    annealed: option -> (start, end, num_steps) of a linear anneal.
+    annealed: option -> knots `((step, value), ...)` of its piecewise-linear
+      schedule (a linear anneal is the two knots (0, start), (n, end)).
   """
   name: str
   options: dict
@@ -43,8 +61,8 @@ class EstimatorSpec(NamedTuple):
   def at(self, step) -> estimators.Estimator:
     """The estimator with annealed options evaluated at `step` (traced ok)."""
     options = dict(self.options)
-    for option, (start, end, num_steps) in self.annealed.items():
-      options[option] = schedules.linear_anneal(step, start, end, num_steps)
+    for option, knots in self.annealed.items():
+      options[option] = schedules.piecewise_linear(step, knots)
     return estimators.make(self.name, **options)
 
 
@@ -62,12 +80,14 @@ def _set_options(section: Mapping[str, Any], name: str) -> dict:
 
 
 def _preferred_options(config: Mapping[str, Any], name: str) -> dict:
-  """The config file's preferences for estimator `name` (checked)."""
+  """The config file's preferences for estimator `name` (checked); may hold
+  `<option>_knots` schedules of its annealed options."""
   preferences = config.get("estimator_defaults") or {}
   for estimator_name in preferences:
     checks.check_one_of("config.estimator_defaults.<name>", estimator_name,
                         sorted(estimators.ESTIMATORS))
   accepted = estimators.options_of(name)
+  accepted = accepted | {KNOT_FIELDS[o] for o in KNOT_FIELDS if o in accepted}
   preferred = {k: v for k, v in dict(preferences.get(name) or {}).items()
                if v is not None}
   for option, value in preferred.items():
@@ -77,15 +97,52 @@ def _preferred_options(config: Mapping[str, Any], name: str) -> dict:
   return preferred
 
 
-def _split_annealed(section: Mapping[str, Any], name: str, options: dict
-                    ) -> dict:
-  """Moves the annealed options out of `options`: option -> (start, end,
-  num_steps)."""
+def _knots_of(option: str, knots, fractions: bool, num_steps: int, where: str
+              ) -> tuple:
+  """Checked knots of `option`, their steps scaled by `num_steps` when they
+  are fractions of the run."""
+  field = f"{where}.{KNOT_FIELDS[option]}"
+  knots = schedules.check_knots(field, knots)
+  if not fractions:
+    return knots
+  for fraction, _ in knots:
+    checks.check_in_range(field + " (fraction of the run)", fraction, 0.0, 1.0)
+  return tuple((round(f * num_steps), v) for f, v in knots)
+
+
+def _split_annealed(section: Mapping[str, Any], name: str, options: dict,
+                    preferred_knots: Mapping[str, Any] = (),
+                    num_steps: int = 0) -> dict:
+  """Moves the annealed options out of `options`: option -> knots.
+
+  Args:
+    section: `config.estimator`.
+    name: the estimator.
+    options: its options (constant ones stay; annealed ones are moved).
+    preferred_knots: `<option>_knots` preferred by the config file for
+      `name` (`config.estimator_defaults.<name>`).
+    num_steps: `config.train.num_steps` (for `knots_as_fractions`).
+  """
   anneal_steps = section.get("anneal_steps") or 0
   checks.check_int("config.estimator.anneal_steps", anneal_steps, 0)
+  fractions = bool(section.get("knots_as_fractions"))
   annealed = {}
   for option, end_field in ANNEALED_OPTIONS.items():
+    knot_field = KNOT_FIELDS[option]
+    knots, where = section.get(knot_field), "config.estimator"
+    if knots is None and knot_field in preferred_knots:
+      knots, where = preferred_knots[knot_field], f"config.estimator_defaults.{name}"
     end = section.get(end_field)
+    if knots is not None:
+      if option not in estimators.options_of(name):
+        raise ValueError(f"{where}.{knot_field} is set but estimator "
+                         f"{name!r} has no option {option!r}.")
+      if end is not None or section.get(option) is not None:
+        raise ValueError(f"{where}.{knot_field} is set: unset "
+                         f"config.estimator.{option} and .{end_field}.")
+      options.pop(option, None)
+      annealed[option] = _knots_of(option, knots, fractions, num_steps, where)
+      continue
     if end is None:
       continue
     if option not in estimators.options_of(name):
@@ -94,7 +151,9 @@ def _split_annealed(section: Mapping[str, Any], name: str, options: dict
     if option not in options:
       raise ValueError(f"config.estimator.{end_field}={end!r} needs a start "
                        f"value: set config.estimator.{option}.")
-    annealed[option] = (options.pop(option), end, anneal_steps)
+    start = options.pop(option)
+    annealed[option] = (((0, start),) if anneal_steps <= 0 else
+                        ((0, start), (anneal_steps, end)))
   return annealed
 
 
@@ -112,19 +171,26 @@ def resolve(config: Mapping[str, Any]) -> EstimatorSpec:
   name = section["name"]
   checks.check_one_of("config.estimator.name", name,
                       sorted(estimators.ESTIMATORS))
-  options = {**_preferred_options(config, name), **_set_options(section, name)}
-  annealed = _split_annealed(section, name, options)
+  preferred = _preferred_options(config, name)
+  preferred_knots = {k: preferred.pop(k) for k in list(preferred)
+                     if k in KNOT_FIELDS.values()}
+  options = {**preferred, **_set_options(section, name)}
+  train = config.get("train") or {}
+  annealed = _split_annealed(section, name, options, preferred_knots,
+                             train.get("num_steps") or 0)
   spec = EstimatorSpec(name, options, annealed)
   _check_values(spec)
   return spec
 
 
 def _check_values(spec: EstimatorSpec) -> None:
-  """Builds the estimator at both ends of every anneal and checks values."""
+  """Builds the estimator at every knot of every schedule and checks values
+  (a piecewise-linear schedule stays within its knots' values)."""
   ends = [{}]
   if spec.annealed:
-    ends = [{k: v[0] for k, v in spec.annealed.items()},
-            {k: v[1] for k, v in spec.annealed.items()}]
+    longest = max(len(knots) for knots in spec.annealed.values())
+    ends = [{k: knots[min(i, len(knots) - 1)][1]
+             for k, knots in spec.annealed.items()} for i in range(longest)]
   for end in ends:
     options = {**spec.options, **end}
     try:

@@ -1,4 +1,5 @@
-"""Schedules: learning rates, temperature and beta annealing.
+"""Schedules: learning rates, temperature and beta annealing (linear, or
+piecewise linear through knots).
 
 KL warm-up lives with the ELBO (`objectives.elbo.kl_warmup_factor`).
 
@@ -57,6 +58,50 @@ def learning_rate(name: str, base: float, num_steps: int,
     return optax.exponential_decay(base, max(num_steps, 1), decay_rate)
   raise ValueError(f"unknown learning-rate schedule {name!r}; expected one "
                    f"of {LEARNING_RATE_SCHEDULES}.")
+
+
+def _as_step(step) -> int | float:
+  """A knot's step: an int when integral, else a float (a fraction)."""
+  step = float(step)
+  return int(step) if step.is_integer() else step
+
+
+def check_knots(name: str, knots) -> tuple[tuple[int, float], ...]:
+  """Checks a piecewise-linear schedule `((step, value), ...)` and returns it.
+
+  Raises:
+    ValueError: naming `name` unless there are >= 1 knots, the first at step
+      0, steps strictly increasing, values finite.
+  """
+  try:
+    knots = tuple((_as_step(s), float(v)) for s, v in knots)
+    steps = [s for s, _ in knots]
+  except (TypeError, ValueError):
+    raise ValueError(f"{name}={knots!r} must be ((step, value), ...) pairs."
+                     ) from None
+  if not knots or steps[0] != 0:
+    raise ValueError(f"{name}={knots!r} must start with a knot at step 0.")
+  if any(b <= a for a, b in zip(steps, steps[1:])):
+    raise ValueError(f"{name}={knots!r}: steps must increase strictly.")
+  for _, value in knots:
+    checks.check_finite(name, value)
+  return knots
+
+
+def piecewise_linear(step, knots):
+  """Linear interpolation between knots `((step_0 = 0, v_0), (s_1, v_1),
+  ...)`, held at the last value after the last knot (traced step ok).
+
+  E.g. the temperature of Lievin et al. (2019, Appendix A), 0.8 -> 0.3 over
+  2e5 steps then 0.3 -> 0.1 over the next 2e5:
+  `((0, 0.8), (200_000, 0.3), (400_000, 0.1))`. One knot: a constant
+  (returned as a Python float, so that estimators see a static option).
+  """
+  if len(knots) == 1:
+    return float(knots[0][1])
+  steps = jnp.asarray([s for s, _ in knots], jnp.float32)
+  values = jnp.asarray([v for _, v in knots], jnp.float32)
+  return jnp.interp(jnp.asarray(step, jnp.float32), steps, values)
 
 
 def linear_anneal(step, start: float, end: float | None, num_steps: int):
