@@ -1,0 +1,545 @@
+r"""VAEs with binary latents and smoothing transformations (DVAE++, Secs. 4-5).
+
+G = 1 or 2 groups of `latent_dim` binary units z_g, each paired with a
+smoothed \zeta_g ~ r(\zeta_g|z_g) (`distributions.overlapping`). Every
+dependency on a binary group goes through its \zeta (Fig. 2c-d, g of
+Vahdat et al., 2018):
+
+  inference   q(z_1|x) r(\zeta_1|z_1) q(z_2|x, \zeta_1) r(\zeta_2|z_2)
+              (`hierarchical`; otherwise q(z_2|x): one factorial layer),
+  generative  p(z_1, z_2) r(\zeta_1|z_1) r(\zeta_2|z_2) p(x|\zeta_1, \zeta_2),
+
+with the prior p(z) one of
+
+* `factorial`: \prod_g Bernoulli(\sigma(a_g)), learned logits a_g;
+* `directed`: p(z_1) p(z_2|\zeta_1), a link from \zeta_1 to the logits of
+  z_2 (Sec. 4, Fig. 2c);
+* `rbm`: p(z_1, z_2) = e^{-E(z_1, z_2)} / Z, E = -a_1^T z_1 - a_2^T z_2 -
+  z_1^T W z_2 (Sec. 5, Fig. 2g), parameters starting at zero.
+
+Every conditional is a factorial Bernoulli whose logits come from a
+`layers.Link` of the "Tucker setup" (one affine map, or two tanh layers of
+200 and an affine map); the encoder sees x - mean(x_train) (and \zeta_1 for
+q(z_2|x, \zeta_1), concatenated), the decoder's output bias starts at
+logit(clip(mean(x_train), 1e-3, 0.999)).
+
+Training objectives (maximised; KL weight w = min(step / warm-up, 1)):
+
+* joint ELBO (Eq. 4): E_q[\log p(x|\zeta)] - w [KL(q(z_1|x) || p(z_1)) +
+  E_{q(\zeta_1|x)} KL(q(z_2|x,\zeta_1) || p(z_2|\zeta_1))], closed-form
+  factorial KLs, group 2's at the sampled \zeta_1 (`dvaepp_bounds.joint_kl`);
+* marginal ELBO (Eq. 5): the KLs between the smoothed mixtures q(\zeta) and
+  p(\zeta) by one Monte Carlo sample (`dvaepp_bounds.marginal_kl`);
+* RBM prior: the joint ELBO with the KL of Eq. (7) (`dvaepp_bounds.
+  rbm_kl_without_log_z`), \nu_1 = q(z_1 = 1|x, \zeta_1) the estimator's
+  `posterior_logits`; log Z is unknown during training and enters only
+  through its gradient, `rbm.log_z_with_surrogate_gradient(params, chains,
+  0)` (value 0, gradient the mean of -\nabla E over persistent block-Gibbs
+  chains carried in the model state; Appendix E's idea), plus an L2 weight
+  decay on (a_1, a_2, W). So the sampled training objective of an RBM model
+  (`ModelAux.objective`, "train_objective" in the metrics) is the ELBO
+  PLUS log Z, reported also as the diagnostic `elbo_plus_log_z`.
+
+The estimators are nested per group as in `models.sbn`: group 1's estimator
+runs on the logits of q(z_1|x) with the objective f_1(\zeta_1) = -loss_2,
+the loss of group 2's estimator on the logits of q(z_2|x, \zeta_1) whose
+objective is the integrand above. The estimator must be a smoothing one
+(`estimators.smoothing`: overlapping exponential by default, spike-and-exp
+for the DVAE column of Table 2); its loss is -f(\zeta), so training is fully
+pathwise and `ModelAux.objective` = -loss per example is the sampled relaxed
+objective.
+
+Evaluation is on the discrete model (beta = infinity, \zeta = z): hard
+z_1 ~ q(z_1|x), z_2 ~ q(z_2|x, z_1), the prior's Bernoulli probabilities at
+the hard parents, the decoder at the hard z, and the importance-weighted
+bound of `objectives.iwae`. For the RBM prior `prepare_evaluation` first
+computes log Z (exact enumeration when a half has <= 20 units, else AIS) and
+reports it with its standard error and method.
+
+References:
+  Vahdat, Macready, Bian, Khoshaman & Andriyash (2018), DVAE++: Discrete
+    variational autoencoders with overlapping transformations. ICML.
+  Rolfe (2017), Discrete variational autoencoders. ICLR.
+  Tucker, Mnih, Maddison, Lawson & Sohl-Dickstein (2017), REBAR.
+  Tieleman (2008), persistent contrastive divergence.
+"""
+
+from typing import Any, Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from discrete_vi import checks
+from discrete_vi import sums
+from discrete_vi.distributions import bernoulli
+from discrete_vi.distributions import rbm
+from discrete_vi.estimators import smoothing as smoothing_lib
+from discrete_vi.models import _checks
+from discrete_vi.models import dvaepp_bounds as bounds
+from discrete_vi.models import layers
+from discrete_vi.models.base import ModelAux
+from discrete_vi.objectives import elbo
+from discrete_vi.objectives import iwae
+from discrete_vi.types import Array, PRNGKey
+
+PRIORS = ("factorial", "directed", "rbm")
+ELBOS = ("joint", "marginal")
+ARCHITECTURES = ("linear", "nonlinear")
+MEAN_CLIP = (1e-3, 0.999)  # decoder bias init: logit(clip(mean_x, ...))
+LOG_Z_KEY = "log_z"  # where prepare_evaluation puts log Z in the params
+
+
+class RBMPrior(nn.Module):
+  """The RBM's parameters a1 `[n]`, a2 `[n]`, w `[n, n]`, all zero at init."""
+  latent_dim: int
+
+  @nn.compact
+  def __call__(self) -> rbm.RBMParams:
+    n, zeros = self.latent_dim, nn.initializers.zeros
+    return rbm.RBMParams(self.param("a1", zeros, (n,)),
+                         self.param("a2", zeros, (n,)),
+                         self.param("w", zeros, (n, n)))
+
+
+class DVAEPPModule(nn.Module):
+  """Encoder links, decoder link and prior parameters (groups 0-indexed)."""
+  data_mean: Any  # np.ndarray [data_dim]
+  latent_dim: int
+  num_groups: int
+  hierarchical: bool
+  prior: str
+  hidden_dims: Sequence[int] = ()
+  nonlinearity: str = "tanh"
+
+  def setup(self):
+    mean = np.clip(self.data_mean, *MEAN_CLIP)
+    bias = np.log(mean) - np.log1p(-mean)  # logit
+    link = lambda out, **kw: layers.Link(self.hidden_dims, out,
+                                         self.nonlinearity, **kw)
+    self.encoders = [link(self.latent_dim) for _ in range(self.num_groups)]
+    self.decoder = link(self.data_mean.shape[-1],
+                        bias_init=layers.constant_init(bias))
+    n = self.latent_dim
+    if self.prior == "rbm":
+      self.rbm = RBMPrior(n)
+    else:
+      self.prior_logits = [
+          self.param(f"prior_logits_{g + 1}", nn.initializers.zeros, (n,))
+          for g in range(1 if self.prior == "directed" else self.num_groups)]
+    if self.prior == "directed":
+      self.prior_link = link(n)
+
+  def encode(self, group: int, x: Array, zeta1: Optional[Array]) -> Array:
+    """Logits of q(z_g | x) or q(z_2 | x, zeta_1), `[..., n]`."""
+    h = x - jnp.asarray(self.data_mean, x.dtype)
+    if group == 1 and self.hierarchical:
+      h = jnp.concatenate([h, jnp.broadcast_to(
+          zeta1, h.shape[:-1] + zeta1.shape[-1:])], -1)
+    return self.encoders[group](h)
+
+  def decode(self, zetas: Sequence[Array]) -> Array:
+    """Pixel logits of p(x | zeta_1, ..., zeta_G), `[..., data_dim]`."""
+    return self.decoder(jnp.concatenate(list(zetas), -1))
+
+  def prior_logits_of(self, group: int, zeta1: Optional[Array]) -> Array:
+    """Logits of p(z_g) (`[n]`) or of p(z_2 | zeta_1) (`[..., n]`)."""
+    if self.prior == "directed" and group == 1:
+      return self.prior_link(zeta1)
+    return self.prior_logits[group]
+
+  def rbm_params(self) -> rbm.RBMParams:
+    return self.rbm()
+
+  def __call__(self, x: Array):
+    """Touches every parameter once (for `init`)."""
+    zetas = []
+    for g in range(self.num_groups):
+      zetas.append(jax.nn.sigmoid(self.encode(g, x, zetas[0] if g else None)))
+    out = [self.decode(zetas)]
+    if self.prior == "rbm":
+      out.append(self.rbm_params())
+    else:
+      out += [self.prior_logits_of(g, zetas[0] if g else None)
+              for g in range(self.num_groups)]
+    return out
+
+
+class DVAEPP:
+  """A DVAE++ model and the pure functions of `models.base.Model`."""
+
+  def __init__(self, data_mean: Any, *, data_dim: int = 784,
+               latent_dim: int = 200, prior: str = "factorial",
+               num_groups: int = 1, hierarchical: bool = True,
+               elbo_kind: str = "joint", hidden_dims: Sequence[int] = (),
+               nonlinearity: str = "tanh", kl_warmup_steps: int = 0,
+               gibbs_chains: int = 1000, gibbs_sweeps: int = 40,
+               rbm_weight_decay: float = 1e-4, log_z: str = "auto",
+               ais_num_chains: int = 1024, ais_num_temperatures: int = 1000,
+               sample_sweeps: int = 1000):
+    """Validates and stores the configuration.
+
+    Args:
+      data_mean: `[data_dim]` training-set mean of x, in [0, 1].
+      data_dim: length of x (784 for MNIST).
+      latent_dim: binary units per group (200 in the paper's Table 1).
+      prior: "factorial", "directed" or "rbm" (module docstring).
+      num_groups: G, 1 or 2; "directed" and "rbm" need 2 (the RBM's halves).
+      hierarchical: q(z_2 | x, zeta_1) (two latent layers of Table 2) rather
+        than q(z_2 | x) (one factorial layer); irrelevant for G = 1.
+      elbo_kind: "joint" (Eq. 4) or "marginal" (Eq. 5; not for the RBM).
+      hidden_dims: widths of the hidden layers of every link: () linear,
+        (200, 200) nonlinear.
+      nonlinearity: activation of the hidden layers (tanh in the paper).
+      kl_warmup_steps: KL weight min(step / kl_warmup_steps, 1) (0: none).
+      gibbs_chains: persistent block-Gibbs chains of the RBM prior.
+      gibbs_sweeps: sweeps of every chain per training step.
+      rbm_weight_decay: L2 rate on (a1, a2, W) in the loss (authors: 1e-4).
+      log_z: "exact", "ais" or "auto" (exact when a half has <= 20 units).
+      ais_num_chains: AIS runs for log Z (authors: 1024).
+      ais_num_temperatures: linearly spaced AIS temperatures (1000).
+      sample_sweeps: Gibbs sweeps from a fresh start for `sample`.
+
+    Raises:
+      ValueError: naming the bad value.
+    """
+    checks.check_int("data_dim", data_dim, 1)
+    mean = np.asarray(data_mean, np.float32)
+    if mean.shape != (data_dim,) or not np.all((mean >= 0) & (mean <= 1)):
+      raise ValueError(f"data_mean must have shape ({data_dim},) and values "
+                       f"in [0, 1]; got data_mean.shape={mean.shape}.")
+    checks.check_int("latent_dim", latent_dim, 1)
+    checks.check_one_of("prior", prior, PRIORS)
+    checks.check_one_of("num_groups", num_groups, (1, 2))
+    checks.check_bool("hierarchical", hierarchical)
+    checks.check_one_of("elbo_kind", elbo_kind, ELBOS)
+    checks.check_ints("hidden_dims", hidden_dims)
+    checks.check_one_of("nonlinearity", nonlinearity, sorted(layers.ACTIVATIONS))
+    checks.check_int("kl_warmup_steps", kl_warmup_steps, 0)
+    checks.check_int("gibbs_chains", gibbs_chains, 1)
+    checks.check_int("gibbs_sweeps", gibbs_sweeps, 1)
+    checks.check_nonnegative("rbm_weight_decay", rbm_weight_decay)
+    checks.check_int("ais_num_chains", ais_num_chains, 2)
+    checks.check_int("ais_num_temperatures", ais_num_temperatures, 2)
+    checks.check_int("sample_sweeps", sample_sweeps, 1)
+    if prior != "factorial" and num_groups != 2:
+      raise ValueError(f"prior={prior!r} needs num_groups=2 (two groups z1, "
+                       f"z2); got num_groups={num_groups}.")
+    if prior == "rbm" and elbo_kind != "joint":
+      raise ValueError(f"elbo_kind={elbo_kind!r}: the RBM prior trains the "
+                       f"joint bound with the KL of Eq. (7); use 'joint'.")
+    if prior == "rbm":
+      bounds.log_z_method(log_z, (latent_dim, latent_dim))
+    self.data_dim, self.latent_dim = data_dim, latent_dim
+    self.prior, self.num_groups, self.elbo_kind = prior, num_groups, elbo_kind
+    self.hierarchical = hierarchical and num_groups == 2
+    self.kl_warmup_steps = kl_warmup_steps
+    self.gibbs_chains, self.gibbs_sweeps = gibbs_chains, gibbs_sweeps
+    self.rbm_weight_decay = float(rbm_weight_decay)
+    self.log_z, self.sample_sweeps = log_z, sample_sweeps
+    self.ais_num_chains = ais_num_chains
+    self.ais_num_temperatures = ais_num_temperatures
+    self.module = DVAEPPModule(mean, latent_dim, num_groups, self.hierarchical,
+                               prior, tuple(hidden_dims), nonlinearity)
+    arch = "nonlinear" if hidden_dims else "linear"
+    layers_ = 2 if self.hierarchical else 1
+    self.description = (f"dvaepp:{prior},{arch},layers={layers_},"
+                        f"elbo={elbo_kind}")
+
+  # -- parameters ----------------------------------------------------------
+
+  def init(self, key: PRNGKey, x_example: Array) -> dict:
+    """Initial parameters: `encoders_<g>`, `decoder`, and the prior's
+    (`prior_logits_<g>`, `prior_link` for directed; `rbm` {a1, a2, w})."""
+    return self.module.init(key, self._check_data(x_example))["params"]
+
+  def _apply(self, params, method: str, *args):
+    params = {k: v for k, v in params.items() if k != LOG_Z_KEY}
+    return self.module.apply({"params": params}, *args,
+                             method=getattr(DVAEPPModule, method))
+
+  def rbm_params(self, params) -> rbm.RBMParams:
+    """The RBM prior's `RBMParams` (prior="rbm" only)."""
+    return self._apply(params, "rbm_params")
+
+  # -- the relaxed training objective -------------------------------------
+
+  def kl(self, params, path, smoothing, beta) -> Array:
+    r"""The per-sample KL term of the training bound (log Z excluded), `[...]`.
+
+    Args:
+      params: model parameters.
+      path: `((zeta_1, q_logits_1, posterior_logits_1), ...)`, one entry per
+        group: the sample the estimator passed (relaxed, or hard at
+        beta -> infinity), the logits of q it came from, and logit
+        q(z = 1 | zeta) (None at the hard sample).
+      smoothing: the estimator's family (`estimators.smoothing.
+        family_and_beta`), for the marginal ELBO.
+      beta: its inverse temperature.
+    """
+    zeta1 = path[0][0]
+    if self.prior == "rbm":
+      (z1, logits1, post1), (_, logits2, _) = path
+      nu1 = (jax.nn.sigmoid(logits1) if not self.hierarchical else
+             z1 if post1 is None else jax.nn.sigmoid(post1))
+      return bounds.rbm_kl_without_log_z(self.rbm_params(params), logits1,
+                                         nu1, logits2)
+    total = 0.0
+    for g, (zeta, q_logits, _) in enumerate(path):
+      p_logits = self._apply(params, "prior_logits_of", g, zeta1)
+      if self.elbo_kind == "joint":
+        total = total + bounds.joint_kl(q_logits, p_logits)
+      else:
+        total = total + bounds.marginal_kl(smoothing, q_logits, p_logits,
+                                           zeta, beta)
+    return total
+
+  def integrand(self, params, x, path, kl_weight, smoothing, beta) -> Array:
+    r"""log p(x | zeta) - kl_weight * KL (`kl`), `[...]`."""
+    logits = self._apply(params, "decode", [entry[0] for entry in path])
+    return (elbo.bernoulli_log_likelihood(logits, x) -
+            kl_weight * self.kl(params, path, smoothing, beta))
+
+  def nested_loss(self, params, keys, x, estimator, kl_weight) -> Array:
+    """The nested estimators' loss per example, `[B]` (module docstring).
+
+    Its value is minus the sampled relaxed objective (log Z excluded for
+    the RBM); its gradient the smoothing estimators' pathwise gradient.
+    """
+    smoothing, beta = smoothing_lib.family_and_beta(estimator)
+
+    def estimate(group, path):
+      zeta1 = path[0][0] if path else None
+      logits = self._apply(params, "encode", group, x, zeta1)  # [B, n]
+
+      def objective(zeta, posterior_logits=None):
+        new_path = path + ((zeta, logits, posterior_logits),)
+        if group == self.num_groups - 1:
+          return self.integrand(params, x, new_path, kl_weight, smoothing,
+                                beta)
+        return -estimate(group + 1, new_path)
+
+      loss, _ = estimator.estimate(keys[group], logits, objective, None)
+      return loss
+
+    return estimate(0, ())
+
+  def loss(self, params, key: PRNGKey, x: Array, *, step=0, estimator,
+           state=None) -> tuple[Array, ModelAux]:
+    r"""The training loss: minus the relaxed bound (batch mean), plus for the
+    RBM the log Z gradient surrogate and the weight decay.
+
+    Args:
+      params: model parameters.
+      key: PRNG key.
+      x: `[B, data_dim]` binary data.
+      step: training step (KL warm-up).
+      estimator: a smoothing `Estimator` (`estimators.make`).
+      state: the RBM's persistent `rbm.Chains` (`init_state`; None: fresh
+        chains from the factorial base); None for the other priors.
+
+    Returns:
+      `(loss, ModelAux)`; for the RBM, `aux.state` holds the chains after
+      this step's `gibbs_sweeps` sweeps and `aux.objective` excludes -log Z.
+    """
+    x = self._check_data(x)
+    smoothing_lib.family_and_beta(estimator)  # a smoothing estimator
+    kl_weight = elbo.kl_warmup_factor(step, self.kl_warmup_steps)
+    key, chain_key = jax.random.split(key)
+    per_example = self.nested_loss(params, jax.random.split(key, 2), x,
+                                   estimator, kl_weight)  # [B]
+    objective = jax.lax.stop_gradient(-per_example)
+    loss = jnp.mean(per_example)
+    diagnostics = {"kl_weight": kl_weight}
+    new_state = state
+    if self.prior == "rbm":
+      rbm_params = self.rbm_params(params)
+      new_state = self.update_chains(chain_key, rbm_params, state)
+      log_z = rbm.log_z_with_surrogate_gradient(rbm_params, new_state, 0.0)
+      decay = bounds.weight_decay(rbm_params, self.rbm_weight_decay)
+      loss = loss + kl_weight * log_z + decay
+      diagnostics.update(
+          elbo_plus_log_z=jnp.mean(objective),
+          rbm_weight_decay_loss=jax.lax.stop_gradient(decay),
+          chains_mean_z1=jnp.mean(new_state.z1),
+          chains_mean_z2=jnp.mean(new_state.z2))
+    return loss, ModelAux(objective, new_state, diagnostics)
+
+  # -- the RBM's persistent chains -----------------------------------------
+
+  def update_chains(self, key: PRNGKey, rbm_params: rbm.RBMParams,
+                    chains: Optional[rbm.Chains]) -> rbm.Chains:
+    """`gibbs_sweeps` block-Gibbs sweeps of the persistent chains (fresh
+    ones from the factorial base when `chains` is None)."""
+    init_key, sweep_key = jax.random.split(key)
+    if chains is None:
+      chains = rbm.init_chains(init_key, rbm_params, self.gibbs_chains)
+    return rbm.gibbs_sweeps(sweep_key, rbm_params, chains, self.gibbs_sweeps)
+
+  def init_state(self, key: PRNGKey, params, x_example: Array, estimator):
+    """`gibbs_chains` chains drawn from the RBM's factorial base (its
+    parameters start at zero, where that is the RBM); None otherwise."""
+    self._check_data(x_example)
+    smoothing_lib.family_and_beta(estimator)
+    if self.prior != "rbm":
+      return None
+    return rbm.init_chains(key, self.rbm_params(params), self.gibbs_chains)
+
+  # -- evaluation on the discrete model -------------------------------------
+
+  def hard_path(self, params, key: PRNGKey, x: Array) -> tuple:
+    """Hard ancestral samples of q at beta = infinity: `((z_g, logits_g), ...)`."""
+    path = ()
+    for g in range(self.num_groups):
+      logits = self._apply(params, "encode", g, x, path[0][0] if path else None)
+      path += ((bernoulli.sample(jax.random.fold_in(key, g), logits), logits),)
+    return path
+
+  def log_prior(self, params, zs: Sequence[Array]) -> Array:
+    """log p(z) of the discrete prior at hard z, `[...]` (the RBM's needs
+    `params[LOG_Z_KEY]`, from `prepare_evaluation`)."""
+    if self.prior == "rbm":
+      if LOG_Z_KEY not in params:
+        raise ValueError("the RBM prior's log p(z) needs log Z: pass the "
+                         "parameters returned by prepare_evaluation.")
+      return rbm.exact_log_prob(self.rbm_params(params), zs[0], zs[1],
+                                params[LOG_Z_KEY])
+    return sum(sums.sum_last(bernoulli.log_prob(
+        self._apply(params, "prior_logits_of", g, zs[0]), z))
+               for g, z in enumerate(zs))
+
+  def log_weight_at(self, params, x: Array, path) -> Array:
+    """log p(x, z) - log q(z | x) at hard `path` = ((z_g, q_logits_g), ...)."""
+    zs = [z for z, _ in path]
+    log_q = sum(sums.sum_last(bernoulli.log_prob(logits, z))
+                for z, logits in path)
+    log_px = elbo.bernoulli_log_likelihood(self._apply(params, "decode", zs), x)
+    return log_px + self.log_prior(params, zs) - log_q
+
+  def log_weights(self, params, key: PRNGKey, x: Array, num_samples: int
+                  ) -> Array:
+    """`[n, B]` log importance weights at hard samples z ~ q(z | x)."""
+    xs = jnp.broadcast_to(x, (num_samples,) + x.shape)
+    return self.log_weight_at(params, xs, self.hard_path(params, key, xs))
+
+  def log_likelihood(self, params, key: PRNGKey, x: Array, num_samples: int = 100,
+                     chunk_size: int = 100) -> Array:
+    """`[B]` the k-sample importance-weighted bound of the discrete model
+    (Burda et al., 2016), chunked (`objectives.iwae.iwae_bound`); params as
+    returned by `prepare_evaluation`."""
+    x = self._check_data(x)
+    return iwae.iwae_bound(lambda k, n: self.log_weights(params, k, x, n),
+                           key, num_samples, chunk_size)
+
+  def prepare_evaluation(self, params, key: PRNGKey):
+    """RBM prior: params with log Z added, and info {log_z, log_z_stderr,
+    log_z_method}; `(params, {})` for the other priors."""
+    if self.prior != "rbm":
+      return params, {}
+    result = bounds.estimate_log_z(
+        key, self.rbm_params(params), self.log_z,
+        ais_num_chains=self.ais_num_chains,
+        ais_num_temperatures=self.ais_num_temperatures)
+    info = {"log_z": float(result.log_z), "log_z_stderr": float(result.stderr),
+            "log_z_method": result.method}
+    return {**params, LOG_Z_KEY: result.log_z}, info
+
+  def extra_evaluations(self) -> dict:
+    """None beyond the bound (log Z is reported by prepare_evaluation)."""
+    return {}
+
+  def sample_latents(self, params, key: PRNGKey, n: int) -> list:
+    """`[n, latent_dim]` hard z_g ~ p(z) per group (the RBM's by Gibbs)."""
+    if self.prior == "rbm":
+      return list(rbm.sample(key, self.rbm_params(params), n,
+                             self.sample_sweeps))
+    zs = []
+    for g in range(self.num_groups):
+      logits = self._apply(params, "prior_logits_of", g, zs[0] if zs else None)
+      zs.append(bernoulli.sample(jax.random.fold_in(key, g),
+                                 jnp.broadcast_to(logits, (n, self.latent_dim))))
+    return zs
+
+  def sample(self, params, key: PRNGKey, n: int) -> Array:
+    """`[n, data_dim]` pixel probabilities sigmoid(decoder(z)), z ~ p(z)."""
+    checks.check_int("n", n, 1)
+    zs = self.sample_latents(params, key, n)
+    return jax.nn.sigmoid(self._apply(params, "decode", zs))
+
+  def _check_data(self, x) -> Array:
+    return _checks.check_data(x, self.data_dim, exactly_binary=False)
+
+
+# -- the model registry's entry (`discrete_vi.models.registry`) -------------
+
+SMOOTHING_ESTIMATORS = tuple(sorted(smoothing_lib.FAMILY_OF_ESTIMATOR))
+LAYERS = (1, 2)
+
+
+def validate_config(config) -> None:
+  """Raises ValueError naming the bad field (`config.model.<field>=value`)."""
+  model, evaluation = config["model"], config["eval"]
+  checks.check_one_of("config.model.prior", model["prior"], PRIORS)
+  checks.check_one_of("config.model.architecture", model["architecture"],
+                      ARCHITECTURES)
+  checks.check_one_of("config.model.layers", model["layers"], LAYERS)
+  checks.check_one_of("config.model.elbo", model["elbo"], ELBOS)
+  checks.check_int("config.model.num_latents", model["num_latents"], 1)
+  checks.check_int("config.model.hidden_size", model["hidden_size"], 1)
+  checks.check_one_of("config.model.activation", model["activation"],
+                      sorted(layers.ACTIVATIONS))
+  checks.check_int("config.model.gibbs_chains", model["gibbs_chains"], 1)
+  checks.check_int("config.model.gibbs_sweeps", model["gibbs_sweeps"], 1)
+  checks.check_int("config.model.sample_sweeps", model["sample_sweeps"], 1)
+  checks.check_nonnegative("config.model.rbm_weight_decay",
+                           model["rbm_weight_decay"])
+  checks.check_int("config.train.kl_warmup_steps",
+                   config["train"]["kl_warmup_steps"], 0)
+  checks.check_one_of("config.estimator.name", config["estimator"]["name"],
+                      SMOOTHING_ESTIMATORS)
+  if model["prior"] == "rbm" and model["elbo"] != "joint":
+    raise ValueError(f"config.model.elbo={model['elbo']!r}: the RBM prior "
+                     f"trains the joint bound with the KL of Eq. (7); use "
+                     f"'joint'.")
+  checks.check_one_of("config.eval.log_z", evaluation.get("log_z", "auto"),
+                      bounds.LOG_Z_METHODS)
+  checks.check_int("config.eval.ais_num_chains",
+                   evaluation.get("ais_num_chains", 1024), 2)
+  checks.check_int("config.eval.ais_num_temperatures",
+                   evaluation.get("ais_num_temperatures", 1000), 2)
+  if model["prior"] == "rbm" and evaluation.get("log_z") == "exact":
+    try:
+      bounds.log_z_method("exact", (model["num_latents"],) * 2)
+    except ValueError as error:
+      raise ValueError(f"config.eval.log_z='exact': {error}") from None
+
+
+def num_groups_of(prior: str, layers_: int) -> tuple[int, bool]:
+  """(G, hierarchical) of a config row: the factorial prior has `layers`
+  groups; directed and RBM priors two, hierarchical iff layers = 2."""
+  if prior == "factorial":
+    return layers_, layers_ == 2
+  return 2, layers_ == 2
+
+
+def from_config(config, spec) -> DVAEPP:
+  """The model of `config.model` for the data of `spec` (a `data.DataSpec`)."""
+  model, evaluation = config["model"], config["eval"]
+  num_groups, hierarchical = num_groups_of(model["prior"], model["layers"])
+  hidden = model["hidden_size"]
+  return DVAEPP(
+      spec.train_mean, data_dim=len(spec.train_mean),
+      latent_dim=model["num_latents"], prior=model["prior"],
+      num_groups=num_groups, hierarchical=hierarchical,
+      elbo_kind=model["elbo"],
+      hidden_dims=(hidden, hidden) if model["architecture"] == "nonlinear"
+      else (),
+      nonlinearity=model["activation"],
+      kl_warmup_steps=config["train"]["kl_warmup_steps"],
+      gibbs_chains=model["gibbs_chains"], gibbs_sweeps=model["gibbs_sweeps"],
+      rbm_weight_decay=model["rbm_weight_decay"],
+      log_z=evaluation.get("log_z", "auto"),
+      ais_num_chains=evaluation.get("ais_num_chains", 1024),
+      ais_num_temperatures=evaluation.get("ais_num_temperatures", 1000),
+      sample_sweeps=model["sample_sweeps"])
