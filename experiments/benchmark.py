@@ -3,6 +3,7 @@ r"""Benchmarks of the estimator library (a report, never a timed test).
     python -m experiments.benchmark estimators [OUTPUT.md]
     python -m experiments.benchmark training [OUTPUT.md]
     python -m experiments.benchmark xor_flow [OUTPUT.md]
+    python -m experiments.benchmark dvaepp [OUTPUT.md]
 
 For every registry entry (and the main baselines of `reinforce`):
 
@@ -37,6 +38,10 @@ linear SBN it also times the same train step written directly in JAX
 `xor_flow` reports the XOR flows' train steps/s and the cost of their
 pixel-by-pixel sampler vs D (experiments/benchmark_flows.py).
 
+`dvaepp` reports the cost of an RBM prior: the train step split into
+encoder/decoder and Gibbs chains, AIS time and error, chain memory
+(experiments/benchmark_dvaepp.py).
+
 The markdown table is printed and written to OUTPUT.md (default
 `benchmark_results/estimators.md`).
 """
@@ -53,6 +58,7 @@ import optax
 
 from discrete_vi import estimators
 from discrete_vi.training import steps as steps_lib
+from experiments import benchmark_dvaepp
 from experiments import benchmark_flows
 from experiments import timing
 
@@ -481,7 +487,8 @@ def benchmark_evaluation(num_images: int = 1000, num_samples: int = 5000,
 
 BENCHMARKS = {"estimators": benchmark_estimators,
               "training": benchmark_training,
-              "xor_flow": benchmark_flows.report}
+              "xor_flow": benchmark_flows.report,
+              "dvaepp": benchmark_dvaepp.report}
 
 if __name__ == "__main__":
   main(sys.argv)

@@ -22,12 +22,8 @@ import os
 
 from absl import app
 from absl import flags
-from absl import logging
-import numpy as np
 
 from configs import xor_flow as xor_flow_config
-from discrete_vi.training import loop
-from discrete_vi.training import validation
 from experiments import comparison
 from experiments import launcher
 
@@ -56,10 +52,6 @@ def config_for(row: str):
   return config
 
 
-def directory_name(row: str) -> str:
-  return row.replace(",", "_").replace("=", "-")
-
-
 def write_table(rows, path: str) -> str:
   lines = ["| row | test NLL | greedy-flow NLL | argmax-q score | steps | "
            "wall time (s) | steps/s | grad variance |",
@@ -77,40 +69,16 @@ def write_table(rows, path: str) -> str:
   return comparison.write_markdown(lines, path)
 
 
-def plot_samples(rows, workdirs, path: str) -> None:
-  """One panel per row: that run's samples.png."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.6))
-  for ax, r, workdir in zip(np.atleast_1d(axes), rows, workdirs):
-    image = plt.imread(os.path.join(workdir, "samples.png"))
-    ax.imshow(image, cmap="gray")
-    ax.set_title(r["estimator"], fontsize=8)
-    ax.axis("off")
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-
-
 def main(argv):
   launcher.prepare(argv)
   names = [r.strip() for r in _ROWS.value.split(";") if r.strip()]
   configs = {name: config_for(name) for name in names}
-  for config in configs.values():  # every config is checked before any run
-    validation.validate_config(config)
-  rows, workdirs = [], []
-  for name, config in configs.items():
-    workdir = os.path.join(_WORKDIR.value, directory_name(name))
-    logging.info("=== %s ===", name)
-    loop.train_and_evaluate(config, workdir)
-    rows.append(comparison.summarise(
-        name, workdir, comparison.gradient_variance(config, workdir,
-                                                    _VARIANCE_DRAWS.value)))
-    workdirs.append(workdir)
+  rows, workdirs = comparison.train_rows(configs, _WORKDIR.value,
+                                         _VARIANCE_DRAWS.value)
   table = write_table(rows, os.path.join(_WORKDIR.value, "comparison.md"))
   comparison.plot(rows, os.path.join(_WORKDIR.value, "comparison.png"))
-  plot_samples(rows, workdirs, os.path.join(_WORKDIR.value, "samples.png"))
+  comparison.plot_samples(rows, workdirs,
+                          os.path.join(_WORKDIR.value, "samples.png"))
   print(table)
   print(f"written to {_WORKDIR.value}/comparison.md, comparison.png and "
         "samples.png")

@@ -1,19 +1,22 @@
 """Flag-free helpers shared by the comparison launchers.
 
-`experiments.compare` (estimators on one model) and
-`experiments.compare_flows` (XOR-flow rows at a wall-clock budget) both
-summarise finished runs, measure the gradient variance at the final
+`experiments.compare` (estimators on one model), `experiments.compare_rows`
+(rows of any config file at a wall-clock budget) and
+`experiments.compare_flows` (XOR-flow rows) summarise finished runs, measure the gradient variance at the final
 checkpoint and plot validation curves with these functions.
 """
 
 import json
 import os
 
+from absl import logging
 import jax
 import numpy as np
 
 from discrete_vi.training import checkpoints
+from discrete_vi.training import loop
 from discrete_vi.training import setup
+from discrete_vi.training import validation
 from discrete_vi.training import writers
 
 
@@ -57,6 +60,54 @@ def summarise(name: str, workdir: str, variance: float) -> dict:
           "grad_variance": variance,
           "eval_num_samples": results["eval_num_samples"],
           "results": results, "records": records}
+
+
+def directory_name(row: str) -> str:
+  """A run directory for a config argument ("rbm,layers=2" ->
+  "rbm_layers-2")."""
+  return row.replace(",", "_").replace("=", "-")
+
+
+def train_rows(configs: dict, workdir: str, variance_draws: int
+               ) -> tuple[list, list]:
+  """Validates every config, then trains and summarises each in turn.
+
+  Args:
+    configs: row name -> run config (in table order).
+    workdir: parent directory; row r runs in `<workdir>/<directory_name(r)>`.
+    variance_draws: gradient draws for the variance column (0: skip, NaN).
+
+  Returns:
+    `(rows, workdirs)`: the `summarise` dicts and the run directories.
+  """
+  for config in configs.values():  # every config is checked before any run
+    validation.validate_config(config)
+  rows, workdirs = [], []
+  for name, config in configs.items():
+    run_dir = os.path.join(workdir, directory_name(name))
+    logging.info("=== %s ===", name)
+    loop.train_and_evaluate(config, run_dir)
+    variance = (gradient_variance(config, run_dir, variance_draws)
+                if variance_draws else float("nan"))
+    rows.append(summarise(name, run_dir, variance))
+    workdirs.append(run_dir)
+  return rows, workdirs
+
+
+def plot_samples(rows, workdirs, path: str) -> None:
+  """One panel per row: that run's samples.png."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.6))
+  for ax, r, run_dir in zip(np.atleast_1d(axes), rows, workdirs):
+    image = plt.imread(os.path.join(run_dir, "samples.png"))
+    ax.imshow(image, cmap="gray")
+    ax.set_title(r["estimator"], fontsize=8)
+    ax.axis("off")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
 
 
 def plot(rows, path: str) -> None:

@@ -32,3 +32,13 @@ def test_fused_train_setup_runs_the_configs_steps():
 def test_sampler_benchmark_draws_with_both_samplers():
   for incremental in (True, False):
     assert benchmark_flows.sampler_seconds(8, incremental) > 0
+
+
+def test_dvaepp_benchmark_sections_run_small():
+  from experiments import benchmark_dvaepp  # pylint: disable=g-import-not-at-top
+  lines = benchmark_dvaepp.ais_table(small=(3, 4), big=(4, 4),
+                                     chains_grid=(8,), temperatures_grid=(5,))
+  assert sum(line.startswith("| 8 | 5 |") for line in lines) == 1
+  lines = benchmark_dvaepp.memory_lines(num_chains=8, n1=4, n2=3,
+                                        num_sweeps=2)
+  assert "8 chains of 4 + 3 units" in lines[0]

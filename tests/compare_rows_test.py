@@ -1,0 +1,40 @@
+"""The generic row comparison: rows of a config file trained and tabulated."""
+
+import os
+
+from experiments import compare_rows
+
+
+def test_rows_of_a_config_file_train_and_tabulate(tmp_path):
+  # `run` is the launcher without its flags.
+  table = compare_rows.run("configs/test.py", "reinforce;disarm",
+                           str(tmp_path), time_budget_s=60.0, max_steps=2,
+                           eval_every_steps=2, variance_draws=2)
+  lines = table.strip().splitlines()
+  assert len(lines) == 4
+  assert {line.split("|")[1].strip() for line in lines[2:]} == {
+      "reinforce", "disarm"}
+  for line in lines[2:]:
+    assert line.split("|")[-5].strip() == "2"  # steps
+  for name in ("comparison.md", "comparison.png", "samples.png",
+               "reinforce/results.json", "disarm/results.json"):
+    assert os.path.exists(tmp_path / name)
+
+
+def test_further_numbers_become_columns_with_their_standard_errors(tmp_path):
+  def row(name, test, **results):
+    return {"estimator": name, "test": test, "best_valid": test,
+            "wall_time_s": 1.0, "steps_per_s": 2.0, "grad_variance": 0.5,
+            "results": {"test_log_likelihood": test, "num_steps": 3,
+                        **results}}
+  rows = [row("a", -90.0, test_log_z=1.5, test_log_z_stderr=0.25,
+              test_log_z_method="ais"),
+          row("b", -80.0, test_kl=4.0)]
+  table = compare_rows.write_table(rows, str(tmp_path / "comparison.md"))
+  header, _, first, second = table.strip().splitlines()
+  assert [c.strip() for c in header.split("|")[1:-1]] == [
+      "row", "test bound", "best valid bound", "test_log_z", "test_kl",
+      "steps", "wall time (s)", "steps/s", "grad variance"]
+  assert first.startswith("| b | -80.00 |") and "| 4.00 |" in first
+  assert "| 1.50 ± 0.25 |" in second
+  assert open(tmp_path / "comparison.md").read() == table
