@@ -3,6 +3,8 @@
 - `bernoulli`, `categorical`: the discrete distributions (factorised).
 - `concrete`: Concrete / Gumbel-softmax relaxations, densities in log space.
 - `overlapping`: DVAE / DVAE++ / DVAE# smoothing transformations.
+- `discretized_logistic`: factorial mixtures of discretised logistics for
+  8-bit data (PixelCNN++), their sampler, and bits per dimension.
 - `rbm`: restricted Boltzmann machines (the DVAE++ prior): energies, Gibbs
   sampling, exact and AIS log partition functions.
 """
@@ -10,7 +12,9 @@
 from discrete_vi.distributions import bernoulli
 from discrete_vi.distributions import categorical
 from discrete_vi.distributions import concrete
+from discrete_vi.distributions import discretized_logistic
 from discrete_vi.distributions import overlapping
 from discrete_vi.distributions import rbm
 
-__all__ = ["bernoulli", "categorical", "concrete", "overlapping", "rbm"]
+__all__ = ["bernoulli", "categorical", "concrete", "discretized_logistic",
+           "overlapping", "rbm"]
