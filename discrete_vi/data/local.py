@@ -150,7 +150,9 @@ def _read_mat(path: str) -> dict:
                       ) from error
   try:
     contents = scipy_io.loadmat(path)
-  except (ValueError, TypeError, OSError, NotImplementedError) as error:
+  # scipy raises errors of many kinds on malformed files (MatReadError,
+  # IndexError on short ones, NotImplementedError on v7.3 HDF5 files).
+  except Exception as error:  # pylint: disable=broad-except
     raise ValueError(f"cannot read {path!r} as a MATLAB .mat file (v7.3 "
                      f"files are HDF5; save with -v7 or convert to .npz): "
                      f"{error}") from error
