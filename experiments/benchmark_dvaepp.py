@@ -20,15 +20,22 @@
 All timings are best-of-repeats wall-clock on this machine.
 """
 
+import copy
 import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from configs import dvaepp as dvaepp_config
 from discrete_vi.distributions import rbm
+from discrete_vi.training import setup
+from discrete_vi.training import steps as steps_lib
+from experiments import timing
 
 REPEATS = 3
+BATCH = 100
+STEPS_PER_CALL = 5
+CHAIN_GRID = ((100, 5), (1000, 5), (100, 40), (1000, 40))
 AIS_CHAINS = (64, 256, 1024)
 AIS_TEMPERATURES = (100, 300, 1000)
 COUPLING_SCALE = 0.1
@@ -51,6 +58,60 @@ def random_rbm(key, n1: int, n2: int, scale: float) -> rbm.RBMParams:
   return rbm.RBMParams(jax.random.normal(k1, (n1,)),
                        jax.random.normal(k2, (n2,)),
                        scale * jax.random.normal(k3, (n1, n2)))
+
+
+def _fused(run, model, xs):
+  """`(fn, state, (xs,))` for `timing.time_interleaved`: STEPS_PER_CALL
+  fused train steps of `model` with the optimiser and estimator of `run`."""
+  fused = jax.jit(steps_lib.fuse_steps(
+      steps_lib.make_train_step(model, run.tx, run.estimator)))
+  return fused, run.state, (xs,)
+
+
+def _frozen_chains(model):
+  """A copy of a DVAE++ model whose persistent chains are never updated:
+  its step is the RBM-prior step minus the Gibbs sweeps."""
+  frozen = copy.copy(model)
+  frozen.update_chains = lambda key, params, chains: chains
+  return frozen
+
+
+def _row_run(row: str, dataset, *, chains: int = 1000, sweeps: int = 40):
+  config = dvaepp_config.get_config(row)
+  config.train.batch_size = BATCH
+  if "gibbs_chains" in config.model:
+    config.model.gibbs_chains, config.model.gibbs_sweeps = chains, sweeps
+  return setup.create_train_state(config, dataset)
+
+
+def step_table(dataset, rbm_row: str = "rbm,layers=2",
+               factorial_row: str = "factorial,layers=2",
+               chain_grid=CHAIN_GRID, batch: int = BATCH) -> list[str]:
+  """Section 1: the RBM-prior step split, as ratios to a factorial prior."""
+  xs = jnp.asarray(dataset.train[:batch * STEPS_PER_CALL]).reshape(
+      STEPS_PER_CALL, batch, -1)
+  factorial = _row_run(factorial_row, dataset)
+  lines = [f"### Train step of `{rbm_row}` (batch {batch}, "
+           f"{STEPS_PER_CALL} steps fused per call) vs `{factorial_row}`",
+           "", "| chains x sweeps | factorial prior (ms) | RBM prior (ms) | "
+           "RBM, chains frozen (ms) | Gibbs sweeps alone (ms) | RBM / "
+           "factorial | frozen / factorial | Gibbs share of the RBM step |",
+           "|---|---|---|---|---|---|---|---|"]
+  for chains, sweeps in chain_grid:
+    run = _row_run(rbm_row, dataset, chains=chains, sweeps=sweeps)
+    rbm_params = run.model.rbm_params(run.state.params)
+    gibbs = jax.jit(lambda c, k: (rbm.gibbs_sweeps(
+        k, rbm_params, c, sweeps * STEPS_PER_CALL), None))
+    seconds = timing.time_interleaved(
+        [_fused(factorial, factorial.model, xs), _fused(run, run.model, xs),
+         _fused(run, _frozen_chains(run.model), xs),
+         (gibbs, run.state.model_state, (jax.random.PRNGKey(0),))],
+        repeats=REPEATS, per_repeat=2)
+    base, full, frozen, alone = (t * 1e3 / STEPS_PER_CALL for t in seconds)
+    lines.append(f"| {chains} x {sweeps} | {base:.1f} | {full:.1f} | "
+                 f"{frozen:.1f} | {alone:.1f} | {full / base:.2f} | "
+                 f"{frozen / base:.2f} | {alone / full:.0%} |")
+  return lines
 
 
 def ais_table(small=(20, 200), big=(200, 200), chains_grid=AIS_CHAINS,
@@ -109,6 +170,8 @@ def memory_lines(num_chains: int = 1000, n1: int = 200, n2: int = 200,
 
 def report() -> str:
   """The whole benchmark as markdown."""
+  from discrete_vi import data as data_lib  # pylint: disable=g-import-not-at-top
+  dataset = data_lib.load_dataset("mnist5k")
   lines = ["## DVAE++: the cost of an RBM prior", ""]
-  lines += ais_table() + [""] + memory_lines()
+  lines += step_table(dataset) + [""] + ais_table() + [""] + memory_lines()
   return "\n".join(lines) + "\n"

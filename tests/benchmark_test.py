@@ -42,3 +42,10 @@ def test_dvaepp_benchmark_sections_run_small():
   lines = benchmark_dvaepp.memory_lines(num_chains=8, n1=4, n2=3,
                                         num_sweeps=2)
   assert "8 chains of 4 + 3 units" in lines[0]
+
+
+def test_dvaepp_step_table_runs_small():
+  from experiments import benchmark_dvaepp  # pylint: disable=g-import-not-at-top
+  dataset = training.load_data(test_config.get_config())
+  lines = benchmark_dvaepp.step_table(dataset, chain_grid=((4, 1),), batch=4)
+  assert lines[-1].startswith("| 4 x 1 |") and lines[-1].count("|") == 9
