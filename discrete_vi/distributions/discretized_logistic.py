@@ -174,7 +174,8 @@ def sample(key: PRNGKey, logits: ArrayLike, means: ArrayLike,
            log_scales: ArrayLike) -> Array:
   """Draws x ~ P: a component m ~ pi, then x = round(mu_m + s_m L).
 
-  L is standard logistic noise; rounding to the nearest integer and clipping
+  m is drawn by the Gumbel-max trick and L is standard logistic noise
+  log(u / (1 - u)), u ~ U(0, 1); rounding to the nearest integer and clipping
   to [0, 255] is exactly the binning of `log_prob` (the edge bins take the
   tails). Log-scales are clipped to [MIN_LOG_SCALE, MAX_SAMPLE_LOG_SCALE].
 
@@ -185,15 +186,22 @@ def sample(key: PRNGKey, logits: ArrayLike, means: ArrayLike,
   Returns:
     `[..., C]` float32 integers 0..255.
   """
-  component_key, noise_key = jax.random.split(key)
   logits = jnp.asarray(logits, jnp.float32)
-  component = jax.random.categorical(component_key, logits, axis=-1)
+  num_components = logits.shape[-1]
+  # One uniform draw per component (Gumbel-max choice of m) and one for
+  # the logistic noise: a single call of the generator.
+  uniform = jax.random.uniform(  # [..., C, M + 1]
+      key, logits.shape[:-1] + (num_components + 1,), jnp.float32,
+      minval=jnp.finfo(jnp.float32).tiny, maxval=1.)
+  gumbel = -jnp.log(-jnp.log(uniform[..., :num_components]))
+  component = jnp.argmax(logits + gumbel, axis=-1)  # [..., C]
   def pick(a):
     a = jnp.broadcast_to(jnp.asarray(a, jnp.float32), logits.shape)
     return jnp.take_along_axis(a, component[..., None], axis=-1)[..., 0]
   mean = pick(means)  # [..., C]
   log_scale = jnp.clip(pick(log_scales), MIN_LOG_SCALE, MAX_SAMPLE_LOG_SCALE)
-  noise = jax.random.logistic(noise_key, mean.shape, jnp.float32)
+  u = uniform[..., num_components]
+  noise = jnp.log(u) - jnp.log1p(-u)  # standard logistic, [..., C]
   value = jnp.floor(mean + jnp.exp(log_scale) * noise + 0.5)
   return jnp.clip(value, 0., float(MAX_VALUE))
 
