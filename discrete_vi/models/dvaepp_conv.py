@@ -1,0 +1,748 @@
+r"""The convolutional DVAE++: global binary latents, local continuous ones
+(Vahdat et al., 2018, Sec. 6, Fig. 3, Table 3).
+
+Generative model (Sec. 6.1):
+
+  p(z, \zeta, h, x) = p(z) \prod_i r(\zeta_i | z_i)
+                      \prod_j p(h_j | \zeta, h_{<j}) p(x | \zeta, h),
+
+with z = (z_1, z_2) the global binary units (two halves of `num_global`),
+p(z) an RBM (`distributions.rbm`, parameters from zero), r the smoothing of
+the run's smoothing estimator (overlapping exponential by default), h_j
+J = `num_local_groups` groups of `local_channels` factorial normal
+variables per location of the intermediate scale, and p(x | \zeta, h) the
+multi-scale decoder p(x_0 | .) \prod_i p(x_i | ., x_{<i}) over subsampled
+scales from 4 x 4 to the full image, or one factorial p(x | \zeta, h)
+(`decoder`; the scales, and why the product is a proper likelihood of x,
+are in `dvaepp_conv_net`). Pixels are Bernoulli (binary data) or
+discretised logistic mixtures (8-bit data, Salimans et al., 2017).
+
+Inference (Sec. 6.2): q(z, \zeta, h | x) = \prod_g q(z_g | x, \zeta_{<g})
+r(\zeta_g | z_g) \prod_j q(h_j | x, \zeta, h_{<j}), the global units in
+`global_groups` = 1, 2 or 4 hierarchical factorial groups (with the RBM,
+groups never straddle the halves: 2 groups are z_1, z_2; 4 split each).
+
+Table 3's rows change the latents (`global_prior`, `local_latent`):
+"rbm" + "normal" (ours, or Rolfe's with the spike-and-exp estimator), all
+continuous ("normal" global units, N(0, I) prior, and normal local ones),
+all discrete ("rbm" or "bernoulli" global, "bernoulli" local; Bernoulli
+groups are smoothed like the global ones and their KLs are the marginal
+ones of Sec. 4.2, Eq. 5).
+
+Training bound (maximised), per example, with warm-up w = min(step / T, 1):
+
+  \log p(x | \zeta, h) - w KL_global - w \sum_j \gamma_j KL_j.
+
+KL_global: the RBM's Eq. (7) at the sampled \zeta (`dvaepp_bounds.
+rbm_kl_without_log_z`, \nu_1 = q(z_1 = 1 | x, \zeta_1) from the smoothed
+posterior; log Z enters through its gradient, `rbm.log_z_with_surrogate_
+gradient` on persistent block-Gibbs chains carried in the model state, plus
+an L2 weight decay on the RBM), the sum of the groups' marginal KLs (Eq. 5,
+`dvaepp_bounds.marginal_kl`) for the Bernoulli prior, or closed-form normal
+KLs. KL_j: closed-form KL(q(h_j|.) || p(h_j|.)) summed over the group at
+the sampled h_{<j} (normal), or its marginal KL (Bernoulli).
+
+KL balancing (the paper's Appendix H, not in our copy; our rule, in the
+spirit of NVAE's, Vahdat & Kautz, 2020): during the warm-up, the local
+groups' KL weights are redistributed in proportion to their current size,
+
+  \gamma_j = (1 - w) \hat\gamma_j + w,
+  \hat\gamma_j = J (\bar K_j + \epsilon) / \sum_k (\bar K_k + \epsilon),
+
+with \bar K_j the batch mean of KL_j (held fixed: no gradient), \epsilon =
+`KL_BALANCE_EPS`. The \hat\gamma_j sum to J, so the total KL weight is w as
+without balancing; a group with little KL is penalised little, so it is
+cheap for it to start carrying information, and a group that carries much
+pays more: no group collapses while the others are still learning. At the
+end of the warm-up (w = 1) every \gamma_j = 1 and the objective is the
+ELBO. The global KL is not balanced (the RBM's has no value without log Z).
+Diagnostics `kl_global` (`kl_global_without_log_z` for the RBM) and
+`kl_local_<j>` (nats per example) are logged every `log_every_steps` as
+`diag/...` curves in `metrics.jsonl`, with the range of the \gamma_j.
+
+Smoothed samples. The smoothing estimators are pathwise: their loss is
+-f(\zeta) at a reparameterised \zeta. The model draws each group's \zeta
+through the public estimator (`smoothed_sample`: `estimator.estimate` with a
+constant objective; `aux.samples` is \zeta with its reparameterisation
+gradient) and evaluates the whole bound once at those samples, which has
+the value and gradient of nesting the bound in the estimators' objectives
+(as `models.dvaepp` does) without their evaluation of the objective at
+the hard sample too, 2^(groups) evaluations of the network for nested
+groups.
+
+Evaluation on the discrete model (beta = infinity, \zeta = z): hard z ~ q,
+normal h ~ q (hard Bernoulli h for Bernoulli groups), and the importance-
+weighted bound (`objectives.iwae`) of log p(x, z, h) - log q(z, h | x),
+with the RBM's exact or AIS log Z from `prepare_evaluation`; for 8-bit data
+the extra evaluation `bits_per_dim` (the same bound in bits per dimension).
+
+Samples (Fig. 4): `sample(params, key, n)` draws ceil(n / sample_columns)
+global samples (the RBM's by `sample_sweeps` Gibbs sweeps from fresh
+chains), each shared by `sample_columns` consecutive samples: sample k uses
+global sample k // sample_columns, so a grid of `sample_columns` columns
+shows one global sample per row (n = rows x columns). Returned values are
+pixel probabilities of the last factor for binary data (its known pixels
+the sampled coarser scales), sampled values 0..255 for 8-bit data.
+
+References:
+  Vahdat, Macready, Bian, Khoshaman & Andriyash (2018), DVAE++: Discrete
+    variational autoencoders with overlapping transformations. ICML.
+  Rolfe (2017), Discrete variational autoencoders. ICLR.
+  Salimans, Karpathy, Chen & Kingma (2017), PixelCNN++. ICLR.
+  Vahdat & Kautz (2020), NVAE: A deep hierarchical variational autoencoder.
+  Burda, Grosse & Salakhutdinov (2016), Importance weighted autoencoders.
+"""
+
+import math
+from typing import Any, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from discrete_vi import checks
+from discrete_vi import sums
+from discrete_vi.distributions import bernoulli
+from discrete_vi.distributions import discretized_logistic as dlogistic
+from discrete_vi.distributions import overlapping
+from discrete_vi.distributions import rbm
+from discrete_vi.estimators import smoothing as smoothing_lib
+from discrete_vi.models import _checks
+from discrete_vi.models import dvaepp
+from discrete_vi.models import dvaepp_bounds as bounds
+from discrete_vi.models import dvaepp_conv_net as net_lib
+from discrete_vi.models import layers
+from discrete_vi.models.base import ModelAux
+from discrete_vi.objectives import elbo
+from discrete_vi.objectives import iwae
+from discrete_vi.types import Array, PRNGKey
+
+GLOBAL_PRIORS = ("rbm", "bernoulli", "normal")
+LOCAL_LATENTS = ("normal", "bernoulli")
+DECODERS = ("multiscale", "factorial")
+GLOBAL_GROUPS = (1, 2, 4)
+VALUE_TYPES = ("binary", "uint8")
+KL_BALANCE_EPS = 0.01  # nats, keeps every group's weight above zero
+LOG_Z_KEY = dvaepp.LOG_Z_KEY
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+# -- densities ---------------------------------------------------------------
+
+
+def normal_log_prob(mean: Array, log_std: Array, x: Array) -> Array:
+  """log N(x; mean, exp(log_std)^2) per element."""
+  return -HALF_LOG_2PI - log_std - 0.5 * jnp.square((x - mean) *
+                                                    jnp.exp(-log_std))
+
+
+def normal_kl(mean_q: Array, log_std_q: Array, mean_p: Array,
+              log_std_p: Array) -> Array:
+  r"""KL(N(m_q, s_q^2) || N(m_p, s_p^2)) per element:
+  \log(s_p / s_q) + (s_q^2 + (m_q - m_p)^2) / (2 s_p^2) - 1/2."""
+  ratio = jnp.exp(2.0 * (log_std_q - log_std_p))
+  return (log_std_p - log_std_q + 0.5 * ratio +
+          0.5 * jnp.square(mean_q - mean_p) * jnp.exp(-2.0 * log_std_p) - 0.5)
+
+
+def normal_sample(key: PRNGKey, mean: Array, log_std: Array) -> Array:
+  """mean + exp(log_std) eps, eps ~ N(0, I): reparameterised."""
+  return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+
+
+def sum_event(a: Array) -> Array:
+  """Sums every axis but the first (the batch), `[B]`."""
+  return jnp.sum(a.reshape(a.shape[0], -1), -1)
+
+
+def smoothed_sample(estimator, key: PRNGKey, logits: Array
+                    ) -> tuple[Array, Array]:
+  r"""(\zeta, logit q(z = 1 | \zeta)) of one group, from a smoothing estimator.
+
+  \zeta is `aux.samples` of `estimator.estimate` with a constant objective:
+  the estimator's reparameterised sample, whose gradient is the estimator's
+  pathwise gradient of any objective evaluated at it (module docstring).
+  The posterior logits are those the estimator hands to an objective
+  (`estimators.smoothing`): logits + log r(\zeta|1) - log r(\zeta|0) for the
+  overlapping families, the logits of q for spike-and-exp.
+
+  Args:
+    estimator: a smoothing `Estimator`.
+    key: PRNG key.
+    logits: `[B, n]` logits of q(z = 1 | .).
+  """
+  _, aux = estimator.estimate(
+      key, logits, lambda z: jnp.zeros(z.shape[:-1], z.dtype), None)
+  family, beta = smoothing_lib.family_and_beta(estimator)
+  if family.name in smoothing_lib.POSTERIOR_FAMILIES:
+    return aux.samples, overlapping.posterior_logits(family, logits,
+                                                     aux.samples, beta)
+  return aux.samples, logits
+
+
+def balanced_kl_weights(kls: Array, kl_weight: Array, enabled: bool
+                        ) -> Array:
+  r"""w \gamma_j of each local group (module docstring), `[J]`.
+
+  Args:
+    kls: `[B, J]` per-example KL of each local group.
+    kl_weight: the warm-up factor w in [0, 1].
+    enabled: False gives \gamma_j = 1.
+  """
+  num_groups = kls.shape[-1]
+  if not enabled or num_groups == 1:
+    return jnp.full((num_groups,), kl_weight)
+  sizes = jax.lax.stop_gradient(jnp.mean(kls, 0)) + KL_BALANCE_EPS
+  sizes = jnp.maximum(sizes, KL_BALANCE_EPS)  # a one-sample estimate may be < 0
+  balanced = num_groups * sizes / jnp.sum(sizes)
+  return kl_weight * ((1.0 - kl_weight) * balanced + kl_weight)
+
+
+class Path(NamedTuple):
+  """The latents of one pass through the model (batch `[B]` first).
+
+  Attributes:
+    zeta: `[B, n]` global sample (\zeta, hard z, or normal z).
+    global_kl: `[B]` KL_global (the RBM's without log Z), or log q - log p
+      of the hard global sample (evaluation).
+    local_kls: `[B, J]` KL_j, or log q - log p of each hard group.
+    state: s_J `[B, h_L, w_L, channels]` for the decoder.
+  """
+  zeta: Array
+  global_kl: Array
+  local_kls: Array
+  state: Array
+
+
+class DVAEPPConv:
+  """A convolutional DVAE++ and the pure functions of `models.base.Model`."""
+
+  def __init__(self, image_shape, train_mean, *, value_type: str = "binary",
+               global_prior: str = "rbm", local_latent: str = "normal",
+               num_global: int = 16, global_groups: int = 2,
+               num_local_groups: int = 16, local_channels: int = 32,
+               local_level: int = 2, decoder: str = "multiscale",
+               channels: int = 64, num_blocks: int = 2,
+               global_hidden: int = 256, num_mixtures: int = 10,
+               weight_norm: bool = True, squeeze_excitation: Optional[int] = 4,
+               activation: str = "elu", kl_warmup_steps: int = 0,
+               kl_balancing: bool = True, gibbs_chains: int = 1000,
+               gibbs_sweeps: int = 40, rbm_weight_decay: float = 1e-4,
+               log_z: str = "auto", ais_num_chains: int = 1024,
+               ais_num_temperatures: int = 1000, sample_sweeps: int = 1000,
+               sample_columns: int = 10, bits_per_dim_num_samples: int = 100,
+               bits_per_dim_chunk_size: int = 100):
+    """Validates and stores the configuration (argument names as the
+    `config.model` fields, see `validate_config`).
+
+    Raises:
+      ValueError: naming the bad value.
+    """
+    image_shape = tuple(int(s) for s in image_shape)
+    if len(image_shape) != 3 or min(image_shape) < 1:
+      raise ValueError(f"image_shape must be (H, W, C); got {image_shape}.")
+    checks.check_one_of("value_type", value_type, VALUE_TYPES)
+    mean = np.asarray(train_mean, np.float32).reshape(image_shape)
+    checks.check_one_of("global_prior", global_prior, GLOBAL_PRIORS)
+    checks.check_one_of("local_latent", local_latent, LOCAL_LATENTS)
+    checks.check_one_of("global_groups", global_groups, GLOBAL_GROUPS)
+    check_global_size("num_global", num_global, global_groups,
+                      global_prior == "rbm")
+    checks.check_int("num_local_groups", num_local_groups, 1)
+    checks.check_int("local_channels", local_channels, 1)
+    top = net_lib.num_downsamplings(image_shape)
+    checks.check_int("local_level", local_level, 0)
+    if local_level > top:
+      raise ValueError(f"local_level={local_level} must be <= {top}, the "
+                       f"coarsest level of {image_shape[:2]} images.")
+    checks.check_one_of("decoder", decoder, DECODERS)
+    for name, value in (("channels", channels), ("global_hidden",
+                                                 global_hidden),
+                        ("num_mixtures", num_mixtures),
+                        ("gibbs_chains", gibbs_chains),
+                        ("gibbs_sweeps", gibbs_sweeps),
+                        ("sample_sweeps", sample_sweeps),
+                        ("sample_columns", sample_columns)):
+      checks.check_int(name, value, 1)
+    checks.check_int("num_blocks", num_blocks, 0)
+    checks.check_bool("weight_norm", weight_norm)
+    checks.check_bool("kl_balancing", kl_balancing)
+    if squeeze_excitation is not None:
+      checks.check_int("squeeze_excitation", squeeze_excitation, 1)
+    checks.check_one_of("activation", activation, sorted(layers.ACTIVATIONS))
+    checks.check_int("kl_warmup_steps", kl_warmup_steps, 0)
+    checks.check_nonnegative("rbm_weight_decay", rbm_weight_decay)
+    if global_prior == "rbm":
+      bounds.log_z_method(log_z, (num_global // 2,) * 2)
+    self.image_shape, self.value_type = image_shape, value_type
+    self.data_dim = int(np.prod(image_shape))
+    self.global_prior, self.local_latent = global_prior, local_latent
+    self.num_global, self.global_groups = num_global, global_groups
+    self.num_local_groups = num_local_groups
+    self.kl_warmup_steps, self.kl_balancing = kl_warmup_steps, kl_balancing
+    self.gibbs_chains, self.gibbs_sweeps = gibbs_chains, gibbs_sweeps
+    self.rbm_weight_decay = float(rbm_weight_decay)
+    self.log_z, self.ais_num_chains = log_z, ais_num_chains
+    self.ais_num_temperatures = ais_num_temperatures
+    self.sample_sweeps, self.sample_columns = sample_sweeps, sample_columns
+    self.bits_per_dim_num_samples = bits_per_dim_num_samples
+    self.bits_per_dim_chunk_size = bits_per_dim_chunk_size
+    size = num_global // global_groups
+    self.net = net_lib.ConvDVAEPPNet(
+        image_shape, value_type, mean,
+        "normal" if global_prior == "normal" else "binary",
+        (size,) * global_groups, global_prior == "rbm", num_local_groups,
+        local_channels, local_latent, local_level, decoder, channels,
+        num_blocks, global_hidden, num_mixtures, weight_norm,
+        squeeze_excitation, activation)
+    self.description = (f"dvaepp_conv:{global_prior}+{local_latent},"
+                        f"{decoder},groups={global_groups}")
+
+  # -- parameters ------------------------------------------------------------
+
+  def init(self, key: PRNGKey, x_example: Array) -> dict:
+    """Initial parameters of `ConvDVAEPPNet` (the RBM's under `rbm`)."""
+    images = self.images(x_example)
+    return self.net.init(key, images[:1])["params"]
+
+  def apply(self, params, method: str, *args):
+    """Calls the network's `method` (evaluation entries such as log Z are
+    dropped from `params`)."""
+    params = {k: v for k, v in params.items() if k != LOG_Z_KEY}
+    return self.net.apply({"params": params}, *args,
+                          method=getattr(net_lib.ConvDVAEPPNet, method))
+
+  def rbm_params(self, params) -> rbm.RBMParams:
+    """The RBM prior's `RBMParams` (global_prior="rbm")."""
+    return self.apply(params, "rbm_params")
+
+  def images(self, x: Array) -> Array:
+    """`[B, D]` (checked) -> `[B, H, W, C]`."""
+    if self.value_type == "binary":
+      x = _checks.check_data(x, self.data_dim, exactly_binary=False)
+    else:
+      x = check_uint8(x, self.data_dim)
+    return x.reshape((-1,) + self.image_shape)
+
+  # -- the relaxed training bound ----------------------------------------------
+
+  def global_relaxed(self, params, key: PRNGKey, features: Array, estimator
+                     ) -> tuple[Array, Array]:
+    """(\\zeta `[B, n]`, KL_global `[B]`, the RBM's without log Z)."""
+    zetas, logits, posteriors, kl = [], [], [], 0.0
+    for g in range(self.global_groups):
+      out = self.apply(params, "global_params", g, features,
+                       jnp.concatenate(zetas, -1) if zetas else None)
+      group_key = jax.random.fold_in(key, g)
+      if self.global_prior == "normal":
+        mean, log_std = net_lib.split_normal(out)
+        zetas.append(normal_sample(group_key, mean, log_std))
+        kl = kl + sum_event(normal_kl(mean, log_std, 0.0, 0.0))
+        continue
+      zeta, posterior = smoothed_sample(estimator, group_key, out)
+      zetas.append(zeta)
+      logits.append(out)
+      posteriors.append(posterior)
+    zeta = jnp.concatenate(zetas, -1)
+    if self.global_prior == "rbm":
+      kl = self.rbm_kl(params, jnp.concatenate(logits, -1),
+                       jnp.concatenate(posteriors, -1))
+    elif self.global_prior == "bernoulli":
+      family, beta = smoothing_lib.family_and_beta(estimator)
+      prior = self.apply(params, "prior_logits")
+      kl = bounds.marginal_kl(family, jnp.concatenate(logits, -1), prior,
+                              zeta, beta)
+    return zeta, kl
+
+  def rbm_kl(self, params, logits: Array, posteriors: Array) -> Array:
+    r"""Eq. (7) minus log Z for `[B, n]` logits of q and posterior logits.
+
+    z_1 is the first half of the units. \nu_1 is the smoothed posterior of
+    z_1 when z_2 is inferred after \zeta_1 (2 or 4 groups), else \mu_1 (one
+    factorial group: z_1, z_2 independent under q).
+    """
+    half = self.num_global // 2
+    logits1, logits2 = logits[:, :half], logits[:, half:]
+    nu1 = jax.nn.sigmoid(posteriors[:, :half] if self.global_groups > 1
+                         else logits1)
+    return bounds.rbm_kl_without_log_z(self.rbm_params(params), logits1, nu1,
+                                       logits2)
+
+  def local_relaxed(self, params, key: PRNGKey, zeta: Array, local: Array,
+                    estimator) -> tuple[Array, Array]:
+    """(s_J, `[B, J]` KL_j) of the local groups sampled from q."""
+    state = self.apply(params, "top_down_init", zeta)
+    kls = []
+    for j in range(self.num_local_groups):
+      prior = self.apply(params, "local_prior", j, state)
+      posterior = self.apply(params, "local_posterior", j, state, local)
+      group_key = jax.random.fold_in(key, j)
+      if self.local_latent == "normal":
+        mean_q, log_std_q = net_lib.split_normal(posterior)
+        mean_p, log_std_p = net_lib.split_normal(prior)
+        h = normal_sample(group_key, mean_q, log_std_q)
+        kls.append(sum_event(normal_kl(mean_q, log_std_q, mean_p, log_std_p)))
+      else:
+        q_logits = posterior.reshape(posterior.shape[0], -1)  # [B, h w c]
+        p_logits = prior.reshape(q_logits.shape)
+        flat, _ = smoothed_sample(estimator, group_key, q_logits)
+        family, beta = smoothing_lib.family_and_beta(estimator)
+        kls.append(bounds.marginal_kl(family, q_logits, p_logits, flat, beta))
+        h = flat.reshape(posterior.shape[:-1])
+      state = self.apply(params, "absorb", j, state, h)
+    return state, jnp.stack(kls, -1)
+
+  def relaxed_path(self, params, key: PRNGKey, images: Array, estimator
+                   ) -> Path:
+    """One reparameterised pass of the training bound."""
+    global_key, local_key = jax.random.split(key)
+    features, local = self.apply(params, "encode", images)
+    zeta, global_kl = self.global_relaxed(params, global_key, features,
+                                          estimator)
+    state, local_kls = self.local_relaxed(params, local_key, zeta, local,
+                                          estimator)
+    return Path(zeta, global_kl, local_kls, state)
+
+  def loss(self, params, key: PRNGKey, x: Array, *, step=0, estimator,
+           state=None) -> tuple[Array, ModelAux]:
+    """Minus the batch mean of the training bound (module docstring), plus
+    for the RBM the log Z gradient surrogate and the weight decay.
+
+    Args:
+      params: model parameters.
+      key: PRNG key.
+      x: `[B, D]` data (binary, or 0..255 for 8-bit data).
+      step: the training step (KL warm-up).
+      estimator: a smoothing `Estimator` (unused by all-normal latents).
+      state: the RBM's persistent `rbm.Chains` (None: fresh chains); None
+        for the other priors.
+
+    Returns:
+      `(loss, ModelAux)`; `aux.objective` is the sampled relaxed bound per
+      example (for the RBM log Z excluded, i.e. the bound plus log Z).
+    """
+    images = self.images(x)
+    smoothing_lib.family_and_beta(estimator)  # a smoothing estimator
+    kl_weight = elbo.kl_warmup_factor(step, self.kl_warmup_steps)
+    path_key, chain_key = jax.random.split(key)
+    path = self.relaxed_path(params, path_key, images, estimator)
+    log_px = self.apply(params, "data_log_prob", path.state, images)  # [B]
+    weights = balanced_kl_weights(path.local_kls, kl_weight,
+                                  self.kl_balancing)  # [J]
+    objective = (log_px - kl_weight * path.global_kl -
+                 path.local_kls @ weights)  # [B]
+    loss = -jnp.mean(objective)
+    diagnostics = self.kl_diagnostics(path, weights, kl_weight)
+    diagnostics["log_likelihood_term"] = jnp.mean(log_px)
+    new_state = state
+    if self.global_prior == "rbm":
+      rbm_params = self.rbm_params(params)
+      new_state = self.update_chains(chain_key, rbm_params, state)
+      log_z = rbm.log_z_with_surrogate_gradient(rbm_params, new_state, 0.0)
+      decay = bounds.weight_decay(rbm_params, self.rbm_weight_decay)
+      loss = loss + kl_weight * log_z + decay
+      diagnostics.update(rbm_weight_decay_loss=jax.lax.stop_gradient(decay),
+                         chains_mean_z1=jnp.mean(new_state.z1),
+                         chains_mean_z2=jnp.mean(new_state.z2))
+    return loss, ModelAux(jax.lax.stop_gradient(objective), new_state,
+                          diagnostics)
+
+  def kl_diagnostics(self, path: Path, weights: Array, kl_weight) -> dict:
+    """Per-group KLs (nats per example) and the balancing weights' range."""
+    name = ("kl_global_without_log_z" if self.global_prior == "rbm"
+            else "kl_global")
+    out = {"kl_weight": kl_weight, name: jnp.mean(path.global_kl),
+           "kl_balance_min": jnp.min(weights) / jnp.maximum(kl_weight, 1e-8),
+           "kl_balance_max": jnp.max(weights) / jnp.maximum(kl_weight, 1e-8)}
+    width = len(str(self.num_local_groups - 1))
+    for j in range(self.num_local_groups):
+      out[f"kl_local_{j:0{width}d}"] = jnp.mean(path.local_kls[:, j])
+    return jax.lax.stop_gradient(out)
+
+  # -- the RBM's persistent chains -----------------------------------------------
+
+  def update_chains(self, key: PRNGKey, rbm_params: rbm.RBMParams,
+                    chains: Optional[rbm.Chains]) -> rbm.Chains:
+    """`gibbs_sweeps` block-Gibbs sweeps of the persistent chains (fresh
+    ones from the factorial base when `chains` is None)."""
+    init_key, sweep_key = jax.random.split(key)
+    if chains is None:
+      chains = rbm.init_chains(init_key, rbm_params, self.gibbs_chains)
+    return rbm.gibbs_sweeps(sweep_key, rbm_params, chains, self.gibbs_sweeps)
+
+  def init_state(self, key: PRNGKey, params, x_example: Array, estimator):
+    """`gibbs_chains` chains from the RBM's factorial base; None otherwise."""
+    self.images(x_example)
+    smoothing_lib.family_and_beta(estimator)
+    if self.global_prior != "rbm":
+      return None
+    return rbm.init_chains(key, self.rbm_params(params), self.gibbs_chains)
+
+  # -- evaluation on the discrete model --------------------------------------------
+
+  def global_hard(self, params, key: PRNGKey, features: Array
+                  ) -> tuple[Array, Array]:
+    """(z `[N, n]` ~ q(z | x) at beta = infinity, log q(z | x) `[N]`)."""
+    zs, log_q = [], 0.0
+    for g in range(self.global_groups):
+      out = self.apply(params, "global_params", g, features,
+                       jnp.concatenate(zs, -1) if zs else None)
+      group_key = jax.random.fold_in(key, g)
+      if self.global_prior == "normal":
+        mean, log_std = net_lib.split_normal(out)
+        z = normal_sample(group_key, mean, log_std)
+        log_q = log_q + sum_event(normal_log_prob(mean, log_std, z))
+      else:
+        z = bernoulli.sample(group_key, out)
+        log_q = log_q + sums.sum_last(bernoulli.log_prob(out, z))
+      zs.append(z)
+    return jnp.concatenate(zs, -1), log_q
+
+  def global_log_prior(self, params, z: Array) -> Array:
+    """log p(z) `[N]` of global samples (the RBM's needs params[LOG_Z_KEY])."""
+    if self.global_prior == "normal":
+      return sum_event(normal_log_prob(0.0, 0.0, z))
+    if self.global_prior == "bernoulli":
+      return sums.sum_last(bernoulli.log_prob(
+          self.apply(params, "prior_logits"), z))
+    if LOG_Z_KEY not in params:
+      raise ValueError("the RBM prior's log p(z) needs log Z: pass the "
+                       "parameters returned by prepare_evaluation.")
+    half = self.num_global // 2
+    return rbm.exact_log_prob(self.rbm_params(params), z[:, :half],
+                              z[:, half:], params[LOG_Z_KEY])
+
+  def local_log_weight(self, params, key: PRNGKey, images: Array, z: Array,
+                       local: Array) -> Array:
+    """log p(x, h | z) - log q(h | x, z) `[N]` at h ~ q (hard Bernoulli
+    groups), given global z `[N, n]` and the encoder's local features."""
+    state = self.apply(params, "top_down_init", z)
+    total = 0.0
+    for j in range(self.num_local_groups):
+      prior = self.apply(params, "local_prior", j, state)
+      posterior = self.apply(params, "local_posterior", j, state, local)
+      group_key = jax.random.fold_in(key, j)
+      if self.local_latent == "normal":
+        mean_q, log_std_q = net_lib.split_normal(posterior)
+        h = normal_sample(group_key, mean_q, log_std_q)
+        total = total + sum_event(
+            normal_log_prob(*net_lib.split_normal(prior), h) -
+            normal_log_prob(mean_q, log_std_q, h))
+      else:
+        h = bernoulli.sample(group_key, posterior[..., 0])
+        total = total + sum_event(bernoulli.log_prob(prior[..., 0], h) -
+                                  bernoulli.log_prob(posterior[..., 0], h))
+      state = self.apply(params, "absorb", j, state, h)
+    return total + self.apply(params, "data_log_prob", state, images)
+
+  def log_weights(self, params, key: PRNGKey, x: Array, num_samples: int
+                  ) -> Array:
+    """`[n, B]` log importance weights log p(x, z, h) - log q(z, h | x)."""
+    images = self.images(x)
+    batch = images.shape[0]
+    features, local = self.apply(params, "encode", images)
+    tile = lambda a: jnp.broadcast_to(a, (num_samples,) + a.shape).reshape(
+        (num_samples * batch,) + a.shape[1:])
+    global_key, local_key = jax.random.split(key)
+    z, log_q = self.global_hard(params, global_key, tile(features))
+    log_w = (self.global_log_prior(params, z) - log_q +
+             self.local_log_weight(params, local_key, tile(images), z,
+                                   tile(local)))
+    return log_w.reshape(num_samples, batch)
+
+  def log_likelihood(self, params, key: PRNGKey, x: Array,
+                     num_samples: int = 100, chunk_size: int = 100) -> Array:
+    """`[B]` the k-sample importance-weighted bound of the discrete model
+    (`objectives.iwae.iwae_bound`, chunked); params from
+    `prepare_evaluation`."""
+    x = jnp.asarray(x, jnp.float32)
+    return iwae.iwae_bound(lambda k, n: self.log_weights(params, k, x, n),
+                           key, num_samples, chunk_size)
+
+  def prepare_evaluation(self, params, key: PRNGKey):
+    """RBM prior: params with log Z, and info {log_z, log_z_stderr,
+    log_z_method} (exact, or AIS); `(params, {})` otherwise."""
+    if self.global_prior != "rbm":
+      return params, {}
+    result = bounds.estimate_log_z(
+        key, self.rbm_params(params), self.log_z,
+        ais_num_chains=self.ais_num_chains,
+        ais_num_temperatures=self.ais_num_temperatures)
+    info = {"log_z": float(result.log_z), "log_z_stderr": float(result.stderr),
+            "log_z_method": result.method}
+    return {**params, LOG_Z_KEY: result.log_z}, info
+
+  def bits_per_dim(self, params, key: PRNGKey, x: Array) -> Array:
+    """`[B]` the bound in bits per dimension (`discretized_logistic.
+    nats_to_bits_per_dim`, D = H W C), with `bits_per_dim_num_samples`."""
+    bound = self.log_likelihood(params, key, x, self.bits_per_dim_num_samples,
+                                self.bits_per_dim_chunk_size)
+    return dlogistic.nats_to_bits_per_dim(bound, self.data_dim)
+
+  def extra_evaluations(self) -> dict:
+    """{"bits_per_dim": ...} for 8-bit data; none for binary data."""
+    if self.value_type == "uint8":
+      return {"bits_per_dim": self.bits_per_dim}
+    return {}
+
+  # -- sampling (Fig. 4) -----------------------------------------------------------
+
+  def sample_global(self, params, key: PRNGKey, n: int) -> Array:
+    """`[n, num_global]` z ~ p(z) (the RBM's by Gibbs from fresh chains)."""
+    if self.global_prior == "rbm":
+      return jnp.concatenate(rbm.sample(key, self.rbm_params(params), n,
+                                        self.sample_sweeps), -1)
+    if self.global_prior == "bernoulli":
+      logits = self.apply(params, "prior_logits")
+      return bernoulli.sample(key, jnp.broadcast_to(logits,
+                                                    (n,) + logits.shape))
+    return jax.random.normal(key, (n, self.num_global))
+
+  def sample_local(self, params, key: PRNGKey, z: Array) -> Array:
+    """s_J after h_j ~ p(h_j | z, h_{<j}) for every local group."""
+    state = self.apply(params, "top_down_init", z)
+    for j in range(self.num_local_groups):
+      prior = self.apply(params, "local_prior", j, state)
+      group_key = jax.random.fold_in(key, j)
+      if self.local_latent == "normal":
+        h = normal_sample(group_key, *net_lib.split_normal(prior))
+      else:
+        h = bernoulli.sample(group_key, prior[..., 0])
+      state = self.apply(params, "absorb", j, state, h)
+    return state
+
+  def sample(self, params, key: PRNGKey, n: int) -> Array:
+    """`[n, D]` samples, one global sample per `sample_columns` consecutive
+    samples (module docstring)."""
+    checks.check_int("n", n, 1)
+    global_key, local_key, data_key = jax.random.split(key, 3)
+    rows = -(-n // self.sample_columns)
+    z = jnp.repeat(self.sample_global(params, global_key, rows),
+                   self.sample_columns, axis=0)[:n]
+    state = self.sample_local(params, local_key, z)
+    x, outputs = self.apply(params, "data_sample", data_key, state)
+    if self.value_type == "binary":
+      known = 1.0 - self.last_factor_new_pixels()
+      x = known * x + (1.0 - known) * jax.nn.sigmoid(outputs[..., 0])
+    return x.reshape(n, self.data_dim)
+
+  def last_factor_new_pixels(self) -> np.ndarray:
+    """`[H, W, 1]` 1 at the pixels the last data factor models."""
+    if self.net.decoder == "factorial":
+      return np.ones(self.image_shape[:2] + (1,), np.float32)
+    levels = self.net.num_levels
+    return 1.0 - net_lib.known_mask(self.image_shape[:2], levels - 1)
+
+
+def check_uint8(x, data_dim: int) -> Array:
+  """`x` as float32 `[..., data_dim]` with (concrete) values in 0..255."""
+  if not isinstance(x, jax.core.Tracer):
+    values = np.asarray(x)
+    if values.size and not (np.all((values >= 0) & (values <= 255)) and
+                            np.all(values == np.round(values))):
+      raise ValueError(f"x must be 8-bit integers 0..255; got values in "
+                       f"[{values.min()}, {values.max()}].")
+  x = jnp.asarray(x, jnp.float32)
+  if x.ndim < 1 or x.shape[-1] != data_dim:
+    raise ValueError(f"x must have shape [..., {data_dim}]; got "
+                     f"x.shape={x.shape}.")
+  return x
+
+
+def check_global_size(name: str, num_global: Any, groups: int, rbm_prior: bool
+                      ) -> None:
+  """num_global splits into `groups` equal groups (and, for the RBM, into two
+  halves that no group straddles)."""
+  checks.check_int(name, num_global, 2 if rbm_prior else 1)
+  multiple = max(groups, 2) if rbm_prior else groups
+  if num_global % multiple:
+    raise ValueError(f"{name}={num_global} must be a multiple of {multiple} "
+                     f"({groups} global group(s)"
+                     f"{' and the RBM halves' if rbm_prior else ''}).")
+
+
+# -- the model registry's entry (`discrete_vi.models.registry`) --------------------
+
+SMOOTHING_ESTIMATORS = tuple(sorted(smoothing_lib.FAMILY_OF_ESTIMATOR))
+
+
+def validate_config(config) -> None:
+  """Raises ValueError naming the bad field (`config.model.<field>=value`)."""
+  model, evaluation = config["model"], config["eval"]
+  field = lambda name: f"config.model.{name}"
+  checks.check_one_of(field("global_prior"), model["global_prior"],
+                      GLOBAL_PRIORS)
+  checks.check_one_of(field("local_latent"), model["local_latent"],
+                      LOCAL_LATENTS)
+  checks.check_one_of(field("global_groups"), model["global_groups"],
+                      GLOBAL_GROUPS)
+  check_global_size(field("num_global"), model["num_global"],
+                    model["global_groups"], model["global_prior"] == "rbm")
+  for name in ("num_local_groups", "local_channels", "channels",
+               "global_hidden", "num_mixtures", "gibbs_chains",
+               "gibbs_sweeps", "sample_sweeps", "sample_columns"):
+    checks.check_int(field(name), model[name], 1)
+  checks.check_int(field("num_blocks"), model["num_blocks"], 0)
+  checks.check_int(field("local_level"), model["local_level"], 0)
+  checks.check_one_of(field("decoder"), model["decoder"], DECODERS)
+  checks.check_bool(field("weight_norm"), model["weight_norm"])
+  checks.check_bool(field("kl_balancing"), model["kl_balancing"])
+  if model["squeeze_excitation"] is not None:
+    checks.check_int(field("squeeze_excitation"), model["squeeze_excitation"],
+                     1)
+  checks.check_one_of(field("activation"), model["activation"],
+                      sorted(layers.ACTIVATIONS))
+  checks.check_nonnegative(field("rbm_weight_decay"),
+                           model["rbm_weight_decay"])
+  checks.check_int("config.train.kl_warmup_steps",
+                   config["train"]["kl_warmup_steps"], 0)
+  checks.check_one_of("config.estimator.name", config["estimator"]["name"],
+                      SMOOTHING_ESTIMATORS)
+  checks.check_one_of("config.eval.log_z", evaluation.get("log_z", "auto"),
+                      bounds.LOG_Z_METHODS)
+  checks.check_int("config.eval.ais_num_chains",
+                   evaluation.get("ais_num_chains", 1024), 2)
+  checks.check_int("config.eval.ais_num_temperatures",
+                   evaluation.get("ais_num_temperatures", 1000), 2)
+  if model["global_prior"] == "rbm" and evaluation.get("log_z") == "exact":
+    try:
+      bounds.log_z_method("exact", (model["num_global"] // 2,) * 2)
+    except ValueError as error:
+      raise ValueError(f"config.eval.log_z='exact': {error}") from None
+
+
+def from_config(config, spec) -> DVAEPPConv:
+  """The model of `config.model` for the data of `spec` (a `data.DataSpec`).
+
+  Raises:
+    ValueError: naming `config.model.local_level` when the images have no
+      such level.
+  """
+  model, evaluation = config["model"], config["eval"]
+  top = net_lib.num_downsamplings(spec.image_shape)
+  if model["local_level"] > top:
+    raise ValueError(f"config.model.local_level={model['local_level']} must "
+                     f"be <= {top} for {tuple(spec.image_shape)} images.")
+  return DVAEPPConv(
+      spec.image_shape, spec.train_mean, value_type=spec.value_type,
+      global_prior=model["global_prior"], local_latent=model["local_latent"],
+      num_global=model["num_global"], global_groups=model["global_groups"],
+      num_local_groups=model["num_local_groups"],
+      local_channels=model["local_channels"],
+      local_level=model["local_level"], decoder=model["decoder"],
+      channels=model["channels"], num_blocks=model["num_blocks"],
+      global_hidden=model["global_hidden"],
+      num_mixtures=model["num_mixtures"], weight_norm=model["weight_norm"],
+      squeeze_excitation=model["squeeze_excitation"],
+      activation=model["activation"],
+      kl_warmup_steps=config["train"]["kl_warmup_steps"],
+      kl_balancing=model["kl_balancing"],
+      gibbs_chains=model["gibbs_chains"], gibbs_sweeps=model["gibbs_sweeps"],
+      rbm_weight_decay=model["rbm_weight_decay"],
+      log_z=evaluation.get("log_z", "auto"),
+      ais_num_chains=evaluation.get("ais_num_chains", 1024),
+      ais_num_temperatures=evaluation.get("ais_num_temperatures", 1000),
+      sample_sweeps=model["sample_sweeps"],
+      sample_columns=model["sample_columns"],
+      bits_per_dim_num_samples=evaluation["final_num_samples"],
+      bits_per_dim_chunk_size=evaluation["chunk_size"])
