@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping, NamedTuple
 from discrete_vi import checks
 from discrete_vi.models import base
 from discrete_vi.models import dvaepp
+from discrete_vi.models import dvaepp_conv
 from discrete_vi.models import sbn
 from discrete_vi.models import xor_flow
 
@@ -27,6 +28,8 @@ class ModelEntry(NamedTuple):
 
 MODELS = {
     "dvaepp": ModelEntry(dvaepp.validate_config, dvaepp.from_config),
+    "dvaepp_conv": ModelEntry(dvaepp_conv.validate_config,
+                              dvaepp_conv.from_config),
     "sbn": ModelEntry(sbn.validate_config, sbn.from_config),
     "xor_flow": ModelEntry(xor_flow.validate_config, xor_flow.from_config),
 }
