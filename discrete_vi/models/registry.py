@@ -14,6 +14,7 @@ from discrete_vi import checks
 from discrete_vi.models import base
 from discrete_vi.models import dvaepp
 from discrete_vi.models import dvaepp_conv
+from discrete_vi.models import hdvae
 from discrete_vi.models import sbn
 from discrete_vi.models import xor_flow
 
@@ -32,6 +33,7 @@ MODELS = {
                               dvaepp_conv.from_config),
     "sbn": ModelEntry(sbn.validate_config, sbn.from_config),
     "xor_flow": ModelEntry(xor_flow.validate_config, xor_flow.from_config),
+    "hdvae": ModelEntry(hdvae.validate_config, hdvae.from_config),
 }
 
 
