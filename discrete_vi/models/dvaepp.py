@@ -252,7 +252,8 @@ class DVAEPP:
   def init(self, key: PRNGKey, x_example: Array) -> dict:
     """Initial parameters: `encoders_<g>`, `decoder`, and the prior's
     (`prior_logits_<g>`, `prior_link` for directed; `rbm` {a1, a2, w})."""
-    return self.module.init(key, self._check_data(x_example))["params"]
+    x = self._check_data(x_example)
+    return jax.jit(self.module.init)(key, x)["params"]  # one compile
 
   def _apply(self, params, method: str, *args):
     params = {k: v for k, v in params.items() if k != LOG_Z_KEY}
@@ -306,6 +307,13 @@ class DVAEPP:
 
     Its value is minus the sampled relaxed objective (log Z excluded for
     the RBM); its gradient the smoothing estimators' pathwise gradient.
+
+    A smoothing estimator calls its objective twice: at the relaxed \zeta
+    with `posterior_logits` (the training signal), and at the hard z
+    without them (its `aux.objective`). The hard value is not used here
+    (the discrete model is evaluated by `log_likelihood`), so the objective
+    returns zeros there instead of tracing the groups below and the
+    decoder again.
     """
     smoothing, beta = smoothing_lib.family_and_beta(estimator)
 
@@ -314,6 +322,8 @@ class DVAEPP:
       logits = self._apply(params, "encode", group, x, zeta1)  # [B, n]
 
       def objective(zeta, posterior_logits=None):
+        if posterior_logits is None:  # the estimator's hard call: unused
+          return jnp.zeros(zeta.shape[:-1], zeta.dtype)
         new_path = path + ((zeta, logits, posterior_logits),)
         if group == self.num_groups - 1:
           return self.integrand(params, x, new_path, kl_weight, smoothing,
@@ -464,8 +474,12 @@ class DVAEPP:
   def sample(self, params, key: PRNGKey, n: int) -> Array:
     """`[n, data_dim]` pixel probabilities sigmoid(decoder(z)), z ~ p(z)."""
     checks.check_int("n", n, 1)
-    zs = self.sample_latents(params, key, n)
-    return jax.nn.sigmoid(self._apply(params, "decode", zs))
+
+    @jax.jit
+    def sample(params, key):
+      zs = self.sample_latents(params, key, n)
+      return jax.nn.sigmoid(self._apply(params, "decode", zs))
+    return sample(params, key)
 
   def _check_data(self, x) -> Array:
     return _checks.check_data(x, self.data_dim, exactly_binary=False)
