@@ -223,7 +223,7 @@ def objective_draws(model, params, estimator, state=None, num=NUM_DRAWS):
 
 
 CASES = [("directed", True, "joint"), ("directed", True, "marginal"),
-         ("factorial", False, "marginal")]
+         pytest.param("factorial", False, "marginal", marks=pytest.mark.slow)]
 
 
 @pytest.mark.parametrize("prior,hierarchical,elbo_kind", CASES)
@@ -248,6 +248,7 @@ def test_directed_bounds_are_unbiased_and_ordered(prior, hierarchical,
 def test_rbm_kl_of_eq7_equals_brute_force(hierarchical):
   model = tiny("rbm", hierarchical)
   params = random_params(model, seed=3)
+
   @jax.jit
   def both(params):
     t = quadrature(params, X, hierarchical)
@@ -257,7 +258,8 @@ def test_rbm_kl_of_eq7_equals_brute_force(hierarchical):
   np.testing.assert_allclose(analytic, brute_force, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("hierarchical", [True])
+@pytest.mark.parametrize("hierarchical", [
+    True, pytest.param(False, marks=pytest.mark.slow)])
 def test_rbm_objective_is_unbiased_for_the_joint_bound_plus_log_z(hierarchical):
   model = tiny("rbm", hierarchical, gibbs_chains=2, gibbs_sweeps=1)
   params = random_params(model, seed=3)
@@ -299,12 +301,12 @@ def test_rbm_parameter_gradient_is_unbiased():
     joint, _ = exact_rbm(p, X, True)
     return -jnp.mean(joint)
 
-  exact = ravel_pytree(jax.grad(exact_loss)(params)["rbm"])[0]
+  exact = ravel_pytree(jax.jit(jax.grad(exact_loss))(params)["rbm"])[0]
   keys = jax.random.split(jax.random.PRNGKey(11), NUM_DRAWS)
   draws = np.asarray(jax.jit(jax.vmap(draw))(keys))
   stats.assert_unbiased(draws, exact)
   # Without the log Z term the gradient would be visibly wrong.
-  _, log_z_grad = jax.value_and_grad(lambda p: rbm_log_prob(p)[1])(params)
+  log_z_grad = jax.jit(jax.grad(lambda p: rbm_log_prob(p)[1]))(params)
   shift = ravel_pytree(log_z_grad["rbm"])[0]
   assert np.max(np.abs(stats.z_scores(draws, exact - shift))) > 4
 
@@ -334,7 +336,8 @@ def exact_discrete(params, prior, x):
 
 
 @pytest.mark.parametrize("prior,hierarchical", [
-    ("directed", True), ("factorial", False), ("rbm", False)])
+    ("directed", True), ("rbm", False),
+    pytest.param("factorial", False, marks=pytest.mark.slow)])
 def test_discrete_evaluation_is_the_exact_marginal_likelihood(prior,
                                                               hierarchical):
   model = tiny(prior, hierarchical, log_z="exact")
@@ -418,8 +421,11 @@ def test_marginal_kl_is_finite_at_the_ends_and_at_large_beta(family):
 
 @pytest.mark.parametrize("name,prior,elbo_kind", [
     ("overlapping_exponential", "directed", "marginal"),
-    ("spike_and_exp", "directed", "marginal"),
-    ("overlapping_exponential", "rbm", "joint")])
+    ("spike_and_exp", "rbm", "joint"),
+    pytest.param("spike_and_exp", "directed", "marginal",
+                 marks=pytest.mark.slow),
+    pytest.param("overlapping_exponential", "rbm", "joint",
+                 marks=pytest.mark.slow)])
 def test_training_loss_is_finite_at_beta_40_and_extreme_logits(name, prior,
                                                                elbo_kind):
   model = tiny(prior, True, elbo_kind, gibbs_chains=3, gibbs_sweeps=1)

@@ -303,7 +303,7 @@ class DVAEPP:
             kl_weight * self.kl(params, path, smoothing, beta))
 
   def nested_loss(self, params, keys, x, estimator, kl_weight) -> Array:
-    """The nested estimators' loss per example, `[B]` (module docstring).
+    r"""The nested estimators' loss per example, `[B]` (module docstring).
 
     Its value is minus the sampled relaxed objective (log Z excluded for
     the RBM); its gradient the smoothing estimators' pathwise gradient.
