@@ -102,6 +102,7 @@ import numpy as np
 
 from discrete_vi import checks
 from discrete_vi import sums
+from discrete_vi import data as data_lib
 from discrete_vi.distributions import bernoulli
 from discrete_vi.distributions import discretized_logistic as dlogistic
 from discrete_vi.distributions import overlapping
@@ -199,7 +200,7 @@ def balanced_kl_weights(kls: Array, kl_weight: Array, enabled: bool
 
 
 class Path(NamedTuple):
-  """The latents of one pass through the model (batch `[B]` first).
+  r"""The latents of one pass through the model (batch `[B]` first).
 
   Attributes:
     zeta: `[B, n]` global sample (\zeta, hard z, or normal z).
@@ -250,11 +251,7 @@ class DVAEPPConv:
                       global_prior == "rbm")
     checks.check_int("num_local_groups", num_local_groups, 1)
     checks.check_int("local_channels", local_channels, 1)
-    top = net_lib.num_downsamplings(image_shape)
-    checks.check_int("local_level", local_level, 0)
-    if local_level > top:
-      raise ValueError(f"local_level={local_level} must be <= {top}, the "
-                       f"coarsest level of {image_shape[:2]} images.")
+    check_local_level("local_level", local_level, image_shape)
     checks.check_one_of("decoder", decoder, DECODERS)
     for name, value in (("channels", channels), ("global_hidden",
                                                  global_hidden),
@@ -328,7 +325,7 @@ class DVAEPPConv:
 
   def global_relaxed(self, params, key: PRNGKey, features: Array, estimator
                      ) -> tuple[Array, Array]:
-    """(\\zeta `[B, n]`, KL_global `[B]`, the RBM's without log Z)."""
+    r"""(\zeta `[B, n]`, KL_global `[B]`, the RBM's without log Z)."""
     zetas, logits, posteriors, kl = [], [], [], 0.0
     for g in range(self.global_groups):
       out = self.apply(params, "global_params", g, features,
@@ -611,14 +608,19 @@ class DVAEPPConv:
       state = self.apply(params, "absorb", j, state, h)
     return state
 
+  def shared_global_samples(self, params, key: PRNGKey, n: int) -> Array:
+    """`[n, num_global]`: ceil(n / sample_columns) draws of p(z), draw r
+    repeated for samples r * sample_columns ... (r + 1) * sample_columns - 1."""
+    rows = -(-n // self.sample_columns)
+    return jnp.repeat(self.sample_global(params, key, rows),
+                      self.sample_columns, axis=0)[:n]
+
   def sample(self, params, key: PRNGKey, n: int) -> Array:
     """`[n, D]` samples, one global sample per `sample_columns` consecutive
     samples (module docstring)."""
     checks.check_int("n", n, 1)
     global_key, local_key, data_key = jax.random.split(key, 3)
-    rows = -(-n // self.sample_columns)
-    z = jnp.repeat(self.sample_global(params, global_key, rows),
-                   self.sample_columns, axis=0)[:n]
+    z = self.shared_global_samples(params, global_key, n)
     state = self.sample_local(params, local_key, z)
     x, outputs = self.apply(params, "data_sample", data_key, state)
     if self.value_type == "binary":
@@ -647,6 +649,15 @@ def check_uint8(x, data_dim: int) -> Array:
     raise ValueError(f"x must have shape [..., {data_dim}]; got "
                      f"x.shape={x.shape}.")
   return x
+
+
+def check_local_level(name: str, level: Any, image_shape) -> None:
+  """0 <= level <= K, the coarsest level of `image_shape` images."""
+  checks.check_int(name, level, 0)
+  top = net_lib.num_downsamplings(image_shape)
+  if level > top:
+    raise ValueError(f"{name}={level} must be <= {top}, the coarsest level "
+                     f"of {tuple(image_shape)} images.")
 
 
 def check_global_size(name: str, num_global: Any, groups: int, rbm_prior: bool
@@ -684,6 +695,10 @@ def validate_config(config) -> None:
     checks.check_int(field(name), model[name], 1)
   checks.check_int(field("num_blocks"), model["num_blocks"], 0)
   checks.check_int(field("local_level"), model["local_level"], 0)
+  source = data_lib.DATASETS.get(config["data"]["name"])
+  if source is not None:
+    check_local_level(field("local_level"), model["local_level"],
+                      source.image_shape)
   checks.check_one_of(field("decoder"), model["decoder"], DECODERS)
   checks.check_bool(field("weight_norm"), model["weight_norm"])
   checks.check_bool(field("kl_balancing"), model["kl_balancing"])
@@ -719,10 +734,8 @@ def from_config(config, spec) -> DVAEPPConv:
       such level.
   """
   model, evaluation = config["model"], config["eval"]
-  top = net_lib.num_downsamplings(spec.image_shape)
-  if model["local_level"] > top:
-    raise ValueError(f"config.model.local_level={model['local_level']} must "
-                     f"be <= {top} for {tuple(spec.image_shape)} images.")
+  check_local_level("config.model.local_level", model["local_level"],
+                    spec.image_shape)
   return DVAEPPConv(
       spec.image_shape, spec.train_mean, value_type=spec.value_type,
       global_prior=model["global_prior"], local_latent=model["local_latent"],
