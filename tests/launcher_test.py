@@ -231,3 +231,17 @@ def test_readme_compare_estimators_build_valid_configs(monkeypatch):
     base = module.get_config(arg or None)
     for name in _flag(argv, "estimators").split(","):
       training.validate_config(compare.config_for(base, name))
+
+
+def test_readme_compare_rows_rows_build_valid_configs():
+  from discrete_vi import training  # pylint: disable=g-import-not-at-top
+  from experiments import compare_rows  # pylint: disable=g-import-not-at-top
+  commands = _comparison_commands("compare_rows")
+  assert commands
+  for argv in commands:
+    module = compare_rows.load_config_module(_flag(argv, "config_file"))
+    for row in [r for r in _flag(argv, "rows").split(";") if r.strip()]:
+      training.validate_config(compare_rows.config_for(
+          module, row, max_steps=int(_flag(argv, "max_steps")),
+          time_budget_s=float(_flag(argv, "time_budget_s")),
+          eval_every_steps=int(_flag(argv, "eval_every_steps"))))
