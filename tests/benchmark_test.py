@@ -3,6 +3,7 @@ tests never time things)."""
 
 import jax
 import numpy as np
+import pytest
 
 from configs import test as test_config
 from configs import xor_flow as xor_flow_config
@@ -44,6 +45,7 @@ def test_dvaepp_benchmark_sections_run_small():
   assert "8 chains of 4 + 3 units" in lines[0]
 
 
+@pytest.mark.slow  # four model compilations, ~20 s
 def test_dvaepp_step_table_runs_small():
   from experiments import benchmark_dvaepp  # pylint: disable=g-import-not-at-top
   dataset = training.load_data(test_config.get_config())
