@@ -145,6 +145,7 @@ def _split_annealed(section: Mapping[str, Any], name: str, options: dict,
       continue
     if end is None:
       continue
+    checks.check_positive(f"config.estimator.{end_field}", end)
     if option not in estimators.options_of(name):
       raise ValueError(f"config.estimator.{end_field}={end!r} is set but "
                        f"estimator {name!r} has no option {option!r}.")
