@@ -13,6 +13,10 @@ import numpy as np
 import optax
 import pytest
 
+# About 190 s of mostly XLA compilation on 2 cores: outside the default run
+# (10-minute CI budget) until the model compiles faster (`pytest -m slow`).
+pytestmark = pytest.mark.slow
+
 from configs import dvaepp_conv as config_lib
 from discrete_vi import data as data_lib
 from discrete_vi import estimators
