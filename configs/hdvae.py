@@ -24,8 +24,8 @@ L_1^{tau=0.1} - L_1^{tau=0}: delta of Eq. 6 is its absolute value) with
 
 Quick protocol (embedded `mnist5k`, CPU): 32 filters, one residual block
 per connection, dropout 0.2, 2,000 steps with the tau knots at 40 % and
-80 % of the run, 100-sample bounds. About 10 minutes on 2 free cores per
-row (0.25 s per step), discrete vs normal at one layer:
+80 % of the run, 100-sample bounds. About 15 minutes on 2 free cores per
+row (0.4 s per step, discrete and normal alike), at one layer:
 
     python -m experiments.main --config=configs/hdvae.py:discrete \
         --workdir=/tmp/hdvae_discrete

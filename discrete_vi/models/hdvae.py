@@ -166,7 +166,8 @@ class HDVAE:
   def init(self, key: PRNGKey, x_example: Array) -> dict:
     """Initial parameters for `[B, 784]` data (the Flax `params`)."""
     x = self._check_data(x_example)
-    return self.net.init(key, x)["params"]
+    # Jitted: run eagerly, the many small initialisers dispatch one by one.
+    return jax.jit(self.net.init)(key, x)["params"]
 
   # -- one path of samples, through any sampler --------------------------------
 

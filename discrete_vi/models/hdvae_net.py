@@ -88,7 +88,7 @@ class NormalLayer(nn.Module):
 
   def setup(self):
     self.query_nets = {name: nn.Dense(2 * self.num_variables,
-                                      kernel_init=nn.initializers.zeros,
+                                      kernel_init=nn.initializers.normal(1e-2),
                                       name=f"query_{name}")
                        for name in self.queries}
 
