@@ -8,6 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+# About 110 s of mostly XLA compilation on 2 cores: outside the default run
+# (10-minute CI budget) until the model compiles faster (`pytest -m slow`).
+pytestmark = pytest.mark.slow
+
 from configs import hdvae as hdvae_config
 from discrete_vi import estimators
 from discrete_vi import training
