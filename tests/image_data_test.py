@@ -288,3 +288,14 @@ def test_registry_lists_the_image_sets():
   assert (cifar10.image_shape, cifar10.value_type, cifar10.binarization) == (
       (32, 32, 3), "uint8", "none")
   assert tfds_loaders.VALID_SIZES["cifar10"] == 5000  # 45k / 5k / 10k
+
+
+def test_model_data_check_accepts_8_bit_integers_only():
+  from discrete_vi.models import _checks  # pylint: disable=g-import-not-at-top
+  x = _checks.check_data(np.array([[0., 255., 17.]]), 3, value_type="uint8")
+  assert x.dtype == np.float32
+  for bad in ([[0., 256., 1.]], [[0., 0.5, 1.]], [[-1., 0., 1.]]):
+    with pytest.raises(ValueError, match="8-bit integers"):
+      _checks.check_data(np.array(bad), 3, value_type="uint8")
+  with pytest.raises(ValueError, match=r"\[\.\.\., 3\]"):
+    _checks.check_data(np.zeros((2, 4)), 3, value_type="uint8")

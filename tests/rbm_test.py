@@ -390,3 +390,18 @@ def test_bad_arguments_raise_naming_the_value():
   for call, match in cases:
     with pytest.raises(ValueError, match=match):
       call()
+
+
+def test_advance_chains_starts_fresh_chains_or_continues_the_given_ones():
+  params = rbm.RBMParams(jnp.array([0.5, -1.0]), jnp.array([1.0, 0.0, -0.5]),
+                         0.3 * jnp.ones((2, 3)))
+  key = jax.random.PRNGKey(3)
+  init_key, sweep_key = jax.random.split(key)
+  fresh = rbm.advance_chains(key, params, None, 5, 2)
+  expected = rbm.gibbs_sweeps(sweep_key, params,
+                              rbm.init_chains(init_key, params, 5), 2)
+  np.testing.assert_array_equal(fresh.z1, expected.z1)
+  np.testing.assert_array_equal(fresh.z2, expected.z2)
+  continued = rbm.advance_chains(key, params, fresh, 5, 2)
+  expected = rbm.gibbs_sweeps(sweep_key, params, fresh, 2)
+  np.testing.assert_array_equal(continued.z1, expected.z1)

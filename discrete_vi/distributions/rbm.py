@@ -30,7 +30,7 @@ References:
 
 import functools
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -291,6 +291,28 @@ def gibbs_sweeps(key: PRNGKey, params: RBMParams, chains: Chains,
   params = _as_params(params)
   _check_chains(params, chains)
   return _gibbs_scan(key, params, chains, beta, num_sweeps)
+
+
+def advance_chains(key: PRNGKey, params: RBMParams, chains: Optional[Chains],
+                   num_chains: int, num_sweeps: int) -> Chains:
+  """One training step's update of persistent chains (Tieleman, 2008):
+  `num_sweeps` block-Gibbs sweeps, from fresh `init_chains(num_chains)`
+  when `chains` is None.
+
+  Args:
+    key: PRNG key.
+    params: the RBM (enters under stop_gradient).
+    chains: the persistent `Chains`, or None.
+    num_chains: chains to start when `chains` is None (static).
+    num_sweeps: sweeps per call >= 1 (static).
+
+  Returns:
+    The new `Chains`.
+  """
+  init_key, sweep_key = jax.random.split(key)
+  if chains is None:
+    chains = init_chains(init_key, params, num_chains)
+  return gibbs_sweeps(sweep_key, params, chains, num_sweeps)
 
 
 @functools.partial(jax.jit, static_argnums=4)

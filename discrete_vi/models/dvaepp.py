@@ -381,11 +381,10 @@ class DVAEPP:
   def update_chains(self, key: PRNGKey, rbm_params: rbm.RBMParams,
                     chains: Optional[rbm.Chains]) -> rbm.Chains:
     """`gibbs_sweeps` block-Gibbs sweeps of the persistent chains (fresh
-    ones from the factorial base when `chains` is None)."""
-    init_key, sweep_key = jax.random.split(key)
-    if chains is None:
-      chains = rbm.init_chains(init_key, rbm_params, self.gibbs_chains)
-    return rbm.gibbs_sweeps(sweep_key, rbm_params, chains, self.gibbs_sweeps)
+    ones from the factorial base when `chains` is None):
+    `rbm.advance_chains`."""
+    return rbm.advance_chains(key, rbm_params, chains, self.gibbs_chains,
+                              self.gibbs_sweeps)
 
   def init_state(self, key: PRNGKey, params, x_example: Array, estimator):
     """`gibbs_chains` chains drawn from the RBM's factorial base (its

@@ -315,10 +315,7 @@ class DVAEPPConv:
 
   def images(self, x: Array) -> Array:
     """`[B, D]` (checked) -> `[B, H, W, C]`."""
-    if self.value_type == "binary":
-      x = _checks.check_data(x, self.data_dim, exactly_binary=False)
-    else:
-      x = check_uint8(x, self.data_dim)
+    x = _checks.check_data(x, self.data_dim, value_type=self.value_type)
     return x.reshape((-1,) + self.image_shape)
 
   # -- the relaxed training bound ----------------------------------------------
@@ -461,11 +458,10 @@ class DVAEPPConv:
   def update_chains(self, key: PRNGKey, rbm_params: rbm.RBMParams,
                     chains: Optional[rbm.Chains]) -> rbm.Chains:
     """`gibbs_sweeps` block-Gibbs sweeps of the persistent chains (fresh
-    ones from the factorial base when `chains` is None)."""
-    init_key, sweep_key = jax.random.split(key)
-    if chains is None:
-      chains = rbm.init_chains(init_key, rbm_params, self.gibbs_chains)
-    return rbm.gibbs_sweeps(sweep_key, rbm_params, chains, self.gibbs_sweeps)
+    ones from the factorial base when `chains` is None):
+    `rbm.advance_chains`."""
+    return rbm.advance_chains(key, rbm_params, chains, self.gibbs_chains,
+                              self.gibbs_sweeps)
 
   def init_state(self, key: PRNGKey, params, x_example: Array, estimator):
     """`gibbs_chains` chains from the RBM's factorial base; None otherwise."""
@@ -634,21 +630,6 @@ class DVAEPPConv:
       return np.ones(self.image_shape[:2] + (1,), np.float32)
     levels = self.net.num_levels
     return 1.0 - net_lib.known_mask(self.image_shape[:2], levels - 1)
-
-
-def check_uint8(x, data_dim: int) -> Array:
-  """`x` as float32 `[..., data_dim]` with (concrete) values in 0..255."""
-  if not isinstance(x, jax.core.Tracer):
-    values = np.asarray(x)
-    if values.size and not (np.all((values >= 0) & (values <= 255)) and
-                            np.all(values == np.round(values))):
-      raise ValueError(f"x must be 8-bit integers 0..255; got values in "
-                       f"[{values.min()}, {values.max()}].")
-  x = jnp.asarray(x, jnp.float32)
-  if x.ndim < 1 or x.shape[-1] != data_dim:
-    raise ValueError(f"x must have shape [..., {data_dim}]; got "
-                     f"x.shape={x.shape}.")
-  return x
 
 
 def check_local_level(name: str, level: Any, image_shape) -> None:
