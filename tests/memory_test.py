@@ -5,6 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+# Part of the HD-VAE family, whose tests run with `pytest -m slow` until
+# its networks compile faster (CI budget).
+pytestmark = pytest.mark.slow
+
 from discrete_vi import estimators
 from discrete_vi.models import memory
 
