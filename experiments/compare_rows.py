@@ -24,6 +24,7 @@ import os
 
 from absl import app
 from absl import flags
+import numpy as np
 
 from experiments import comparison
 from experiments import launcher
@@ -100,16 +101,19 @@ def _cell(results: dict, key: str) -> str:
 def write_table(rows, path: str) -> str:
   """comparison.md: one line per row, best test bound first."""
   extra = extra_columns(rows)
+  # The variance column only when it was measured (`--variance_draws` > 0).
+  with_variance = any(np.isfinite(r["grad_variance"]) for r in rows)
   header = ["row", "test bound", "best valid bound", *extra, "steps",
-            "wall time (s)", "steps/s", "grad variance"]
+            "wall time (s)", "steps/s"] + ["grad variance"] * with_variance
   lines = ["| " + " | ".join(header) + " |",
            "|" + "---|" * len(header)]
   for r in sorted(rows, key=lambda r: -r["test"]):
     res = r["results"]
     cells = [r["estimator"], f"{r['test']:.2f}", f"{r['best_valid']:.2f}",
              *[_cell(res, k) for k in extra], str(res["num_steps"]),
-             f"{r['wall_time_s']:.0f}", f"{r['steps_per_s']:.1f}",
-             f"{r['grad_variance']:.3e}"]
+             f"{r['wall_time_s']:.0f}", f"{r['steps_per_s']:.1f}"]
+    if with_variance:
+      cells.append(f"{r['grad_variance']:.3e}")
     lines.append("| " + " | ".join(cells) + " |")
   return comparison.write_markdown(lines, path)
 

@@ -36,3 +36,14 @@ def test_further_numbers_become_columns_with_their_standard_errors(tmp_path):
   assert first.startswith("| b | -80.00 |") and "| 4.00 |" in first
   assert "| 1.50 ± 0.25 |" in second
   assert open(tmp_path / "comparison.md").read() == table
+
+
+def test_unmeasured_gradient_variance_is_not_a_column(tmp_path):
+  row = {"estimator": "a", "test": -90.0, "best_valid": -91.0,
+         "wall_time_s": 1.0, "steps_per_s": 2.0,
+         "grad_variance": float("nan"),
+         "results": {"test_log_likelihood": -90.0, "num_steps": 3}}
+  table = compare_rows.write_table([row], str(tmp_path / "comparison.md"))
+  header, _, line = table.strip().splitlines()
+  assert header.split("|")[-2].strip() == "steps/s"
+  assert "nan" not in line and line.split("|")[-2].strip() == "2.0"
