@@ -1,7 +1,10 @@
 """Tests of the convolutional DVAE++ (`models.dvaepp_conv`, Table 3's rows).
 
 Tiny models (8 x 8 images, 2 global units per RBM half, one or three local
-groups, 8 filters) with fixed keys; the longer ones are marked slow.
+groups, 8 filters; squeeze-and-excitation only in the slow tests) with fixed
+keys. Compilation dominates: each model is
+built, initialised and trained once per module (fixtures), and each test
+jits one function; the other rows' training and the 8-bit model are slow.
 """
 
 import itertools
@@ -9,13 +12,10 @@ import math
 
 import jax
 import jax.numpy as jnp
+import matplotlib.pyplot as plt
 import numpy as np
 import optax
 import pytest
-
-# About 190 s of mostly XLA compilation on 2 cores: outside the default run
-# (10-minute CI budget) until the model compiles faster (`pytest -m slow`).
-pytestmark = pytest.mark.slow
 
 from configs import dvaepp_conv as config_lib
 from discrete_vi import data as data_lib
@@ -24,13 +24,15 @@ from discrete_vi.models import dvaepp_conv
 from discrete_vi.models import dvaepp_conv_net as net_lib
 from discrete_vi.models import registry
 from discrete_vi.objectives import iwae
+from discrete_vi.training import loop
 from discrete_vi.training import validation
 
 SHAPE = (8, 8, 1)
 TINY = dict(num_global=4, global_groups=2, num_local_groups=1,
             local_channels=2, local_level=1, channels=8, num_blocks=1,
             global_hidden=16, gibbs_chains=8, gibbs_sweeps=2,
-            sample_sweeps=5, kl_warmup_steps=0)
+            sample_sweeps=5, kl_warmup_steps=0, squeeze_excitation=None)
+TRAIN_STEPS = 6
 
 
 def binary_data(n: int, shape=SHAPE, seed: int = 0) -> np.ndarray:
@@ -48,7 +50,8 @@ def tiny_model(shape=SHAPE, **overrides) -> dvaepp_conv.DVAEPPConv:
 
 
 def train(model, params, state, x, estimator, num_steps, lr=1e-2):
-  """`num_steps` Adam steps on the batch x; returns params, state, losses."""
+  """`num_steps` Adam steps on the batch x (one compilation); returns the
+  parameters after each step, the final state and the losses."""
   tx = optax.adam(lr)
 
   @jax.jit
@@ -59,12 +62,59 @@ def train(model, params, state, x, estimator, num_steps, lr=1e-2):
     updates, opt_state = tx.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, aux.state, loss
 
-  opt_state, losses = tx.init(params), []
+  opt_state, history, losses = tx.init(params), [], []
   for i in range(num_steps):
     params, opt_state, state, loss = step(params, opt_state, state,
                                           jax.random.PRNGKey(100 + i))
+    history.append(params)
     losses.append(float(loss))
-  return params, state, losses
+  return history, state, losses
+
+
+def tiny_row_config(row: str):
+  config = config_lib.get_config(row)
+  config.model.update(num_global=4, num_local_groups=1, local_channels=2,
+                      local_level=1, channels=8, num_blocks=1,
+                      global_hidden=16, gibbs_chains=8, gibbs_sweeps=2)
+  config.train.kl_warmup_steps = 0  # KL weight 1: every parameter has a gradient
+  return config
+
+
+SPEC = data_lib.DataSpec(binary_data(64).mean(0), SHAPE, "binary")
+
+
+def train_row(row: str, config=None, x=None, num_steps: int = 2):
+  """A row's tiny model from the registry, trained `num_steps` steps:
+  (model, initial params, `train`'s history, state, losses)."""
+  config = tiny_row_config(row) if config is None else config
+  model = registry.build_model(config, SPEC)
+  estimator = estimators.make(config.estimator.name)
+  x = binary_data(8) if x is None else x
+  key = jax.random.PRNGKey(11)
+  params = model.init(key, x)
+  state = model.init_state(key, params, x, estimator)
+  history, state, losses = train(model, params, state, x, estimator,
+                                 num_steps)
+  assert np.all(np.isfinite(losses)), losses
+  return model, params, history, state, losses
+
+
+def assert_every_parameter_moved(before, after):
+  moved = jax.tree_util.tree_map(lambda a, b: np.any(a != b), before, after)
+  assert all(jax.tree_util.tree_leaves(moved))  # every parameter trains
+
+
+@pytest.fixture(scope="module")
+def mixed_run():
+  """The mixed row (RBM + normal local, factorial decoder) at the tiny
+  sizes, `TRAIN_STEPS` steps on 16 images."""
+  config = tiny_row_config("mixed")
+  config.model.squeeze_excitation = None  # SE: in the slow rows' runs
+  x = binary_data(16)
+  model, params, history, state, losses = train_row(
+      "mixed", config, x, TRAIN_STEPS)
+  return dict(model=model, init=params, history=history, state=state,
+              losses=losses, x=x)
 
 
 def rbm_log_prior_by_hand(rbm_params, zs: np.ndarray) -> np.ndarray:
@@ -78,16 +128,14 @@ def rbm_log_prior_by_hand(rbm_params, zs: np.ndarray) -> np.ndarray:
   return np.array([neg_energy(z) for z in zs]) - log_z
 
 
-def test_tiny_model_trains_and_its_bound_matches_brute_force():
+def test_mixed_row_trains_every_parameter_in_two_steps(mixed_run):
+  assert_every_parameter_moved(mixed_run["init"], mixed_run["history"][1])
+
+
+def test_tiny_model_trains_and_its_bound_matches_brute_force(mixed_run):
   """Eval bound of a trained tiny RBM model = log sum_z p(z) E_h[...]."""
-  model = tiny_model()
-  estimator = estimators.make("overlapping_exponential")
-  x = binary_data(16)
-  key = jax.random.PRNGKey(0)
-  params = jax.jit(model.init)(key, x)
-  state = model.init_state(key, params, x, estimator)
-  params, state, losses = train(model, params, state, x, estimator, 6)
-  assert np.all(np.isfinite(losses))
+  model, losses, x = mixed_run["model"], mixed_run["losses"], mixed_run["x"]
+  params, key = mixed_run["history"][-1], jax.random.PRNGKey(0)
   assert np.mean(losses[-3:]) < np.mean(losses[:3]) - 0.3, losses  # learns
   eval_params, info = model.prepare_evaluation(params, key)
   assert info["log_z_method"] == "exact"
@@ -115,10 +163,9 @@ def test_tiny_model_trains_and_its_bound_matches_brute_force():
   assert abs(bound - brute) < 0.05, (bound, brute)
 
 
-def test_model_log_prior_of_rbm_matches_enumeration():
-  model = tiny_model()
+def test_model_log_prior_of_rbm_matches_enumeration(mixed_run):
+  model, params = mixed_run["model"], mixed_run["init"]
   key = jax.random.PRNGKey(3)
-  params = model.init(key, binary_data(2))
   rbm_params = jax.tree_util.tree_map(
       lambda p: jax.random.normal(key, p.shape), model.rbm_params(params))
   params = {**params, "rbm": rbm_params._asdict()}
@@ -155,9 +202,9 @@ def test_multiscale_factors_partition_the_pixels():
 def test_scale_i_does_not_depend_on_its_own_or_finer_pixels():
   """d outputs_i / d x = 0 at pixels of scale >= i, != 0 at coarser ones."""
   shape = (16, 16, 1)  # scales 4 x 4, 8 x 8, 16 x 16
-  model = tiny_model(shape, decoder="multiscale")
+  model = tiny_model(shape, decoder="multiscale", num_blocks=0)
   x = binary_data(2, shape)
-  params = jax.jit(model.init)(jax.random.PRNGKey(4), x)
+  params = model.init(jax.random.PRNGKey(4), x)
   images = model.images(x)
   state = jax.random.normal(jax.random.PRNGKey(5), (2, 8, 8, 8))
   num_scales = net_lib.num_downsamplings(shape) + 1
@@ -167,51 +214,103 @@ def test_scale_i_does_not_depend_on_its_own_or_finer_pixels():
     factors = model.apply(params, "data_conditionals", state, images)
     return jnp.sum(jnp.sin(factors[i][0]))
 
-  grad = jax.jit(jax.grad(outputs), static_argnums=1)
-  for i in range(num_scales):
-    g = np.abs(np.asarray(grad(images, i))).sum((0, 3))  # [H, W]
+  grads = jax.jit(lambda images: [jax.grad(outputs)(images, i)
+                                  for i in range(num_scales)])(images)
+  for i, grad in enumerate(grads):
+    g = np.abs(np.asarray(grad)).sum((0, 3))  # [H, W]
     assert np.all(g[owner >= i] == 0.0), i
     if i:
       assert np.all(g[owner < i] > 0.0), i
 
 
-def test_local_posterior_does_not_depend_on_later_groups():
+@pytest.fixture(scope="module")
+def normal_model():
+  """A tiny all-normal model with 3 local groups, a factorial decoder and
+  3 samples per global sample, and its initial parameters."""
+  model = tiny_model(global_prior="normal", num_local_groups=3,
+                     decoder="factorial", sample_columns=3)
+  return model, model.init(jax.random.PRNGKey(6), binary_data(2))
+
+
+def test_local_posterior_does_not_depend_on_later_groups(normal_model):
   """q(h_j | x, zeta, h_<j) and p(h_j | zeta, h_<j) ignore h_{>=j}."""
-  model = tiny_model(num_local_groups=3)
+  model, params = normal_model
   x = binary_data(2)
-  params = jax.jit(model.init)(jax.random.PRNGKey(6), x)
-  _, local = model.apply(params, "encode", model.images(x))
   zeta = jnp.full((2, 4), 0.5)
   hs = jax.random.normal(jax.random.PRNGKey(7), (3, 2, 4, 4, 2))
 
   def conditionals(hs):
+    _, local = model.apply(params, "encode", model.images(x))
     state = model.apply(params, "top_down_init", zeta)
     out = []
     for j in range(3):
-      out.append((model.apply(params, "local_posterior", j, state, local),
-                  model.apply(params, "local_prior", j, state)))
-      state = model.apply(params, "absorb", j, state, hs[j])
+      group = model.group_params(params, j)
+      out.append((model.apply_group(group, "posterior", state, local),
+                  model.apply_group(group, "prior", state)))
+      state = model.apply_group(group, "absorb", state, hs[j])
     return out
 
+  @jax.jit
+  def per_group_gradients(hs):  # [j, which, group]
+    return jnp.stack([jnp.stack([jnp.abs(jax.grad(
+        lambda h: jnp.sum(jnp.sin(conditionals(h)[j][which])))(hs)).sum(
+            (1, 2, 3, 4)) for which in range(2)]) for j in range(3)])
+
+  grads = np.asarray(per_group_gradients(hs))
   for j in range(3):
     for which in range(2):
-      grad = jax.grad(lambda h: jnp.sum(jnp.sin(conditionals(h)[j][which])))(
-          hs)
-      per_group = np.abs(np.asarray(grad)).sum((1, 2, 3, 4))  # [3]
+      per_group = grads[j, which]  # [3]
       assert np.all(per_group[j:] == 0.0), (j, which, per_group)
       assert np.all(per_group[:j] > 0.0), (j, which, per_group)
+
+
+def test_scan_groups_runs_group_j_on_the_state_of_group_j_minus_1(
+    normal_model):
+  """`scan_groups` = the loop over groups with group j's parameters and key
+  fold_in(key, j), each group's output stacked."""
+  model, params = normal_model
+  kernels = params[dvaepp_conv.LOCAL_GROUPS_KEY]["absorb_conv"]["kernel"]
+  assert kernels.shape[0] == 3 and not np.allclose(kernels[0], kernels[1])
+  key = jax.random.PRNGKey(0)
+  draw_h = lambda k: jax.random.normal(k, (2, 4, 4, 2))
+
+  def step(group_params, group_key, state):
+    return (model.apply_group(group_params, "absorb", state,
+                              draw_h(group_key)), jnp.mean(state))
+
+  def by_hand(state):
+    means = []
+    for j in range(3):
+      means.append(jnp.mean(state))
+      state = model.apply_group(model.group_params(params, j), "absorb",
+                                state, draw_h(jax.random.fold_in(key, j)))
+    return state, jnp.stack(means)
+
+  (scanned, outs), (looped, means) = jax.jit(lambda s: (
+      model.scan_groups(params, key, s, step), by_hand(s)))(
+          jnp.ones((2, 4, 4, 8)))
+  np.testing.assert_allclose(scanned, looped, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(outs, means, rtol=1e-5, atol=1e-6)
 
 
 def test_smoothed_sample_has_the_estimators_value_and_gradient():
   logits = jnp.array([[0.3, -1.0, 2.0], [0.0, 0.5, -0.2]])
   f = lambda z: jnp.sum(jnp.sin(3.0 * z) + z**2, -1)
   key = jax.random.PRNGKey(8)
-  for name in ("overlapping_exponential", "spike_and_exp", "power_function"):
-    estimator = estimators.make(name)
-    direct = jax.grad(lambda l: -jnp.sum(estimator.estimate(key, l, f)[0]))(
-        logits)
-    ours = jax.grad(lambda l: jnp.sum(
-        f(dvaepp_conv.smoothed_sample(estimator, key, l)[0])))(logits)
+  names = ("overlapping_exponential", "spike_and_exp", "power_function")
+
+  @jax.jit
+  def gradients(logits):  # [estimator, direct or ours, B, n]
+    out = []
+    for name in names:
+      estimator = estimators.make(name)
+      direct = jax.grad(lambda l: -jnp.sum(estimator.estimate(key, l, f)[0]))
+      ours = jax.grad(lambda l: jnp.sum(
+          f(dvaepp_conv.smoothed_sample(estimator, key, l)[0])))
+      out.append((direct(logits), ours(logits)))
+    return out
+
+  for direct, ours in gradients(logits):
     np.testing.assert_allclose(ours, direct, rtol=1e-5, atol=1e-6)
     assert np.abs(np.asarray(direct)).sum() > 0
 
@@ -231,9 +330,8 @@ def test_kl_balancing_redistributes_the_warm_up_weight():
       3 * sizes / sizes.sum(), rtol=1e-3, atol=1e-3)
 
 
-def test_samples_share_one_global_sample_per_row():
-  model = tiny_model(global_prior="normal", sample_columns=3)
-  params = model.init(jax.random.PRNGKey(9), binary_data(2))
+def test_samples_share_one_global_sample_per_row(normal_model):
+  model, params = normal_model  # sample_columns = 3
   z = np.asarray(model.shared_global_samples(params, jax.random.PRNGKey(10),
                                              7))
   assert z.shape == (7, 4)
@@ -242,16 +340,37 @@ def test_samples_share_one_global_sample_per_row():
   assert not np.allclose(z[0], z[3]) and not np.allclose(z[3], z[6])
 
 
-def tiny_row_config(row: str):
-  config = config_lib.get_config(row)
-  config.model.update(num_global=4, num_local_groups=1, local_channels=2,
-                      local_level=1, channels=8, num_blocks=1,
-                      global_hidden=16, gibbs_chains=8, gibbs_sweeps=2)
-  config.train.kl_warmup_steps = 0  # KL weight 1: every parameter has a gradient
-  return config
+def tiles_of(png: np.ndarray, n: int, columns: int, side: int) -> list:
+  """The n `side` x `side` tiles of a grid PNG, row-major."""
+  return [png[1 + r * (side + 1):(r + 1) * (side + 1),
+              1 + c * (side + 1):(c + 1) * (side + 1)]
+          for r, c in (divmod(k, columns) for k in range(n))]
 
 
-SPEC = data_lib.DataSpec(binary_data(64).mean(0), SHAPE, "binary")
+def test_samples_png_has_one_global_sample_per_row(normal_model, tmp_path):
+  """Fig. 4: the training loop's samples.png has `sample_columns` tiles per
+  row and one global sample per row. With the local latents' effect removed
+  (zero absorb convolutions) a factorial-decoder sample is a function of its
+  global sample alone: tiles equal within a row, rows different."""
+  model, params = normal_model
+  zero = lambda tree: jax.tree_util.tree_map(jnp.zeros_like, tree)
+  groups = {**params[dvaepp_conv.LOCAL_GROUPS_KEY]}
+  groups["absorb_conv"] = zero(groups["absorb_conv"])
+  head = {**params["data_heads_0"]}  # near zero at init: make z visible
+  head = jax.tree_util.tree_map(lambda a: 300.0 * a, head)
+  params = {**params, dvaepp_conv.LOCAL_GROUPS_KEY: groups,
+            "data_heads_0": head}
+  images = np.asarray(model.sample(params, jax.random.PRNGKey(9), 7))
+  path = str(tmp_path / "samples.png")
+  loop.save_samples(images, path, model, SPEC)
+  png = plt.imread(path)[..., 0]
+  assert png.shape == (3 * 9 + 1, 3 * 9 + 1)  # 3 rows of 3 columns
+  tiles = tiles_of(png, 7, 3, 8)
+  for row in ((0, 1, 2), (3, 4, 5)):
+    for k in row[1:]:
+      np.testing.assert_array_equal(tiles[k], tiles[row[0]])
+  assert np.abs(tiles[0] - tiles[3]).max() > 0.05
+  assert np.abs(tiles[3] - tiles[6]).max() > 0.05
 
 
 @pytest.mark.parametrize("row", sorted(config_lib.ROWS))
@@ -265,30 +384,11 @@ def test_every_row_builds_and_validates(row):
                                                       local_latent)
 
 
-def two_steps(row: str, spec=SPEC, x=None):
-  config = tiny_row_config(row)
-  model = registry.build_model(config, spec)
-  estimator = estimators.make(config.estimator.name)
-  x = binary_data(8) if x is None else x
-  key = jax.random.PRNGKey(11)
-  params = jax.jit(model.init)(key, x)
-  state = model.init_state(key, params, x, estimator)
-  new_params, _, losses = train(model, params, state, x, estimator, 2)
-  assert np.all(np.isfinite(losses)), losses
-  moved = jax.tree_util.tree_map(lambda a, b: np.any(a != b), params,
-                                 new_params)
-  assert all(jax.tree_util.tree_leaves(moved))  # every parameter trains
-  return model, new_params
-
-
-def test_mixed_row_runs_two_training_steps():
-  two_steps("mixed")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("row", sorted(set(config_lib.ROWS) - {"mixed"}))
 def test_every_row_runs_two_training_steps(row):
-  two_steps(row)
+  model, params, history, _, _ = train_row(row)
+  assert_every_parameter_moved(params, history[-1])
 
 
 @pytest.mark.slow
@@ -305,8 +405,9 @@ def test_uint8_multiscale_model_trains_and_reports_bits_per_dim():
   estimator = estimators.make("overlapping_exponential")
   params = model.init(jax.random.PRNGKey(13), x)
   state = model.init_state(jax.random.PRNGKey(13), params, x, estimator)
-  params, _, losses = train(model, params, state, x, estimator, 2)
+  history, _, losses = train(model, params, state, x, estimator, 2)
   assert np.all(np.isfinite(losses))
+  params = history[-1]
   eval_params, _ = model.prepare_evaluation(params, jax.random.PRNGKey(14))
   key = jax.random.PRNGKey(15)
   bits = model.extra_evaluations()["bits_per_dim"](eval_params, key, x)

@@ -125,6 +125,13 @@ GLOBAL_GROUPS = (1, 2, 4)
 VALUE_TYPES = ("binary", "uint8")
 KL_BALANCE_EPS = 0.01  # nats, keeps every group's weight above zero
 LOG_Z_KEY = dvaepp.LOG_Z_KEY
+LOCAL_GROUPS_KEY = "local_groups"  # params: the J groups' stacked networks
+# Initialisers draw from XLA's RngBitGenerator: the threefry hashes of the
+# ~100 initialisers take XLA 5x longer to compile on a CPU (28 s vs 5.5 s
+# for the tests' tiny model). Streams of "unsafe_rbg" keys are not
+# guaranteed independent across splits, which does not matter for an
+# initialisation.
+INIT_KEY_IMPL = "unsafe_rbg"
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
@@ -292,22 +299,71 @@ class DVAEPPConv:
         local_channels, local_latent, local_level, decoder, channels,
         num_blocks, global_hidden, num_mixtures, weight_norm,
         squeeze_excitation, activation)
+    self.group_net = net_lib.local_group(self.net)
+    self._jitted_init = jax.jit(self._init)  # compiled once per shape
+    self._jitted_sample = jax.jit(self._sample, static_argnums=2)
     self.description = (f"dvaepp_conv:{global_prior}+{local_latent},"
                         f"{decoder},groups={global_groups}")
 
   # -- parameters ------------------------------------------------------------
 
   def init(self, key: PRNGKey, x_example: Array) -> dict:
-    """Initial parameters of `ConvDVAEPPNet` (the RBM's under `rbm`)."""
-    images = self.images(x_example)
-    return self.net.init(key, images[:1])["params"]
+    """Initial parameters of `ConvDVAEPPNet` (the RBM's under `rbm`) and,
+    under `local_groups`, the J local groups' stacked `[J, ...]` (one jitted
+    call; the initialisers draw from an `INIT_KEY_IMPL` key derived from
+    `key`)."""
+    images = self.images(x_example)[:1]
+    return self._jitted_init(key, images)
+
+  def _init(self, key: PRNGKey, images: Array) -> dict:
+    key = jax.random.wrap_key_data(jax.random.bits(key, (4,), jnp.uint32),
+                                   impl=INIT_KEY_IMPL)
+    net_key, groups_key = jax.random.split(key)
+    params = dict(self.net.init(net_key, images)["params"])
+    rows, cols = net_lib.level_shape(self.image_shape, self.net.local_level)
+    state = jnp.zeros((1, rows, cols, self.net.channels))  # s_{j-1}, e(x)
+    h = jnp.zeros((1, rows, cols, self.net.local_channels))
+    init_group = lambda k: self.group_net.init(k, state, state, h)["params"]
+    params[LOCAL_GROUPS_KEY] = jax.vmap(init_group)(
+        jax.random.split(groups_key, self.num_local_groups))
+    return params
 
   def apply(self, params, method: str, *args):
-    """Calls the network's `method` (evaluation entries such as log Z are
-    dropped from `params`)."""
-    params = {k: v for k, v in params.items() if k != LOG_Z_KEY}
+    """Calls the network's `method` (the local groups' and evaluation
+    entries such as log Z are dropped from `params`)."""
+    params = {k: v for k, v in params.items()
+              if k not in (LOG_Z_KEY, LOCAL_GROUPS_KEY)}
     return self.net.apply({"params": params}, *args,
                           method=getattr(net_lib.ConvDVAEPPNet, method))
+
+  def group_params(self, params, group) -> dict:
+    """The parameters of local group `group` (an int or a traced index)."""
+    return jax.tree_util.tree_map(lambda a: a[group],
+                                  params[LOCAL_GROUPS_KEY])
+
+  def apply_group(self, group_params, method: str, *args):
+    """Calls `LocalGroup.<method>` (prior, posterior, absorb) with one
+    group's parameters (`group_params`)."""
+    return self.group_net.apply({"params": group_params}, *args,
+                                method=getattr(net_lib.LocalGroup, method))
+
+  def scan_groups(self, params, key: PRNGKey, state: Array, step_fn):
+    r"""Runs the local groups in order in one `jax.lax.scan`.
+
+    Args:
+      params: model parameters.
+      key: PRNG key; group j gets `fold_in(key, j)`.
+      state: s_0 `[B, h_L, w_L, channels]`.
+      step_fn: `(group_params, key_j, s_{j-1}) -> (s_j, out_j)`.
+
+    Returns:
+      `(s_J, outs)` with every leaf of `outs` stacked `[J, ...]`.
+    """
+    def body(state, group):
+      group_params, j = group
+      return step_fn(group_params, jax.random.fold_in(key, j), state)
+    return jax.lax.scan(body, state, (params[LOCAL_GROUPS_KEY],
+                                      jnp.arange(self.num_local_groups)))
 
   def rbm_params(self, params) -> rbm.RBMParams:
     """The RBM prior's `RBMParams` (global_prior="rbm")."""
@@ -365,26 +421,25 @@ class DVAEPPConv:
   def local_relaxed(self, params, key: PRNGKey, zeta: Array, local: Array,
                     estimator) -> tuple[Array, Array]:
     """(s_J, `[B, J]` KL_j) of the local groups sampled from q."""
-    state = self.apply(params, "top_down_init", zeta)
-    kls = []
-    for j in range(self.num_local_groups):
-      prior = self.apply(params, "local_prior", j, state)
-      posterior = self.apply(params, "local_posterior", j, state, local)
-      group_key = jax.random.fold_in(key, j)
+    def step(group_params, group_key, state):
+      prior = self.apply_group(group_params, "prior", state)
+      posterior = self.apply_group(group_params, "posterior", state, local)
       if self.local_latent == "normal":
         mean_q, log_std_q = net_lib.split_normal(posterior)
         mean_p, log_std_p = net_lib.split_normal(prior)
         h = normal_sample(group_key, mean_q, log_std_q)
-        kls.append(sum_event(normal_kl(mean_q, log_std_q, mean_p, log_std_p)))
+        kl = sum_event(normal_kl(mean_q, log_std_q, mean_p, log_std_p))
       else:
         q_logits = posterior.reshape(posterior.shape[0], -1)  # [B, h w c]
         p_logits = prior.reshape(q_logits.shape)
         flat, _ = smoothed_sample(estimator, group_key, q_logits)
         family, beta = smoothing_lib.family_and_beta(estimator)
-        kls.append(bounds.marginal_kl(family, q_logits, p_logits, flat, beta))
+        kl = bounds.marginal_kl(family, q_logits, p_logits, flat, beta)
         h = flat.reshape(posterior.shape[:-1])
-      state = self.apply(params, "absorb", j, state, h)
-    return state, jnp.stack(kls, -1)
+      return self.apply_group(group_params, "absorb", state, h), kl
+    state, kls = self.scan_groups(
+        params, key, self.apply(params, "top_down_init", zeta), step)
+    return state, kls.T  # [B, J]
 
   def relaxed_path(self, params, key: PRNGKey, images: Array, estimator
                    ) -> Path:
@@ -509,24 +564,23 @@ class DVAEPPConv:
                        local: Array) -> Array:
     """log p(x, h | z) - log q(h | x, z) `[N]` at h ~ q (hard Bernoulli
     groups), given global z `[N, n]` and the encoder's local features."""
-    state = self.apply(params, "top_down_init", z)
-    total = 0.0
-    for j in range(self.num_local_groups):
-      prior = self.apply(params, "local_prior", j, state)
-      posterior = self.apply(params, "local_posterior", j, state, local)
-      group_key = jax.random.fold_in(key, j)
+    def step(group_params, group_key, state):
+      prior = self.apply_group(group_params, "prior", state)
+      posterior = self.apply_group(group_params, "posterior", state, local)
       if self.local_latent == "normal":
         mean_q, log_std_q = net_lib.split_normal(posterior)
         h = normal_sample(group_key, mean_q, log_std_q)
-        total = total + sum_event(
-            normal_log_prob(*net_lib.split_normal(prior), h) -
-            normal_log_prob(mean_q, log_std_q, h))
+        log_w = sum_event(normal_log_prob(*net_lib.split_normal(prior), h) -
+                          normal_log_prob(mean_q, log_std_q, h))
       else:
         h = bernoulli.sample(group_key, posterior[..., 0])
-        total = total + sum_event(bernoulli.log_prob(prior[..., 0], h) -
-                                  bernoulli.log_prob(posterior[..., 0], h))
-      state = self.apply(params, "absorb", j, state, h)
-    return total + self.apply(params, "data_log_prob", state, images)
+        log_w = sum_event(bernoulli.log_prob(prior[..., 0], h) -
+                          bernoulli.log_prob(posterior[..., 0], h))
+      return self.apply_group(group_params, "absorb", state, h), log_w
+    state, log_ws = self.scan_groups(
+        params, key, self.apply(params, "top_down_init", z), step)
+    return jnp.sum(log_ws, 0) + self.apply(params, "data_log_prob", state,
+                                           images)
 
   def log_weights(self, params, key: PRNGKey, x: Array, num_samples: int
                   ) -> Array:
@@ -593,15 +647,15 @@ class DVAEPPConv:
 
   def sample_local(self, params, key: PRNGKey, z: Array) -> Array:
     """s_J after h_j ~ p(h_j | z, h_{<j}) for every local group."""
-    state = self.apply(params, "top_down_init", z)
-    for j in range(self.num_local_groups):
-      prior = self.apply(params, "local_prior", j, state)
-      group_key = jax.random.fold_in(key, j)
+    def step(group_params, group_key, state):
+      prior = self.apply_group(group_params, "prior", state)
       if self.local_latent == "normal":
         h = normal_sample(group_key, *net_lib.split_normal(prior))
       else:
         h = bernoulli.sample(group_key, prior[..., 0])
-      state = self.apply(params, "absorb", j, state, h)
+      return self.apply_group(group_params, "absorb", state, h), None
+    state, _ = self.scan_groups(
+        params, key, self.apply(params, "top_down_init", z), step)
     return state
 
   def shared_global_samples(self, params, key: PRNGKey, n: int) -> Array:
@@ -613,8 +667,11 @@ class DVAEPPConv:
 
   def sample(self, params, key: PRNGKey, n: int) -> Array:
     """`[n, D]` samples, one global sample per `sample_columns` consecutive
-    samples (module docstring)."""
+    samples (module docstring); one jitted call."""
     checks.check_int("n", n, 1)
+    return self._jitted_sample(params, key, n)
+
+  def _sample(self, params, key: PRNGKey, n: int) -> Array:
     global_key, local_key, data_key = jax.random.split(key, 3)
     z = self.shared_global_samples(params, global_key, n)
     state = self.sample_local(params, local_key, z)

@@ -19,7 +19,10 @@ K = 3 for 28 x 28 and 32 x 32, 1 for 8 x 8):
   intermediate scale; for each local group j, p(h_j | \zeta, h_{<j}) =
   head(stack(s_{j-1})), q(h_j | x, \zeta, h_{<j}) = head(stack(conv([s_{j-1},
   e(x)]))), and s_j = s_{j-1} + conv(h_j). So q(h_j | .) and p(h_j | .) see
-  h_{<j} only through s_{j-1}: never h_{>=j}.
+  h_{<j} only through s_{j-1}: never h_{>=j}. The J groups' networks
+  (`LocalGroup`) have the same shapes; the model stacks their parameters
+  and runs them in one `jax.lax.scan`, so a model with J groups compiles
+  the network of one.
 * decoder: from s_J, upsampling (nearest neighbour x 2, convolution, stack,
   crop to the level's size) to every finer level and strided convolutions to
   every coarser one; then either the multi-scale data conditionals (one per
@@ -174,8 +177,63 @@ class GlobalHead(nn.Module):
     return nn.Dense(self.out, kernel_init=HEAD_INIT)(h)
 
 
+class LocalGroup(nn.Module):
+  r"""The networks of one local group j (module docstring, "top-down").
+
+  Every group has the same shapes, so the model keeps the J groups'
+  parameters stacked `[J, ...]` and runs them in one `jax.lax.scan`: XLA
+  compiles the network of one group, not J copies.
+
+  Attributes:
+    local_channels: latent variables per location.
+    per: parameters per variable (2: normal mean, log std; 1: logit).
+    channels, num_blocks, weight_norm, squeeze_excitation, activation: as
+      `ConvDVAEPPNet`.
+  """
+  local_channels: int
+  per: int
+  channels: int
+  num_blocks: int
+  weight_norm: bool
+  squeeze_excitation: Optional[int]
+  activation: str
+
+  def setup(self):
+    stack = lambda: residual.ResidualStack(
+        self.num_blocks, gated=True, weight_norm=self.weight_norm,
+        squeeze_excitation=self.squeeze_excitation,
+        activation=self.activation)
+    conv = lambda: residual.Conv(self.channels, 3,
+                                 weight_norm=self.weight_norm)
+    self.prior_stack, self.post_stack = stack(), stack()
+    self.prior_head = Head(self.local_channels, self.per)
+    self.post_head = Head(self.local_channels, self.per)
+    self.post_in, self.absorb_conv = conv(), conv()
+
+  def prior(self, state: Array) -> Array:
+    """p(h_j | \\zeta, h_{<j}) parameters `[B, h_L, w_L, c, per]` from
+    s_{j-1} `[B, h_L, w_L, channels]`."""
+    return self.prior_head(self.prior_stack(state))
+
+  def posterior(self, state: Array, local: Array) -> Array:
+    """q(h_j | x, \\zeta, h_{<j}) parameters `[B, h_L, w_L, c, per]` from
+    s_{j-1} and the encoder's features `local` at the same scale."""
+    h = self.post_in(jnp.concatenate([state, local], -1))
+    return self.post_head(self.post_stack(h))
+
+  def absorb(self, state: Array, h: Array) -> Array:
+    """s_j = s_{j-1} + conv(h_j), `h  # [B, h_L, w_L, c]`."""
+    return state + self.absorb_conv(h)
+
+  def __call__(self, state: Array, local: Array, h: Array):
+    """Touches every parameter once (for `init`)."""
+    return self.prior(state), self.posterior(state, local), self.absorb(
+        state, h)
+
+
 class ConvDVAEPPNet(nn.Module):
-  """All networks of one convolutional DVAE++; methods are its conditionals.
+  """The networks of one convolutional DVAE++ but the local groups' (the
+  model's stacked `LocalGroup`s); methods are its conditionals.
 
   Attributes:
     image_shape: (H, W, C).
@@ -248,16 +306,6 @@ class ConvDVAEPPNet(nn.Module):
     rows, cols = level_shape(self.image_shape, self.local_level)
     self.td_dense = nn.Dense(rows * cols * ch)
     self.td_stack = self._stack()
-    per = 2 if self.local_latent == "normal" else 1
-    groups = range(self.num_local_groups)
-    self.prior_stacks = [self._stack() for j in groups]
-    self.prior_heads = [Head(self.local_channels, per)
-                        for j in groups]
-    self.post_in = [self._conv() for j in groups]
-    self.post_stacks = [self._stack() for j in groups]
-    self.post_heads = [Head(self.local_channels, per)
-                       for j in groups]
-    self.absorbs = [self._conv() for j in groups]
     self.dec_resample = {
         str(l): residual.Resample(ch, -2 if l < self.local_level else 2,
                                   weight_norm=self.weight_norm)
@@ -316,11 +364,6 @@ class ConvDVAEPPNet(nn.Module):
       return out.reshape(out.shape[:-1] + (-1, 2))
     return out
 
-  def local_posterior(self, group: int, state: Array, local: Array) -> Array:
-    """q(h_j | x, \\zeta, h_{<j}) parameters `[B, h_L, w_L, c, 1 or 2]`."""
-    h = self.post_in[group](jnp.concatenate([state, local], -1))
-    return self.post_heads[group](self.post_stacks[group](h))
-
   # -- generation ------------------------------------------------------------
 
   def rbm_params(self):
@@ -337,13 +380,13 @@ class ConvDVAEPPNet(nn.Module):
     h = self.td_dense(zeta).reshape(zeta.shape[0], rows, cols, self.channels)
     return self.td_stack(h)
 
-  def local_prior(self, group: int, state: Array) -> Array:
-    """p(h_j | \\zeta, h_{<j}) parameters `[B, h_L, w_L, c, 1 or 2]`."""
-    return self.prior_heads[group](self.prior_stacks[group](state))
-
-  def absorb(self, group: int, state: Array, h: Array) -> Array:
-    """s_j = s_{j-1} + conv(h_j), `h  # [B, h_L, w_L, c]`."""
-    return state + self.absorbs[group](h)
+  def local_group(self) -> LocalGroup:
+    """The (unbound) network of one local group; its parameters are not
+    this module's (the model stacks J sets, `LocalGroup`)."""
+    return LocalGroup(self.local_channels,
+                      2 if self.local_latent == "normal" else 1,
+                      self.channels, self.num_blocks, self.weight_norm,
+                      self.squeeze_excitation, self.activation)
 
   def decoder_features(self, state: Array) -> dict:
     """{level: `[B, h_l, w_l, channels]`} from s_J (module docstring)."""
@@ -430,8 +473,9 @@ class ConvDVAEPPNet(nn.Module):
     return x, outputs
 
   def __call__(self, images: Array):
-    """Touches every parameter once (for `init`)."""
-    features, local = self.encode(images)
+    """Touches every parameter once (for `init`), the local groups' aside
+    (`local_group`)."""
+    features, _ = self.encode(images)
     zetas = []
     for g, n in enumerate(self.global_sizes):
       self.global_params(g, features, jnp.concatenate(zetas, -1)
@@ -441,11 +485,6 @@ class ConvDVAEPPNet(nn.Module):
            self.rbm_prior else self.global_prior_logits
            if self.global_latent == "binary" else None]
     state = self.top_down_init(jnp.concatenate(zetas, -1))
-    for j in range(self.num_local_groups):
-      self.local_prior(j, state)
-      self.local_posterior(j, state, local)
-      state = self.absorb(j, state, jnp.zeros(state.shape[:-1] +
-                                              (self.local_channels,)))
     features = self.decoder_features(state)
     scales = (range(self.num_levels) if self.decoder == "multiscale"
               else [self.num_levels - 1])
@@ -455,3 +494,12 @@ class ConvDVAEPPNet(nn.Module):
       out.append(self.data_outputs(n, features[level], jnp.zeros_like(x_i),
                                    jnp.asarray(known_mask(x_i.shape[1:3], i))))
     return out
+
+
+def local_group(net: ConvDVAEPPNet) -> LocalGroup:
+  """The (unbound) network of one local group of `net`; its parameters are
+  not `net`'s (the model stacks J sets, `LocalGroup`)."""
+  return LocalGroup(net.local_channels,
+                    2 if net.local_latent == "normal" else 1, net.channels,
+                    net.num_blocks, net.weight_norm, net.squeeze_excitation,
+                    net.activation)

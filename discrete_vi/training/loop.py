@@ -307,6 +307,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   return results
 
 
+def save_samples(images: np.ndarray, path: str, model, dataset) -> None:
+  """samples.png: `[N, D]` model samples as images of the data's shape, 8-bit
+  values shown on 0..255, in rows of the model's `sample_columns` when it
+  has one (a model whose consecutive samples share a latent, e.g. one
+  global sample per row, Vahdat et al., 2018, Fig. 4), else 10 per row."""
+  writers.save_image_grid(
+      images, path, getattr(model, "sample_columns", writers.GRID_COLUMNS),
+      image_shape=dataset.image_shape,
+      max_value=255.0 if dataset.value_type == "uint8" else 1.0)
+
+
 def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
                      wall_time_s) -> dict:
   """Test and valid bounds of the best checkpoint, PNGs and results.json."""
@@ -338,8 +349,8 @@ def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
   if config.eval.num_image_samples:
     images = model.sample(final_state.params, key, config.eval.num_image_samples)
     if is_primary():
-      writers.save_image_grid(np.asarray(images), os.path.join(workdir,
-                                                               "samples.png"))
+      save_samples(np.asarray(images), os.path.join(workdir, "samples.png"),
+                   model, dataset)
   if is_primary():
     writers.plot_curves(records, os.path.join(workdir, "curves.png"))
   results = {

@@ -90,19 +90,91 @@ def plot_curves(records: list[dict], path: str, key: str = "train_objective",
   plt.close(fig)
 
 
-def save_image_grid(images: np.ndarray, path: str, columns: int = 10) -> None:
-  """Saves `[N, 784]` (or `[N, 28, 28]`) values in [0, 1] as a PNG grid."""
+GRID_COLUMNS = 10  # images per row of a sample grid
+COLOUR_CHANNELS = (1, 3)  # grayscale or RGB
+
+
+def as_images(images: np.ndarray, image_shape=None) -> np.ndarray:
+  """`[N, H, W, C]` float32 views of a batch of images.
+
+  Args:
+    images: `[N, H, W]`, `[N, H, W, C]`, or flattened `[N, D]` (then
+      `image_shape`, or square grayscale when `image_shape` is None).
+    image_shape: `(H, W, C)` of one flattened image, C in {1, 3}.
+
+  Raises:
+    ValueError: naming the shapes when they do not fit.
+  """
+  images = np.asarray(images)
+  if images.ndim == 2:
+    if image_shape is None:
+      side = int(round(math.sqrt(images.shape[1])))
+      image_shape = (side, side, 1)
+    if int(np.prod(image_shape)) != images.shape[1]:
+      raise ValueError(f"images of shape {images.shape} do not flatten "
+                       f"image_shape={tuple(image_shape)}.")
+    images = images.reshape((images.shape[0],) + tuple(image_shape))
+  elif images.ndim == 3:
+    images = images[..., None]
+  if images.ndim != 4 or images.shape[-1] not in COLOUR_CHANNELS:
+    raise ValueError(f"images must be [N, D], [N, H, W] or [N, H, W, C] with "
+                     f"C in {COLOUR_CHANNELS}; got shape {images.shape}.")
+  return images
+
+
+def to_unit_range(images: np.ndarray, max_value: float = 1.0) -> np.ndarray:
+  """float32 intensities in [0, 1]: uint8 / 255, or floats / `max_value`.
+
+  Raises:
+    ValueError: when a float value lies outside [0, max_value] (or is NaN).
+  """
+  if images.dtype == np.uint8:
+    return images.astype(np.float32) / 255.0
+  images = np.asarray(images, np.float32)
+  if not np.all((images >= 0.0) & (images <= max_value)):
+    raise ValueError(f"image values must lie in [0, {max_value}]; got min "
+                     f"{np.nanmin(images)}, max {np.nanmax(images)}"
+                     f"{' and NaN' if np.isnan(images).any() else ''}.")
+  return images / max_value
+
+
+def image_grid(images: np.ndarray, columns: int = GRID_COLUMNS) -> np.ndarray:
+  """Tiles `[N, H, W, C]` images row-major, image k at row k // columns and
+  column k % columns, with 1-pixel white borders: `[R (H + 1) + 1,
+  columns (W + 1) + 1, C]` (unfilled cells white)."""
+  if int(columns) != columns or columns < 1:
+    raise ValueError(f"columns must be an int >= 1; got {columns!r}.")
+  n, height, width, channels = images.shape
+  rows = int(math.ceil(n / columns))
+  grid = np.ones((rows * (height + 1) + 1, columns * (width + 1) + 1,
+                  channels), np.float32)
+  for k, image in enumerate(images):
+    r, c = divmod(k, columns)
+    grid[1 + r * (height + 1):(r + 1) * (height + 1),
+         1 + c * (width + 1):(c + 1) * (width + 1)] = image
+  return grid
+
+
+def save_image_grid(images: np.ndarray, path: str, columns: int = GRID_COLUMNS,
+                    *, image_shape=None, max_value: float = 1.0) -> None:
+  """Saves a batch of grayscale or RGB images as one PNG grid (`image_grid`).
+
+  Args:
+    images: `[N, H, W]`, `[N, H, W, C]` or flattened `[N, D]` (`as_images`),
+      C in {1, 3}; uint8, or floats in [0, max_value].
+    path: the PNG file.
+    columns: images per row.
+    image_shape: `(H, W, C)` of flattened images (default: square
+      grayscale).
+    max_value: the float value shown white (1 for probabilities, 255 for
+      8-bit values held as floats).
+  """
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  images = np.asarray(images, np.float32)
-  n = images.shape[0]
-  side = int(round(math.sqrt(images.shape[-1]))) if images.ndim == 2 else images.shape[-1]
-  images = images.reshape(n, side, side)
-  rows = int(math.ceil(n / columns))
-  grid = np.ones((rows * (side + 1) + 1, columns * (side + 1) + 1), np.float32)
-  for i, image in enumerate(images):
-    r, c = divmod(i, columns)
-    grid[1 + r * (side + 1):1 + r * (side + 1) + side,
-         1 + c * (side + 1):1 + c * (side + 1) + side] = image
-  plt.imsave(path, grid, cmap="gray", vmin=0.0, vmax=1.0)
+  grid = image_grid(to_unit_range(as_images(images, image_shape), max_value),
+                    columns)
+  if grid.shape[-1] == 1:
+    plt.imsave(path, grid[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
+  else:
+    plt.imsave(path, grid)

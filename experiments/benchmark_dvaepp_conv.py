@@ -1,0 +1,173 @@
+"""Convolutional DVAE++ benchmark: the paper-size model on this CPU (a
+report, never a timed test).
+
+    python -m experiments.benchmark_dvaepp_conv   # prints the markdown
+
+The model of `configs/dvaepp_conv.py:mixed,protocol=paper` (Vahdat et al.,
+2018, Sec. 6: RBM over 8 + 8 global units in 2 groups, 16 local groups x
+32 normal variables per location at 7 x 7, 64 filters, 2 residual blocks
+per stack with squeeze-and-excitation, factorial decoder; 1000 persistent
+chains x 40 block-Gibbs sweeps per step) at batch 100 on the embedded
+`mnist5k` (the paper's data has the same 28 x 28 binary shape), and, with
+`data=cifar10` sizes (64 + 64 global units, multi-scale decoder with 10
+discretised logistics per value), on random 8-bit 32 x 32 x 3 images (the
+cost does not depend on the values). For each:
+
+1. Train steps/s of the whole step (`training.steps`, Adam), the same step
+   with the persistent chains frozen (the Gibbs update removed: encoder,
+   decoder and bound only), and the Gibbs sweeps alone; timed round-robin
+   in one process (`experiments.timing`), so load from other processes hits
+   all three alike. The Gibbs share is 1 - frozen / whole.
+2. Memory: XLA's compiled buffers of one step (arguments: parameters,
+   optimiser state, chains, batch; outputs; temporaries), and the
+   process's peak resident set size after the runs.
+3. The step's XLA compilation time (cold, in this process).
+"""
+
+import copy
+import resource
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from configs import dvaepp_conv as config_lib
+from discrete_vi import data as data_lib
+from discrete_vi.distributions import rbm
+from discrete_vi.training import setup
+from discrete_vi.training import steps as steps_lib
+from experiments import timing
+
+BATCH = 100
+REPEATS = 3
+PER_REPEAT = 2
+DATA = ("mnist", "cifar10")
+CIFAR_SHAPE = (32, 32, 3)
+MIB = 2.0**20
+
+
+def paper_config(data: str, batch: int = BATCH, overrides=None):
+  """The `mixed` row's paper-protocol config for `data` at `batch`, on the
+  embedded data (`synthetic_cifar` stands in for CIFAR-10).
+
+  Args:
+    data: "mnist" or "cifar10".
+    batch: training batch size.
+    overrides: `{"model.channels": 8, ...}` (a test shrinks the model).
+  """
+  if data not in DATA:
+    raise ValueError(f"data must be one of {DATA}; got {data!r}.")
+  config = config_lib.get_config(f"mixed,protocol=paper,data={data}")
+  config.data.name = "mnist5k"
+  config.data.binarization = "none" if data == "cifar10" else "static"
+  config.train.batch_size = batch
+  for dotted, value in (overrides or {}).items():
+    section, _, field = dotted.partition(".")
+    config[section][field] = value
+  return config
+
+
+def synthetic_cifar(num_examples: int, seed: int = 0) -> data_lib.Dataset:
+  """Uniform random 8-bit images of CIFAR-10's shape (train = valid = test)."""
+  rng = np.random.RandomState(seed)
+  x = rng.randint(0, 256, size=(num_examples, int(np.prod(CIFAR_SHAPE)))
+                  ).astype(np.float32)
+  return data_lib.Dataset("synthetic_cifar", x, x, x, "none", x.mean(0),
+                          image_shape=CIFAR_SHAPE, value_type="uint8")
+
+
+def load(config, data: str) -> data_lib.Dataset:
+  """mnist5k for MNIST, `synthetic_cifar` for CIFAR-10."""
+  if data == "cifar10":
+    return synthetic_cifar(config.train.batch_size)
+  return setup.load_data(config)
+
+
+def frozen_chains(model):
+  """A copy of `model` whose persistent chains are never updated: its step
+  is the whole step minus the Gibbs sweeps."""
+  frozen = copy.copy(model)
+  frozen.update_chains = lambda key, params, chains: chains
+  return frozen
+
+
+def measure(config, dataset) -> dict:
+  """Seconds per step (whole, chains frozen, Gibbs alone), compile seconds,
+  and XLA's compiled memory of one step of `config`'s model."""
+  run = setup.create_train_state(config, dataset)
+  x = jnp.asarray(dataset.train[:config.train.batch_size])[None]  # [1, B, D]
+  def fused(model):
+    return jax.jit(steps_lib.fuse_steps(
+        steps_lib.make_train_step(model, run.tx, run.estimator)))
+  whole, frozen = fused(run.model), fused(frozen_chains(run.model))
+  start = time.perf_counter()
+  compiled = whole.lower(run.state, x).compile()
+  compile_s = time.perf_counter() - start
+  memory = compiled.memory_analysis()
+  rbm_params = run.model.rbm_params(run.state.params)
+  sweeps = run.model.gibbs_sweeps
+  gibbs = jax.jit(lambda chains, key: (rbm.gibbs_sweeps(
+      key, rbm_params, chains, sweeps), None))
+  seconds = timing.time_interleaved(
+      [(compiled, run.state, (x,)), (frozen, run.state, (x,)),
+       (gibbs, run.state.model_state, (jax.random.PRNGKey(0),))],
+      repeats=REPEATS, per_repeat=PER_REPEAT)
+  out = dict(zip(("whole_s", "frozen_s", "gibbs_s"), seconds))
+  out.update(compile_s=compile_s, memory=memory,
+             num_params=sum(a.size for a in jax.tree_util.tree_leaves(
+                 run.state.params)))
+  return out
+
+
+def peak_rss_mib() -> float:
+  """The process's peak resident set size (Linux: ru_maxrss in KiB)."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def describe(config) -> str:
+  """The sizes of a config's model, one line."""
+  m = config.model
+  return (f"{m.num_global} global units ({m.num_global // 2} + "
+          f"{m.num_global // 2} RBM) in {m.global_groups} groups, "
+          f"{m.num_local_groups} local groups x {m.local_channels}, "
+          f"{m.channels} filters, {m.num_blocks} blocks per stack, "
+          f"{m.decoder} decoder, {m.gibbs_chains} chains x "
+          f"{m.gibbs_sweeps} sweeps")
+
+
+def table(data_sets=DATA, batch: int = BATCH, overrides=None) -> list[str]:
+  """The benchmark's table: one line per data set."""
+  lines = ["| data | parameters | whole step (s) | steps/s | chains frozen "
+           "(s) | Gibbs alone (s) | Gibbs share | compile (s) | XLA "
+           "arguments / outputs / temporaries (MiB) |",
+           "|---|---|---|---|---|---|---|---|---|"]
+  notes = []
+  for data in data_sets:
+    config = paper_config(data, batch, overrides)
+    r = measure(config, load(config, data))
+    mem = r["memory"]
+    memory = ("n/a" if mem is None else
+              f"{mem.argument_size_in_bytes / MIB:.0f} / "
+              f"{mem.output_size_in_bytes / MIB:.0f} / "
+              f"{mem.temp_size_in_bytes / MIB:.0f}")
+    lines.append(
+        f"| {data} | {r['num_params'] / 1e6:.2f} M | {r['whole_s']:.2f} | "
+        f"{1.0 / r['whole_s']:.2f} | {r['frozen_s']:.2f} | "
+        f"{r['gibbs_s']:.3f} | {1.0 - r['frozen_s'] / r['whole_s']:.0%} | "
+        f"{r['compile_s']:.0f} | {memory} |")
+    notes.append(f"- {data}: {describe(config)}.")
+  return lines + [""] + notes + [
+      "", f"Process peak RSS after the runs: {peak_rss_mib():.0f} MiB."]
+
+
+def report() -> str:
+  """The whole benchmark as markdown."""
+  lines = [f"## Convolutional DVAE++ (paper sizes, batch {BATCH}, "
+           f"{jax.devices()[0].platform.upper()}, "
+           f"{jax.local_device_count()} device(s))", ""]
+  return "\n".join(lines + table()) + "\n"
+
+
+if __name__ == "__main__":
+  print(report())
