@@ -1,5 +1,33 @@
-"""Test configuration: CPU only, float32, no preallocation."""
+"""Test configuration: CPU only, float32, no preallocation, and a compilation
+cache private to this test process.
+
+Many tests build the same small networks again (every documented command,
+every training-loop test), and JAX's in-memory cache cannot see that two
+freshly traced functions lower to the same program. The persistent
+compilation cache keys on the lowered program, so it can. Each process
+(each xdist worker) gets its own temporary directory, removed at exit, so no
+two processes ever read and write the same entry and no run sees another
+run's entries. `DISCRETE_VI_TEST_COMPILATION_CACHE=0` turns it off.
+"""
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+
+def use_private_compilation_cache() -> None:
+  """Points JAX's persistent compilation cache at a fresh directory that is
+  deleted when this process exits; caches every program, however small."""
+  import jax  # pylint: disable=g-import-not-at-top
+  directory = tempfile.mkdtemp(prefix="discrete_vi_jax_cache_")
+  atexit.register(shutil.rmtree, directory, ignore_errors=True)
+  jax.config.update("jax_compilation_cache_dir", directory)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+
+if os.environ.get("DISCRETE_VI_TEST_COMPILATION_CACHE", "1") != "0":
+  use_private_compilation_cache()
