@@ -17,6 +17,11 @@ scales from 4 x 4 to the full image, or one factorial p(x | \zeta, h)
 are in `dvaepp_conv_net`). Pixels are Bernoulli (binary data) or
 discretised logistic mixtures (8-bit data, Salimans et al., 2017).
 
+The J local groups' networks have the same shapes: their parameters are
+stacked `[J, ...]` under `params["local_groups"]` and every pass over the
+groups (training bound, evaluation, sampling) is one `jax.lax.scan`
+(`scan_groups`), so XLA compiles one group's network, not J.
+
 Inference (Sec. 6.2): q(z, \zeta, h | x) = \prod_g q(z_g | x, \zeta_{<g})
 r(\zeta_g | z_g) \prod_j q(h_j | x, \zeta, h_{<j}), the global units in
 `global_groups` = 1, 2 or 4 hierarchical factorial groups (with the RBM,
