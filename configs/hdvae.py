@@ -24,8 +24,9 @@ L_1^{tau=0.1} - L_1^{tau=0}: delta of Eq. 6 is its absolute value) with
 
 Quick protocol (embedded `mnist5k`, CPU): 32 filters, one residual block
 per connection, dropout 0.2, 2,000 steps with the tau knots at 40 % and
-80 % of the run, 100-sample bounds. About 15 minutes on 2 free cores per
-row (0.4 s per step, discrete and normal alike), at one layer:
+80 % of the run, 10-sample validation and 100-sample test bounds. About
+15 minutes on 2 free cores per row (0.4 s per step, discrete and normal
+alike), at one layer:
 
     python -m experiments.main --config=configs/hdvae.py:discrete \
         --workdir=/tmp/hdvae_discrete
@@ -137,7 +138,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.log_every_steps = 100
     config.train.checkpoint_every_steps = 500
     config.eval.every_steps = 500
-    config.eval.num_samples = 100
+    config.eval.num_samples = 10  # validation (checkpoint choice) only
     config.eval.final_num_samples = 100
   else:
     config.data.name = "binarized_mnist"

@@ -1,5 +1,11 @@
 """HD-VAE (Lievin et al., 2019): architectures, objectives, evaluation,
-training through the loop, configs; and the residual blocks."""
+training through the loop, configs; and the residual blocks.
+
+The default run keeps the main claims on models without residual blocks
+(`NO_BLOCKS`: the relaxed-ELBO bound, two loop steps); the per-architecture,
+gradient, bound and residual-block checks, each a few more compilations,
+are `slow`.
+"""
 
 import math
 
@@ -7,10 +13,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-# About 110 s of mostly XLA compilation on 2 cores: outside the default run
-# (10-minute CI budget) until the model compiles faster (`pytest -m slow`).
-pytestmark = pytest.mark.slow
 
 from configs import hdvae as hdvae_config
 from discrete_vi import estimators
@@ -23,6 +25,7 @@ from discrete_vi.objectives import relaxed as relaxed_objectives
 MEAN = np.full(784, 0.2, np.float32)
 X = (np.random.RandomState(0).rand(4, 784) < 0.2).astype(np.float32)
 TINY = dict(filters=4, num_blocks=1, dropout=0.1)
+NO_BLOCKS = dict(TINY, num_blocks=0)  # stems, embeddings, decoder only
 GUMBEL = estimators.make("gumbel_softmax", distribution="categorical",
                          temperature=0.5)
 
@@ -100,6 +103,7 @@ def normal():
   return model, model.init(jax.random.PRNGKey(0), X)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["discrete", "normal"])
 def test_loss_gradient_reaches_every_parameter_and_matches_differences(
     which, request):
@@ -134,6 +138,7 @@ def test_loss_gradient_reaches_every_parameter_and_matches_differences(
     np.testing.assert_allclose(fd, g[(0,) * leaf.ndim], rtol=0.05, atol=2e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["discrete", "normal"])
 def test_bounds_shapes_and_orderings(which, request):
   model, params = request.getfixturevalue(which)
@@ -161,6 +166,7 @@ def test_bounds_shapes_and_orderings(which, request):
                    else {"kl"})
 
 
+@pytest.mark.slow
 def test_relaxation_bias_is_the_common_noise_gap(discrete):
   model, params = discrete
   key = jax.random.PRNGKey(8)
@@ -225,20 +231,21 @@ def test_concrete_density_is_finite_at_tau_01_and_k_256():
   logits = 3.0 * jax.random.normal(jax.random.PRNGKey(1), (8, 12, 256))
   sample = concrete.sample_categorical(jax.random.PRNGKey(2), logits, 0.1)
   assert float(jnp.min(sample.relaxed)) == 0.0  # entries underflow
-  value, grad = jax.value_and_grad(lambda l: jnp.sum(
+  value, grad = jax.jit(jax.value_and_grad(lambda l: jnp.sum(
       relaxed_objectives.categorical_log_mass(l, sample.relaxed, "concrete",
-                                              0.1)))(logits)
+                                              0.1))))(logits)
   assert np.isfinite(float(value))
   assert np.all(np.isfinite(np.asarray(grad)))
-  grad_z = jax.grad(lambda z: jnp.sum(relaxed_objectives.categorical_log_mass(
-      logits, z, "concrete", 0.1)))(sample.relaxed)
+  grad_z = jax.jit(jax.grad(lambda z: jnp.sum(
+      relaxed_objectives.categorical_log_mass(logits, z, "concrete", 0.1))))(
+          sample.relaxed)
   assert np.all(np.isfinite(np.asarray(grad_z)))
 
 
 def _one_layer_lipschitz():
   model = hdvae.HDVAE(MEAN, num_variables=(2,), num_classes=(4,),
                       decoder="lipschitz", lipschitz_scale=2.0, freebits=0.0,
-                      **TINY)
+                      **NO_BLOCKS)
   return model, model.init(jax.random.PRNGKey(0), X)
 
 
@@ -291,6 +298,7 @@ def test_relaxed_elbo_is_below_the_exact_elbo():
 def _tiny_config(latent):
   config = hdvae_config.get_config(latent)
   config.model.filters = 4
+  config.model.num_blocks = 0
   config.model.num_variables = (2,)
   config.model.num_classes = (4,)
   config.train.num_steps = 2
@@ -305,8 +313,8 @@ def _tiny_config(latent):
   return config
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("latent", ["discrete", "normal"])
+@pytest.mark.parametrize("latent", [
+    "discrete", pytest.param("normal", marks=pytest.mark.slow)])
 def test_two_training_steps_through_the_loop(latent, tmp_path):
   results = training.train_and_evaluate(_tiny_config(latent), str(tmp_path))
   assert results["num_steps"] == 2
@@ -372,6 +380,7 @@ def test_weight_norm_gives_each_filter_the_norm_g():
                              rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_residual_block_is_gated_and_batch_agnostic():
   h = jax.random.normal(jax.random.PRNGKey(1), (2, 3, 5, 5, 4))
   block = residual.ResidualBlock(dropout_rate=0.5, squeeze_excitation=2)

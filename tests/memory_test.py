@@ -5,10 +5,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-# Part of the HD-VAE family, whose tests run with `pytest -m slow` until
-# its networks compile faster (CI budget).
-pytestmark = pytest.mark.slow
-
 from discrete_vi import estimators
 from discrete_vi.models import memory
 
@@ -19,7 +15,7 @@ N, K, D1, D2, H = 3, 16, 8, 4, 5
 def layer():
   module = memory.VariationalMemory(N, K, D1, D2)
   h = jax.random.normal(jax.random.PRNGKey(0), (2, H))
-  params = module.init(jax.random.PRNGKey(1), h)["params"]
+  params = jax.jit(module.init)(jax.random.PRNGKey(1), h)["params"]
   return module, params, h
 
 
@@ -47,7 +43,7 @@ def test_product_key_logits_equal_the_explicit_keys_they_define(layer):
 def test_explicit_keys_layer_matches_its_keys():
   module = memory.VariationalMemory(2, 5, 3, 2, product_keys=False)
   h = jnp.ones((1, H))
-  params = module.init(jax.random.PRNGKey(0), h)["params"]
+  params = jax.jit(module.init)(jax.random.PRNGKey(0), h)["params"]
   query = _apply(module, params, "query", h, "prior")
   np.testing.assert_allclose(_apply(module, params, "logits", h, "prior"),
                              jnp.einsum("bnd,nkd->bnk", query, params["keys"]),
@@ -119,8 +115,8 @@ def test_gradients_reach_keys_values_and_query_net(layer):
     return jnp.sum(w.reshape(2, N, D2)[:, :, None, :] * z[..., None] *
                    p["values"][None])
 
-  grads = jax.grad(objective)(params)
-  grads_explicit = jax.grad(objective_explicit)(params)
+  grads = jax.jit(jax.grad(objective))(params)
+  grads_explicit = jax.jit(jax.grad(objective_explicit))(params)
   logits = _apply(module, params, "logits", h, "posterior")
   z = jax.nn.softmax((logits + noise) / tau)
   # d/dv_{n,k} sum_b w_{b,n} . sum_k z_{b,n,k} v_{n,k} = sum_b z_{b,n,k} w_{b,n}
@@ -145,7 +141,8 @@ def test_gradients_reach_keys_values_and_query_net(layer):
 
 
 @pytest.mark.parametrize("name,options", [
-    ("rloo", {"num_samples": 4}), ("vimco", {"num_samples": 4}),
+    pytest.param("rloo", {"num_samples": 4}, marks=pytest.mark.slow),
+    pytest.param("vimco", {"num_samples": 4}, marks=pytest.mark.slow),
     ("reinforce", {})])
 def test_unbiased_estimators_train_the_memory(name, options):
   """The mean estimator gradient (keys, values, query net) over many draws

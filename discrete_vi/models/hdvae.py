@@ -159,15 +159,14 @@ class HDVAE:
   # -- applying the networks -------------------------------------------------
 
   def _apply(self, params, method: str, *args, rng=None):
-    rngs = {} if rng is None else {"dropout": rng}
+    rngs = {} if rng is None else {"dropout": fast_key(rng)}
     return self.net.apply({"params": params}, *args, rngs=rngs,
                           method=getattr(hdvae_net.HDVAENet, method))
 
   def init(self, key: PRNGKey, x_example: Array) -> dict:
     """Initial parameters for `[B, 784]` data (the Flax `params`)."""
     x = self._check_data(x_example)
-    # Jitted: run eagerly, the many small initialisers dispatch one by one.
-    return jax.jit(self.net.init)(key, x)["params"]
+    return init_params(self.net, key, x[:1])
 
   # -- one path of samples, through any sampler --------------------------------
 
@@ -284,6 +283,8 @@ class HDVAE:
   # -- samplers ------------------------------------------------------------------
 
   def _hard_sampler(self, key):
+    key = fast_key(key)
+
     def sampler(l, q, rest):
       k = jax.random.fold_in(key, l)
       if self.latent == "normal":
@@ -293,6 +294,8 @@ class HDVAE:
 
   def _relaxed_sampler(self, key, temperature, hard: bool):
     """Concrete (or, with `hard`, the Gumbel-max sample of the same noise)."""
+    key = fast_key(key)
+
     def sampler(l, q, rest):
       noise = jax.random.gumbel(jax.random.fold_in(key, l), q.shape, q.dtype)
       sample = concrete.relax_categorical(q, noise, temperature)
@@ -342,7 +345,8 @@ class HDVAE:
     first, captured = self.first_layer(), {}
 
     def sampler(l, q, rest):
-      loss, aux = estimator.estimate(jax.random.fold_in(sample_key, l), q,
+      layer_key = fast_key(jax.random.fold_in(sample_key, l))
+      loss, aux = estimator.estimate(layer_key, q,
                                      rest, state if l == first else None)
       if l == first:
         captured["aux"] = aux
@@ -458,6 +462,34 @@ class HDVAE:
 
   def _check_data(self, x) -> Array:
     return _checks.check_data(x, self.data_dim, exactly_binary=False)
+
+
+def fast_key(key: PRNGKey) -> PRNGKey:
+  """A key of the "rbg" implementation (XLA's RngBitGenerator) seeded by
+  `key`'s bits, for noise that need not be threefry's (dropout masks,
+  Gumbel noise of training): each threefry draw adds ~0.3 s of XLA CPU
+  compilation, rbg draws almost none. Typed keys pass through."""
+  if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+    return key
+  data = jax.random.key_data(key)  # uint32 [2]
+  return jax.random.wrap_key_data(jnp.concatenate([data, data ^ jnp.uint32(0x9E3779B9)]),
+                                  impl="rbg")
+
+
+# XLA options of the one-off initialisation: its ~30 random initialisers
+# (threefry) take ~10 s of LLVM optimisation at the default level and run
+# once, so unoptimised code (same values) compiles in a third of the time.
+INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0,
+                         "xla_llvm_disable_expensive_passes": True}
+
+
+def init_params(net, key: PRNGKey, x: Array) -> dict:
+  """The Flax `params` of `net` for data like x `[1, 784]`, jitted with
+  `INIT_COMPILER_OPTIONS` (run eagerly, the many small initialisers would
+  each compile on their own)."""
+  compiled = jax.jit(net.init).lower(key, x).compile(
+      compiler_options=INIT_COMPILER_OPTIONS)
+  return compiled(key, x)["params"]
 
 
 def _log_weight(terms: Terms) -> Array:
