@@ -1,0 +1,118 @@
+"""HD-VAE benchmark: the cost of discrete memory layers vs Gaussian ones
+(Lievin et al., 2019, Sec. 5; a report, never a timed test).
+
+    python -m experiments.benchmark_hdvae
+
+The 6-layer skip-LVAE with 16 variables per layer (K = 16^2 classes,
+product keys, d_1 = d_2 = 8) against the Gaussian baseline with the same
+6 x 16 variables, both at the quick protocol's widths (32 filters, one
+residual block per connection), batch 128, `STEPS_PER_CALL` fused train
+steps per call (Adamax, the memory values' own group for discrete rows).
+
+* Time: best-of-repeats seconds per train step, the two models timed
+  round-robin in one process (`experiments.timing.time_interleaved`), so
+  load from other processes hits both alike; compilation and a warm-up
+  call excluded.
+* Memory: XLA's compiled memory analysis of one jitted train step
+  (`jit(...).lower(...).compile().memory_analysis()`): temporaries +
+  arguments + outputs, i.e. the step's peak working set as XLA plans it
+  (not the process's RSS).
+"""
+
+import jax
+import jax.numpy as jnp
+
+from configs import hdvae as hdvae_config
+from discrete_vi.training import setup
+from discrete_vi.training import steps as steps_lib
+from experiments import timing
+
+LAYERS = 6
+UNITS_PER_LAYER = 16
+CLASSES = 16**2
+BATCH = 128
+STEPS_PER_CALL = 2
+REPEATS = 3
+TARGET_RATIO = 1.3
+
+
+def row_config(latent: str, layers: int = LAYERS, units: int = UNITS_PER_LAYER,
+               classes: int = CLASSES, batch: int = BATCH, filters=None):
+  """The benchmarked config: `configs/hdvae.py:<latent>,layers=L` with N_l =
+  `units` and K_l = `classes` in every layer (`filters` to shrink)."""
+  config = hdvae_config.get_config(f"{latent},layers={layers}")
+  config.model.num_variables = (units,) * layers
+  config.model.num_classes = (classes,) * layers
+  config.train.batch_size = batch
+  if filters is not None:
+    config.model.filters = filters
+  return config
+
+
+def memory_bytes(step, state, xs) -> dict:
+  """XLA's compiled memory analysis of `step(state, xs)` (bytes)."""
+  analysis = jax.jit(step).lower(state, xs).compile().memory_analysis()
+  if analysis is None:  # backend without the analysis
+    return {}
+  out = {"temp": analysis.temp_size_in_bytes,
+         "argument": analysis.argument_size_in_bytes,
+         "output": analysis.output_size_in_bytes}
+  out["total"] = sum(out.values())
+  return out
+
+
+def measure(dataset, *, layers: int = LAYERS, units: int = UNITS_PER_LAYER,
+            classes: int = CLASSES, batch: int = BATCH, filters=None,
+            repeats: int = REPEATS, time_steps: bool = True) -> dict:
+  """{latent: {"step_s", "memory"}} for "discrete" and "normal"."""
+  runs, calls, out = {}, [], {}
+  xs = jnp.asarray(dataset.train[:batch * STEPS_PER_CALL]).reshape(
+      STEPS_PER_CALL, batch, -1)
+  for latent in ("discrete", "normal"):
+    run = setup.create_train_state(row_config(
+        latent, layers, units, classes, batch, filters), dataset)
+    step = steps_lib.make_train_step(run.model, run.tx, run.estimator)
+    out[latent] = {"memory": memory_bytes(step, run.state, xs[0]),
+                   "description": run.model.description}
+    calls.append((jax.jit(steps_lib.fuse_steps(step)), run.state, (xs,)))
+    runs[latent] = run
+  if time_steps:
+    seconds = timing.time_interleaved(calls, repeats=repeats, per_repeat=1)
+    for latent, s in zip(("discrete", "normal"), seconds):
+      out[latent]["step_s"] = s / STEPS_PER_CALL
+  return out
+
+
+def table(results: dict) -> list[str]:
+  """Markdown lines of `measure`'s results, with the discrete / normal
+  ratios against `TARGET_RATIO`."""
+  d, n = results["discrete"], results["normal"]
+  mib = lambda r, k: r["memory"].get(k, float("nan")) / 2**20
+  lines = ["| | discrete | normal | discrete / normal |", "|---|---|---|---|"]
+  if "step_s" in d:
+    lines.append(f"| train step (ms) | {d['step_s'] * 1e3:.0f} | "
+                 f"{n['step_s'] * 1e3:.0f} | "
+                 f"{d['step_s'] / n['step_s']:.2f} |")
+  for key in ("total", "temp", "argument", "output"):
+    lines.append(f"| XLA {key} memory (MiB) | {mib(d, key):.1f} | "
+                 f"{mib(n, key):.1f} | {mib(d, key) / mib(n, key):.2f} |")
+  return lines
+
+
+def report() -> str:
+  """The whole benchmark as markdown."""
+  from discrete_vi import data as data_lib  # pylint: disable=g-import-not-at-top
+  dataset = data_lib.load_dataset("mnist5k")
+  results = measure(dataset)
+  lines = [f"## HD-VAE: {LAYERS} x {UNITS_PER_LAYER} discrete units (K = "
+           f"{CLASSES}, product keys) vs Gaussian units", "",
+           f"Skip-LVAE, quick widths (32 filters, 1 block), batch {BATCH}, "
+           f"{STEPS_PER_CALL} fused steps per call, best of {REPEATS} "
+           "round-robin repeats (compilation and warm-up excluded); memory "
+           "is XLA's compiled analysis of one train step (temporaries + "
+           f"arguments + outputs), not RSS. Target: <= {TARGET_RATIO}x.", ""]
+  return "\n".join(lines + table(results)) + "\n"
+
+
+if __name__ == "__main__":
+  print(report())
