@@ -4,6 +4,8 @@ r"""Benchmarks of the estimator library (a report, never a timed test).
     python -m experiments.benchmark training [OUTPUT.md]
     python -m experiments.benchmark xor_flow [OUTPUT.md]
     python -m experiments.benchmark dvaepp [OUTPUT.md]
+    python -m experiments.benchmark dvaepp_conv [OUTPUT.md]
+    python -m experiments.benchmark hdvae [OUTPUT.md]
 
 For every registry entry (and the main baselines of `reinforce`):
 
@@ -42,8 +44,16 @@ pixel-by-pixel sampler vs D (experiments/benchmark_flows.py).
 encoder/decoder and Gibbs chains, AIS time and error, chain memory
 (experiments/benchmark_dvaepp.py).
 
+`dvaepp_conv` reports the paper-size convolutional DVAE++'s train step at
+batch 100 with the share of its Gibbs chains, compile time and memory
+(experiments/benchmark_dvaepp_conv.py).
+
+`hdvae` reports the 6-layer HD-VAE (6 x 16 units, K = 16^2, batch 128)
+against its Gaussian baseline: step time and XLA memory as ratios
+(experiments/benchmark_hdvae.py).
+
 The markdown table is printed and written to OUTPUT.md (default
-`benchmark_results/estimators.md`).
+`benchmark_results/<name>.md`).
 """
 
 import dataclasses
@@ -59,7 +69,9 @@ import optax
 from discrete_vi import estimators
 from discrete_vi.training import steps as steps_lib
 from experiments import benchmark_dvaepp
+from experiments import benchmark_dvaepp_conv
 from experiments import benchmark_flows
+from experiments import benchmark_hdvae
 from experiments import timing
 
 TOY_TARGET = 0.499
@@ -488,7 +500,9 @@ def benchmark_evaluation(num_images: int = 1000, num_samples: int = 5000,
 BENCHMARKS = {"estimators": benchmark_estimators,
               "training": benchmark_training,
               "xor_flow": benchmark_flows.report,
-              "dvaepp": benchmark_dvaepp.report}
+              "dvaepp": benchmark_dvaepp.report,
+              "dvaepp_conv": benchmark_dvaepp_conv.report,
+              "hdvae": benchmark_hdvae.report}
 
 if __name__ == "__main__":
   main(sys.argv)

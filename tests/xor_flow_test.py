@@ -466,8 +466,11 @@ def test_ste_gradient_matches_hand_formula_at_depth_two():
 
 # -- 3: the latent flows are normalised --------------------------------------
 
+# Depth 2 composes two layers and so covers depth 1's code; depth 1 runs
+# under -m slow (the default run's budget).
 @pytest.mark.parametrize("variant,depth", [
-    ("sfe_full", 1), ("sfe_full", 2), ("sfe_special", 1), ("sfe_special", 2)])
+    pytest.param("sfe_full", 1, marks=pytest.mark.slow), ("sfe_full", 2),
+    pytest.param("sfe_special", 1, marks=pytest.mark.slow), ("sfe_special", 2)])
 def test_latent_flow_and_greedy_flow_normalise(variant, depth):
   model = tiny(variant, depth, hidden_dims=(8,), posterior_hidden=(8,))
   params = random_params(model, seed=20 + depth)

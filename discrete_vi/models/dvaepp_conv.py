@@ -131,12 +131,6 @@ VALUE_TYPES = ("binary", "uint8")
 KL_BALANCE_EPS = 0.01  # nats, keeps every group's weight above zero
 LOG_Z_KEY = dvaepp.LOG_Z_KEY
 LOCAL_GROUPS_KEY = "local_groups"  # params: the J groups' stacked networks
-# Initialisers draw from XLA's RngBitGenerator: the threefry hashes of the
-# ~100 initialisers take XLA 5x longer to compile on a CPU (28 s vs 5.5 s
-# for the tests' tiny model). Streams of "unsafe_rbg" keys are not
-# guaranteed independent across splits, which does not matter for an
-# initialisation.
-INIT_KEY_IMPL = "unsafe_rbg"
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
@@ -315,14 +309,15 @@ class DVAEPPConv:
   def init(self, key: PRNGKey, x_example: Array) -> dict:
     """Initial parameters of `ConvDVAEPPNet` (the RBM's under `rbm`) and,
     under `local_groups`, the J local groups' stacked `[J, ...]` (one jitted
-    call; the initialisers draw from an `INIT_KEY_IMPL` key derived from
-    `key`)."""
+    call; the initialisers draw from `layers.fast_key(key)`)."""
     images = self.images(x_example)[:1]
     return self._jitted_init(key, images)
 
   def _init(self, key: PRNGKey, images: Array) -> dict:
-    key = jax.random.wrap_key_data(jax.random.bits(key, (4,), jnp.uint32),
-                                   impl=INIT_KEY_IMPL)
+    # The ~100 initialisers draw from XLA's RngBitGenerator: their threefry
+    # hashes take XLA 5x longer to compile on a CPU (28 s vs 5.5 s for the
+    # tests' tiny model).
+    key = layers.fast_key(key)
     net_key, groups_key = jax.random.split(key)
     params = dict(self.net.init(net_key, images)["params"])
     rows, cols = net_lib.level_shape(self.image_shape, self.net.local_level)

@@ -63,6 +63,7 @@ from discrete_vi.distributions import categorical
 from discrete_vi.distributions import concrete
 from discrete_vi.models import _checks
 from discrete_vi.models import hdvae_net
+from discrete_vi.models import layers
 from discrete_vi.models import memory
 from discrete_vi.models.base import ModelAux
 from discrete_vi.objectives import elbo
@@ -159,7 +160,7 @@ class HDVAE:
   # -- applying the networks -------------------------------------------------
 
   def _apply(self, params, method: str, *args, rng=None):
-    rngs = {} if rng is None else {"dropout": fast_key(rng)}
+    rngs = {} if rng is None else {"dropout": layers.fast_key(rng)}
     return self.net.apply({"params": params}, *args, rngs=rngs,
                           method=getattr(hdvae_net.HDVAENet, method))
 
@@ -283,7 +284,7 @@ class HDVAE:
   # -- samplers ------------------------------------------------------------------
 
   def _hard_sampler(self, key):
-    key = fast_key(key)
+    key = layers.fast_key(key)
 
     def sampler(l, q, rest):
       k = jax.random.fold_in(key, l)
@@ -294,7 +295,7 @@ class HDVAE:
 
   def _relaxed_sampler(self, key, temperature, hard: bool):
     """Concrete (or, with `hard`, the Gumbel-max sample of the same noise)."""
-    key = fast_key(key)
+    key = layers.fast_key(key)
 
     def sampler(l, q, rest):
       noise = jax.random.gumbel(jax.random.fold_in(key, l), q.shape, q.dtype)
@@ -345,7 +346,7 @@ class HDVAE:
     first, captured = self.first_layer(), {}
 
     def sampler(l, q, rest):
-      layer_key = fast_key(jax.random.fold_in(sample_key, l))
+      layer_key = layers.fast_key(jax.random.fold_in(sample_key, l))
       loss, aux = estimator.estimate(layer_key, q,
                                      rest, state if l == first else None)
       if l == first:
@@ -462,18 +463,6 @@ class HDVAE:
 
   def _check_data(self, x) -> Array:
     return _checks.check_data(x, self.data_dim, exactly_binary=False)
-
-
-def fast_key(key: PRNGKey) -> PRNGKey:
-  """A key of the "rbg" implementation (XLA's RngBitGenerator) seeded by
-  `key`'s bits, for noise that need not be threefry's (dropout masks,
-  Gumbel noise of training): each threefry draw adds ~0.3 s of XLA CPU
-  compilation, rbg draws almost none. Typed keys pass through."""
-  if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-    return key
-  data = jax.random.key_data(key)  # uint32 [2]
-  return jax.random.wrap_key_data(jnp.concatenate([data, data ^ jnp.uint32(0x9E3779B9)]),
-                                  impl="rbg")
 
 
 # XLA options of the one-off initialisation: its ~30 random initialisers
