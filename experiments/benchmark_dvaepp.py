@@ -68,9 +68,10 @@ def _fused(run, model, xs):
   return fused, run.state, (xs,)
 
 
-def _frozen_chains(model):
-  """A copy of a DVAE++ model whose persistent chains are never updated:
-  its step is the RBM-prior step minus the Gibbs sweeps."""
+def frozen_chains(model):
+  """A copy of a DVAE++ model (dense or convolutional) whose persistent
+  chains are never updated: its step is the RBM-prior step minus the Gibbs
+  sweeps."""
   frozen = copy.copy(model)
   frozen.update_chains = lambda key, params, chains: chains
   return frozen
@@ -104,7 +105,7 @@ def step_table(dataset, rbm_row: str = "rbm,layers=2",
         k, rbm_params, c, sweeps * STEPS_PER_CALL), None))
     seconds = timing.time_interleaved(
         [_fused(factorial, factorial.model, xs), _fused(run, run.model, xs),
-         _fused(run, _frozen_chains(run.model), xs),
+         _fused(run, frozen_chains(run.model), xs),
          (gibbs, run.state.model_state, (jax.random.PRNGKey(0),))],
         repeats=REPEATS, per_repeat=2)
     base, full, frozen, alone = (t * 1e3 / STEPS_PER_CALL for t in seconds)

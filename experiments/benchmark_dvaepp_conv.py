@@ -24,7 +24,6 @@ cost does not depend on the values). For each:
 3. The step's XLA compilation time (cold, in this process).
 """
 
-import copy
 import resource
 import time
 
@@ -37,6 +36,7 @@ from discrete_vi import data as data_lib
 from discrete_vi.distributions import rbm
 from discrete_vi.training import setup
 from discrete_vi.training import steps as steps_lib
+from experiments import benchmark_dvaepp
 from experiments import timing
 
 BATCH = 100
@@ -84,14 +84,6 @@ def load(config, data: str) -> data_lib.Dataset:
   return setup.load_data(config)
 
 
-def frozen_chains(model):
-  """A copy of `model` whose persistent chains are never updated: its step
-  is the whole step minus the Gibbs sweeps."""
-  frozen = copy.copy(model)
-  frozen.update_chains = lambda key, params, chains: chains
-  return frozen
-
-
 def measure(config, dataset) -> dict:
   """Seconds per step (whole, chains frozen, Gibbs alone), compile seconds,
   and XLA's compiled memory of one step of `config`'s model."""
@@ -100,7 +92,7 @@ def measure(config, dataset) -> dict:
   def fused(model):
     return jax.jit(steps_lib.fuse_steps(
         steps_lib.make_train_step(model, run.tx, run.estimator)))
-  whole, frozen = fused(run.model), fused(frozen_chains(run.model))
+  whole, frozen = fused(run.model), fused(benchmark_dvaepp.frozen_chains(run.model))
   start = time.perf_counter()
   compiled = whole.lower(run.state, x).compile()
   compile_s = time.perf_counter() - start
