@@ -92,6 +92,10 @@ def model_section(latent: str, layers: int, units: int | None
   model.num_classes = num_classes
   model.filters = 64
   model.num_blocks = 3
+  # 1 x 1 convolutions to this many channels before every query net and
+  # after every embedding's dense map (0: dense maps of the whole 7 x 7 x F
+  # feature maps, ~4x the parameters for discrete layers; BUILD_NOTES).
+  model.query_channels = 8
   model.dropout = 0.5
   model.key_dim = 8
   model.value_dim = 8

@@ -5,18 +5,21 @@
 
 The 6-layer skip-LVAE with 16 variables per layer (K = 16^2 classes,
 product keys, d_1 = d_2 = 8) against the Gaussian baseline with the same
-6 x 16 variables, both at the quick protocol's widths (32 filters, one
-residual block per connection), batch 128, `STEPS_PER_CALL` fused train
-steps per call (Adamax, the memory values' own group for discrete rows).
+6 x 16 variables, batch 128, `STEPS_PER_CALL` fused train steps per call
+(Adamax, the memory values' own group for discrete rows), at each width of
+`WIDTHS`: the quick protocol's (32 filters, one residual block per
+connection) and the paper's (64 filters, three blocks; Appendix A).
 
 * Time: best-of-repeats seconds per train step, the two models timed
   round-robin in one process (`experiments.timing.time_interleaved`), so
   load from other processes hits both alike; compilation and a warm-up
   call excluded.
-* Memory: XLA's compiled memory analysis of one jitted train step
-  (`jit(...).lower(...).compile().memory_analysis()`): temporaries +
-  arguments + outputs, i.e. the step's peak working set as XLA plans it
-  (not the process's RSS).
+* Memory: XLA's compiled memory analysis of one jitted train step that
+  donates its state, as the training loop's steps do
+  (`jit(..., donate_argnums=0).lower(...).compile().memory_analysis()`):
+  peak = temporaries + arguments + outputs - aliased (the new state reuses
+  the donated buffers), i.e. the step's working set as XLA plans it (not
+  the process's RSS).
 """
 
 import jax
@@ -34,45 +37,63 @@ BATCH = 128
 STEPS_PER_CALL = 2
 REPEATS = 3
 TARGET_RATIO = 1.3
+# (name, filters, residual blocks per connection)
+WIDTHS = (("quick", 32, 1), ("paper", 64, 3))
+MEMORY_KEYS = ("peak", "temp", "argument", "output", "alias")
 
 
 def row_config(latent: str, layers: int = LAYERS, units: int = UNITS_PER_LAYER,
-               classes: int = CLASSES, batch: int = BATCH, filters=None):
+               classes: int = CLASSES, batch: int = BATCH, filters=None,
+               num_blocks=None):
   """The benchmarked config: `configs/hdvae.py:<latent>,layers=L` with N_l =
-  `units` and K_l = `classes` in every layer (`filters` to shrink)."""
+  `units` and K_l = `classes` in every layer (`filters` and `num_blocks`
+  to resize; the quick protocol's by default)."""
   config = hdvae_config.get_config(f"{latent},layers={layers}")
   config.model.num_variables = (units,) * layers
   config.model.num_classes = (classes,) * layers
   config.train.batch_size = batch
   if filters is not None:
     config.model.filters = filters
+  if num_blocks is not None:
+    config.model.num_blocks = num_blocks
   return config
 
 
 def memory_bytes(step, state, xs) -> dict:
-  """XLA's compiled memory analysis of `step(state, xs)` (bytes)."""
-  analysis = jax.jit(step).lower(state, xs).compile().memory_analysis()
+  """XLA's compiled memory analysis of `step(state, xs)` with the state
+  donated (bytes; "peak" = temp + argument + output - alias)."""
+  analysis = jax.jit(step, donate_argnums=0).lower(
+      state, xs).compile().memory_analysis()
   if analysis is None:  # backend without the analysis
     return {}
   out = {"temp": analysis.temp_size_in_bytes,
          "argument": analysis.argument_size_in_bytes,
-         "output": analysis.output_size_in_bytes}
-  out["total"] = sum(out.values())
+         "output": analysis.output_size_in_bytes,
+         "alias": analysis.alias_size_in_bytes}
+  out["peak"] = out["temp"] + out["argument"] + out["output"] - out["alias"]
   return out
+
+
+def count_parameters(params) -> int:
+  """The number of scalars in a parameter tree."""
+  return sum(int(leaf.size) for leaf in jax.tree_util.tree_leaves(params))
 
 
 def measure(dataset, *, layers: int = LAYERS, units: int = UNITS_PER_LAYER,
             classes: int = CLASSES, batch: int = BATCH, filters=None,
-            repeats: int = REPEATS, time_steps: bool = True) -> dict:
-  """{latent: {"step_s", "memory"}} for "discrete" and "normal"."""
+            num_blocks=None, repeats: int = REPEATS,
+            time_steps: bool = True) -> dict:
+  """{latent: {"step_s", "memory", "parameters", "description"}} for
+  "discrete" and "normal"."""
   runs, calls, out = {}, [], {}
   xs = jnp.asarray(dataset.train[:batch * STEPS_PER_CALL]).reshape(
       STEPS_PER_CALL, batch, -1)
   for latent in ("discrete", "normal"):
     run = setup.create_train_state(row_config(
-        latent, layers, units, classes, batch, filters), dataset)
+        latent, layers, units, classes, batch, filters, num_blocks), dataset)
     step = steps_lib.make_train_step(run.model, run.tx, run.estimator)
     out[latent] = {"memory": memory_bytes(step, run.state, xs[0]),
+                   "parameters": count_parameters(run.state.params),
                    "description": run.model.description}
     calls.append((jax.jit(steps_lib.fuse_steps(step)), run.state, (xs,)))
     runs[latent] = run
@@ -93,25 +114,32 @@ def table(results: dict) -> list[str]:
     lines.append(f"| train step (ms) | {d['step_s'] * 1e3:.0f} | "
                  f"{n['step_s'] * 1e3:.0f} | "
                  f"{d['step_s'] / n['step_s']:.2f} |")
-  for key in ("total", "temp", "argument", "output"):
+  lines.append(f"| parameters (M) | {d['parameters'] / 1e6:.2f} | "
+               f"{n['parameters'] / 1e6:.2f} | "
+               f"{d['parameters'] / n['parameters']:.2f} |")
+  for key in MEMORY_KEYS:
+    ratio = mib(d, key) / mib(n, key) if mib(n, key) else float("nan")
     lines.append(f"| XLA {key} memory (MiB) | {mib(d, key):.1f} | "
-                 f"{mib(n, key):.1f} | {mib(d, key) / mib(n, key):.2f} |")
+                 f"{mib(n, key):.1f} | {ratio:.2f} |")
   return lines
 
 
 def report() -> str:
-  """The whole benchmark as markdown."""
+  """The whole benchmark as markdown: one table per width of `WIDTHS`."""
   from discrete_vi import data as data_lib  # pylint: disable=g-import-not-at-top
   dataset = data_lib.load_dataset("mnist5k")
-  results = measure(dataset)
   lines = [f"## HD-VAE: {LAYERS} x {UNITS_PER_LAYER} discrete units (K = "
            f"{CLASSES}, product keys) vs Gaussian units", "",
-           f"Skip-LVAE, quick widths (32 filters, 1 block), batch {BATCH}, "
-           f"{STEPS_PER_CALL} fused steps per call, best of {REPEATS} "
-           "round-robin repeats (compilation and warm-up excluded); memory "
-           "is XLA's compiled analysis of one train step (temporaries + "
-           f"arguments + outputs), not RSS. Target: <= {TARGET_RATIO}x.", ""]
-  return "\n".join(lines + table(results)) + "\n"
+           f"Skip-LVAE, batch {BATCH}, {STEPS_PER_CALL} fused steps per call, "
+           f"best of {REPEATS} round-robin repeats (compilation and warm-up "
+           "excluded); memory is XLA's compiled analysis of one train step "
+           "with its state donated (peak = temporaries + arguments + outputs "
+           f"- aliased), not RSS. Target: <= {TARGET_RATIO}x.", ""]
+  for name, filters, blocks in WIDTHS:
+    results = measure(dataset, filters=filters, num_blocks=blocks)
+    lines += [f"### {name} widths ({filters} filters, {blocks} block(s) per "
+              "connection)", ""] + table(results) + [""]
+  return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -350,12 +350,66 @@ def test_configs_build_the_paper_rows():
     ("num_variables", (16, 0)), ("num_classes", (200,)), ("filters", 0),
     ("num_blocks", -1), ("dropout", 1.0), ("key_dim", 7), ("log_mass", "soft"),
     ("freebits", -1.0), ("freebits_mode", "layer"), ("decoder", "mlp"),
-    ("lipschitz_scale", 0.0), ("bias_temperature", 0.0)])
+    ("lipschitz_scale", 0.0), ("bias_temperature", 0.0),
+    ("query_channels", -1)])
 def test_bad_model_values_fail_naming_the_field(field, value):
   config = hdvae_config.get_config("discrete")
   config.model[field] = value
   with pytest.raises(ValueError, match=field):
     training.validate_config(config)
+
+
+def _param_shapes(model):
+  shapes = jax.eval_shape(model.net.init, jax.random.PRNGKey(0), X[:1])
+  shapes = shapes["params"]
+  return {jax.tree_util.keystr(k): v.shape
+          for k, v in jax.tree_util.tree_leaves_with_path(shapes)}
+
+
+def _param_count(model):
+  return sum(math.prod(s) for s in _param_shapes(model).values())
+
+
+def test_query_bottleneck_sizes_the_dense_maps():
+  # Two layers of (3, 2) variables, d_1 = d_2 = 8, F = 4 filters.
+  wide = _param_shapes(hdvae.HDVAE(MEAN, num_variables=(3, 2),
+                                   num_classes=(4, 4), query_channels=0,
+                                   **TINY))
+  # Ladder posterior reads [h, d]: 7 x 7 x 2F; the prior reads h: 7 x 7 x F.
+  assert wide["['latent_0']['query_posterior']['kernel']"] == (49 * 8, 24)
+  assert wide["['latent_1']['query_prior']['kernel']"] == (49 * 4, 16)
+  assert wide["['embed_0']['kernel']"] == (24, 49 * 4)
+  assert not any("query_proj" in k or "embed_0_out" in k for k in wide)
+  thin = _param_shapes(hdvae.HDVAE(MEAN, num_variables=(3, 2),
+                                   num_classes=(4, 4), query_channels=3,
+                                   **TINY))
+  assert thin["['query_proj_posterior_0']['kernel']"] == (1, 1, 8, 3)
+  assert thin["['query_proj_prior_1']['kernel']"] == (1, 1, 4, 3)
+  assert thin["['latent_0']['query_posterior']['kernel']"] == (49 * 3, 24)
+  assert thin["['embed_0']['kernel']"] == (24, 49 * 3)
+  assert thin["['embed_0_out']['kernel']"] == (1, 1, 3, 4)
+
+
+def test_bottleneck_keeps_discrete_layers_near_the_gaussian_size():
+  # The benchmark's 6 x 16 model (K = 16^2) at the quick widths: without the
+  # bottleneck the query nets and embeddings make the discrete model ~4x
+  # the Gaussian one; with it the excess over the Gaussian model (the
+  # memories and the N d_1 / N d_2 sides of the dense maps) is 4x smaller.
+  def count(latent, channels):
+    config = hdvae_config.get_config(f"{latent},layers=6")
+    config.model.num_variables, config.model.num_classes = (16,) * 6, (256,) * 6
+    config.model.query_channels = channels
+    m = config.model
+    return _param_count(hdvae.HDVAE(
+        MEAN, num_variables=m.num_variables, num_classes=m.num_classes,
+        latent=latent, filters=m.filters, num_blocks=m.num_blocks,
+        query_channels=channels))
+  wide = count("discrete", 0) - count("normal", 0)
+  thin = count("discrete", 8) - count("normal", 8)
+  assert wide > 2.5 * count("normal", 0)
+  assert thin < wide / 4
+  values = 6 * 16 * 256 * 8
+  assert values < thin < 5 * values
 
 
 def test_discrete_needs_categorical_estimator():

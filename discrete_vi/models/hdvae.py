@@ -132,7 +132,8 @@ class HDVAE:
                value_dim: int = 8, product_keys: bool = True,
                log_mass: str = "hard", freebits: float = 2.0,
                freebits_mode: str = "sample", decoder: str = "conv",
-               lipschitz_scale: float = 10.0, bias_temperature: float = 0.1):
+               lipschitz_scale: float = 10.0, bias_temperature: float = 0.1,
+               query_channels: int = 8):
     """Validates and stores the configuration (ValueError naming a bad
     value). Arguments as the fields of `config.model` (`validate_config`)."""
     mean = np.asarray(data_mean, np.float32)
@@ -153,7 +154,7 @@ class HDVAE:
         mean, num_variables, num_classes if latent == "discrete" else
         (2,) * len(num_variables), latent, architecture, filters, num_blocks,
         dropout, key_dim, value_dim, product_keys, decoder,
-        lipschitz_scale=lipschitz_scale)
+        lipschitz_scale=lipschitz_scale, query_channels=query_channels)
     self.description = (f"hdvae:{latent},{architecture},layers="
                         f"{self.num_layers},N={sum(num_variables)}")
 
@@ -530,6 +531,7 @@ def validate_config(config) -> None:
   for field in ("filters", "key_dim", "value_dim"):
     _check_field(model, field, checks.check_int, 1)
   _check_field(model, "num_blocks", checks.check_int, 0)
+  _check_field(model, "query_channels", checks.check_int, 0)
   _check_field(model, "product_keys", checks.check_bool)
   _check_field(model, "freebits", checks.check_nonnegative)
   _check_field(model, "lipschitz_scale", checks.check_positive)
@@ -571,4 +573,5 @@ def from_config(config, spec) -> HDVAE:
       product_keys=model["product_keys"], log_mass=model["log_mass"],
       freebits=model["freebits"], freebits_mode=model["freebits_mode"],
       decoder=model["decoder"], lipschitz_scale=model["lipschitz_scale"],
-      bias_temperature=model["bias_temperature"])
+      bias_temperature=model["bias_temperature"],
+      query_channels=model["query_channels"])

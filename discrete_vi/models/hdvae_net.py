@@ -26,7 +26,15 @@ inference embedding e' of z_{i-1}.
 
 Each stochastic layer is a `memory.VariationalMemory` (discrete) or a
 `NormalLayer` (factorial Gaussians, the baseline with the same N), each with
-a "posterior" and a "prior" query net. The "lipschitz" decoder of the
+a "posterior" and a "prior" query net. The query net Q(h) of Eq. 2 is a
+dense map of the flattened feature map after a 1 x 1 convolution to C =
+`query_channels` channels (8), and an embedding is a dense map to a
+7 x 7 x C map followed by a 1 x 1 convolution to F channels: the dense maps
+have N d_1 outputs / N d_2 inputs for discrete layers against 2N / N for
+Gaussian ones, so on the full 7 x 7 x F maps (`query_channels=0`) they
+would make the discrete model ~4x the Gaussian one in parameters (the
+paper's models: 43.1M vs 16.6M, Appendix A), most of it outside the
+memories. The "lipschitz" decoder of the
 one-layer model replaces the convolutional decoder by spectrally normalised
 dense layers (Miyato et al., 2018) on the normalised memory read-out, so
 that z -> log p(x|z) is kappa-Lipschitz (Appendix C).
@@ -47,6 +55,7 @@ from discrete_vi.types import Array
 
 ARCHITECTURES = ("skip_lvae", "lvae", "skip_vae", "vae")
 LATENTS = ("discrete", "normal")
+QUERIES = ("posterior", "prior")
 DECODERS = ("conv", "lipschitz")
 RESOLUTION = 7  # feature maps are 7 x 7 (28 / 4)
 MEAN_CLIP = (1e-3, 0.999)
@@ -123,6 +132,7 @@ class HDVAENet(nn.Module):
   decoder: str = "conv"
   lipschitz_hidden: int = 256
   lipschitz_scale: float = 10.0
+  query_channels: int = 8
 
   def setup(self):
     f, num_layers = self.filters, len(self.num_variables)
@@ -133,10 +143,14 @@ class HDVAENet(nn.Module):
     self.bottom_up = [stack(f"bottom_up_{l}") for l in range(num_layers)]
     self.top_down = [stack(f"top_down_{l}") for l in range(num_layers)]
     self.latents = [self._latent_layer(l) for l in range(num_layers)]
-    size = RESOLUTION * RESOLUTION * f
-    self.embed = [nn.Dense(size, name=f"embed_{l}") for l in range(num_layers)]
+    c = self.query_channels
+    if c:  # 1 x 1 bottlenecks around the flattened dense maps
+      self.query_proj = [
+          {name: nn.Conv(c, (1, 1), name=f"query_proj_{name}_{l}")
+           for name in QUERIES} for l in range(num_layers)]
+    self.embed = [self._embedding_map(f"embed_{l}") for l in range(num_layers)]
     if not is_ladder(self.architecture):
-      self.embed_q = [nn.Dense(size, name=f"embed_q_{l}")
+      self.embed_q = [self._embedding_map(f"embed_q_{l}")
                       for l in range(num_layers)]
     self.top = self.param("top", nn.initializers.normal(1.0),
                           (RESOLUTION, RESOLUTION, f))
@@ -149,6 +163,15 @@ class HDVAENet(nn.Module):
     else:
       self.upsample = [residual.Resample(f, -2, name="up_0"),
                        residual.Resample(1, -2, name="up_out")]
+
+  def _embedding_map(self, name: str) -> list:
+    """Layer output -> feature map: a dense map to 7 x 7 x C then, with a
+    bottleneck (C = `query_channels`), a 1 x 1 convolution to F channels."""
+    c = self.query_channels or self.filters
+    out = [nn.Dense(RESOLUTION * RESOLUTION * c, name=name)]
+    if self.query_channels:
+      out.append(nn.Conv(self.filters, (1, 1), name=f"{name}_out"))
+    return out
 
   def _latent_layer(self, l: int):
     if self.latent == "normal":
@@ -189,16 +212,21 @@ class HDVAENet(nn.Module):
 
   def layer_params(self, l: int, h: Array, name: str) -> Array:
     """q or p parameters of layer l from features h `[..., 7, 7, C]`:
-    logits `[..., N, K]`, or (mean, log scale) `[..., N, 2]`."""
+    logits `[..., N, K]`, or (mean, log scale) `[..., N, 2]`. The query
+    net Q(h) (Eq. 2) is a dense map of the flattened h, after a 1 x 1
+    convolution to `query_channels` channels when that is > 0."""
+    if self.query_channels:
+      h = self.query_proj[l][name](h)
     return self.latents[l].logits(h.reshape(h.shape[:-3] + (-1,)), name)
 
   def embedding(self, l: int, z: Array, inference: bool = False) -> Array:
     """e_l: layer l's output (memory read-out y = sum z_i v_i, or z) as a
     feature map `[..., 7, 7, F]` (generative, or inference e')."""
     y = self.latents[l].read(z)  # [..., N d2] or [..., N]
-    dense = self.embed_q[l] if inference else self.embed[l]
-    e = dense(y)
-    return e.reshape(e.shape[:-1] + (RESOLUTION, RESOLUTION, self.filters))
+    maps = self.embed_q[l] if inference else self.embed[l]
+    e = maps[0](y)
+    e = e.reshape(e.shape[:-1] + (RESOLUTION, RESOLUTION, -1))
+    return maps[1](e) if len(maps) > 1 else e  # [..., 7, 7, F]
 
   def decode(self, h: Array, deterministic: bool) -> Array:
     """Pixel logits `[..., 784]` from the bottom top-down state h_0."""
