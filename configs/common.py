@@ -131,8 +131,9 @@ def base_config() -> ml_collections.ConfigDict:
   # Split each batch over all devices (a 1-D mesh) when there are several;
   # batch_size must then be a multiple of the device count.
   config.train.data_parallel = True
-  # Stop training after this many seconds (periodic evaluation excluded),
-  # e.g. to compare models at equal wall-clock cost; None: no limit.
+  # Stop training after this many seconds (periodic evaluation and the first
+  # chunk, which compiles, excluded), e.g. to compare models at equal
+  # wall-clock cost; None: no limit.
   config.train.time_budget_s = config_dict.placeholder(float)
 
   config.optim = ml_collections.ConfigDict()

@@ -6,7 +6,8 @@ r"""Trains rows of any config file at the same budget and compares them.
 
 Each row is the `:arg` of `--config_file` (e.g. `rbm,layers=2` for
 `configs/dvaepp.py:rbm,layers=2`), trained with the same seed for
-`--time_budget_s` seconds of training (periodic evaluation excluded) or
+`--time_budget_s` seconds of training (periodic evaluation and the first,
+compiling chunk excluded) or
 `--max_steps` steps, whichever comes first. Writes `<workdir>/<row>/` (full
 runs, resumable), `comparison.md` (test bound of the best-validation
 checkpoint with the config's final number of importance samples, best

@@ -8,6 +8,15 @@ compilation cache keys on the lowered program, so it can. Each process
 (each xdist worker) gets its own temporary directory, removed at exit, so no
 two processes ever read and write the same entry and no run sees another
 run's entries. `DISCRETE_VI_TEST_COMPILATION_CACHE=0` turns it off.
+
+Most tests run small programs once, so XLA's CPU compilation, not their
+execution, is most of their time: the tests compile at LLVM optimisation
+level 0 without the expensive passes (`TEST_XLA_FLAGS`, added to any
+XLA_FLAGS of the environment; measured 20-25 % off the xor-flow, launcher
+and conv DVAE++ tests). `DISCRETE_VI_TEST_FAST_COMPILE=0` compiles as
+users' runs do. For the same reason pytest's addopts distribute whole files
+over the xdist workers (`--dist loadfile`): the tests of one file build the
+same programs, which a worker's cache then compiles once.
 """
 import atexit
 import os
@@ -16,6 +25,11 @@ import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+TEST_XLA_FLAGS = ("--xla_backend_optimization_level=0 "
+                  "--xla_llvm_disable_expensive_passes=true")
+if os.environ.get("DISCRETE_VI_TEST_FAST_COMPILE", "1") != "0":
+  os.environ["XLA_FLAGS"] = " ".join(
+      f for f in (os.environ.get("XLA_FLAGS"), TEST_XLA_FLAGS) if f)
 
 
 def use_private_compilation_cache() -> None:

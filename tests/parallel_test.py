@@ -89,7 +89,9 @@ VALIDATE_SCRIPT = textwrap.dedent("""
 def run_with_devices(script: str) -> dict:
   """Runs `script` with NUM_DEVICES CPU devices; its last line is JSON."""
   env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT,
-             XLA_FLAGS=f"--xla_force_host_platform_device_count={NUM_DEVICES}")
+             XLA_FLAGS=" ".join(filter(None, (
+                 os.environ.get("XLA_FLAGS"),
+                 f"--xla_force_host_platform_device_count={NUM_DEVICES}"))))
   done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-3000:]

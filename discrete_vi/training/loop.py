@@ -267,19 +267,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       dataset, config.train.batch_size,
       jax.random.fold_in(jax.random.PRNGKey(config.seed), 7),
       start_batch=start_step)
-  # Optional wall-clock budget of this invocation's training (periodic
-  # evaluations excluded): seconds, or None for no limit.
+  # Optional wall-clock budget of this invocation's training, seconds or
+  # None for no limit: periodic evaluations and the first chunk (which
+  # compiles the fused train steps) are not counted.
   budget = config.train.get("time_budget_s")
   best, start_time, eval_seconds = progress.best, time.time(), 0.0
+  compile_seconds = None
   step = start_step
   while step < config.train.num_steps:
     n = min(config.train.steps_per_jit, config.train.num_steps - step)
     state, metrics = train_chunk(fused, state, batches, mesh, n, ckpt,
                                  workdir)
     elapsed = time.time() - start_time
+    if compile_seconds is None:
+      compile_seconds = elapsed
+    trained = elapsed - eval_seconds - compile_seconds
     chunk = Chunk(step, step + n, elapsed, _chunk_metrics(metrics),
                   last=(step + n == config.train.num_steps or (
-                      budget is not None and elapsed - eval_seconds >= budget)))
+                      budget is not None and trained >= budget)))
     step = chunk.after
     record = {}
     if _crossed(chunk, config.train.log_every_steps):
