@@ -1,7 +1,7 @@
 """Convolutional DVAE++ benchmark: the paper-size model on this CPU (a
 report, never a timed test).
 
-    python -m experiments.benchmark_dvaepp_conv   # prints the markdown
+    python -m experiments.benchmark_dvaepp_conv [mnist] [cifar10]
 
 The model of `configs/dvaepp_conv.py:mixed,protocol=paper` (Vahdat et al.,
 2018, Sec. 6: RBM over 8 + 8 global units in 2 groups, 16 local groups x
@@ -91,12 +91,13 @@ def measure(config, dataset) -> dict:
   x = jnp.asarray(dataset.train[:config.train.batch_size])[None]  # [1, B, D]
   def fused(model):
     return jax.jit(steps_lib.fuse_steps(
-        steps_lib.make_train_step(model, run.tx, run.estimator)))
+        steps_lib.make_train_step(model, run.tx, run.estimator),
+        unroll=config.train.unroll_steps))  # as the training loop runs it
   whole, frozen = fused(run.model), fused(benchmark_dvaepp.frozen_chains(run.model))
   start = time.perf_counter()
   compiled = whole.lower(run.state, x).compile()
   compile_s = time.perf_counter() - start
-  memory = compiled.memory_analysis()
+  memory = timing.compiled_memory(compiled)
   rbm_params = run.model.rbm_params(run.state.params)
   sweeps = run.model.gibbs_sweeps
   gibbs = jax.jit(lambda chains, key: (rbm.gibbs_sweeps(
@@ -128,27 +129,38 @@ def describe(config) -> str:
           f"{m.gibbs_sweeps} sweeps")
 
 
-def table(data_sets=DATA, batch: int = BATCH, overrides=None) -> list[str]:
-  """The benchmark's table: one line per data set."""
-  lines = ["| data | parameters | whole step (s) | steps/s | chains frozen "
-           "(s) | Gibbs alone (s) | Gibbs share | compile (s) | XLA "
-           "arguments / outputs / temporaries (MiB) |",
-           "|---|---|---|---|---|---|---|---|---|"]
-  notes = []
+TABLE_HEADER = [
+    "| data | parameters | whole step (s) | steps/s | chains frozen (s) | "
+    "Gibbs alone (s) | Gibbs share | compile (s) | XLA arguments / outputs / "
+    "temporaries (MiB) |", "|---|---|---|---|---|---|---|---|---|"]
+
+
+def table_row(data: str, batch: int = BATCH, overrides=None) -> str:
+  """One line of the benchmark's table: `data`'s paper-size model."""
+  config = paper_config(data, batch, overrides)
+  r = measure(config, load(config, data))
+  mem = r["memory"]
+  memory = (f"{mem['argument'] / MIB:.0f} / {mem['output'] / MIB:.0f} / "
+            f"{mem['temp'] / MIB:.0f}" if mem else "n/a")
+  return (f"| {data} | {r['num_params'] / 1e6:.2f} M | {r['whole_s']:.2f} | "
+          f"{1.0 / r['whole_s']:.2f} | {r['frozen_s']:.2f} | "
+          f"{r['gibbs_s']:.3f} | {1.0 - r['frozen_s'] / r['whole_s']:.0%} | "
+          f"{r['compile_s']:.0f} | {memory} |")
+
+
+def table(data_sets=DATA, batch: int = BATCH, overrides=None,
+          emit=None) -> list[str]:
+  """The benchmark's table: one line per data set (each also passed to
+  `emit` as soon as it is measured, e.g. `print`)."""
+  emit = emit or (lambda line: None)
+  lines = list(TABLE_HEADER)
+  for line in lines:
+    emit(line)
   for data in data_sets:
-    config = paper_config(data, batch, overrides)
-    r = measure(config, load(config, data))
-    mem = r["memory"]
-    memory = ("n/a" if mem is None else
-              f"{mem.argument_size_in_bytes / MIB:.0f} / "
-              f"{mem.output_size_in_bytes / MIB:.0f} / "
-              f"{mem.temp_size_in_bytes / MIB:.0f}")
-    lines.append(
-        f"| {data} | {r['num_params'] / 1e6:.2f} M | {r['whole_s']:.2f} | "
-        f"{1.0 / r['whole_s']:.2f} | {r['frozen_s']:.2f} | "
-        f"{r['gibbs_s']:.3f} | {1.0 - r['frozen_s'] / r['whole_s']:.0%} | "
-        f"{r['compile_s']:.0f} | {memory} |")
-    notes.append(f"- {data}: {describe(config)}.")
+    lines.append(table_row(data, batch, overrides))
+    emit(lines[-1])
+  notes = [f"- {data}: {describe(paper_config(data, batch, overrides))}."
+           for data in data_sets]
   return lines + [""] + notes + [
       "", f"Process peak RSS after the runs: {peak_rss_mib():.0f} MiB."]
 
@@ -190,13 +202,25 @@ def plot_local_kls(workdirs: dict, path: str) -> None:
   plt.close(fig)
 
 
-def report() -> str:
-  """The whole benchmark as markdown."""
+def report(data_sets=DATA, emit=None) -> str:
+  """The whole benchmark as markdown (`emit` gets each table line as soon
+  as it is measured)."""
   lines = [f"## Convolutional DVAE++ (paper sizes, batch {BATCH}, "
            f"{jax.devices()[0].platform.upper()}, "
            f"{jax.local_device_count()} device(s))", ""]
-  return "\n".join(lines + table()) + "\n"
+  return "\n".join(lines + table(data_sets, emit=emit)) + "\n"
+
+
+def main(argv: list[str]) -> None:
+  """`python -m experiments.benchmark_dvaepp_conv [mnist] [cifar10]`: the
+  named data sets (default both); table lines are printed as they come."""
+  data_sets = tuple(argv) or DATA
+  for data in data_sets:
+    if data not in DATA:
+      raise SystemExit(f"unknown data set {data!r}; choose from {DATA}.")
+  print(report(data_sets, emit=lambda line: print(line, flush=True)))
 
 
 if __name__ == "__main__":
-  print(report())
+  import sys  # pylint: disable=g-import-not-at-top
+  main(sys.argv[1:])

@@ -61,17 +61,9 @@ def row_config(latent: str, layers: int = LAYERS, units: int = UNITS_PER_LAYER,
 
 def memory_bytes(step, state, xs) -> dict:
   """XLA's compiled memory analysis of `step(state, xs)` with the state
-  donated (bytes; "peak" = temp + argument + output - alias)."""
-  analysis = jax.jit(step, donate_argnums=0).lower(
-      state, xs).compile().memory_analysis()
-  if analysis is None:  # backend without the analysis
-    return {}
-  out = {"temp": analysis.temp_size_in_bytes,
-         "argument": analysis.argument_size_in_bytes,
-         "output": analysis.output_size_in_bytes,
-         "alias": analysis.alias_size_in_bytes}
-  out["peak"] = out["temp"] + out["argument"] + out["output"] - out["alias"]
-  return out
+  donated (bytes, `timing.compiled_memory`)."""
+  return timing.compiled_memory(
+      jax.jit(step, donate_argnums=0).lower(state, xs).compile())
 
 
 def count_parameters(params) -> int:
@@ -89,13 +81,16 @@ def measure(dataset, *, layers: int = LAYERS, units: int = UNITS_PER_LAYER,
   xs = jnp.asarray(dataset.train[:batch * STEPS_PER_CALL]).reshape(
       STEPS_PER_CALL, batch, -1)
   for latent in ("discrete", "normal"):
-    run = setup.create_train_state(row_config(
-        latent, layers, units, classes, batch, filters, num_blocks), dataset)
+    config = row_config(latent, layers, units, classes, batch, filters,
+                        num_blocks)
+    run = setup.create_train_state(config, dataset)
     step = steps_lib.make_train_step(run.model, run.tx, run.estimator)
     out[latent] = {"memory": memory_bytes(step, run.state, xs[0]),
                    "parameters": count_parameters(run.state.params),
                    "description": run.model.description}
-    calls.append((jax.jit(steps_lib.fuse_steps(step)), run.state, (xs,)))
+    # Fused as the training loop fuses them (unrolled for these conv nets).
+    calls.append((jax.jit(steps_lib.fuse_steps(
+        step, unroll=config.train.unroll_steps)), run.state, (xs,)))
     runs[latent] = run
   if time_steps:
     seconds = timing.time_interleaved(calls, repeats=repeats, per_repeat=1)

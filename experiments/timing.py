@@ -34,3 +34,19 @@ def time_interleaved(calls, repeats: int = 9, per_repeat: int = 5
       jax.block_until_ready(out)
       best[i] = min(best[i], (time.perf_counter() - start) / per_repeat)
   return best
+
+
+def compiled_memory(compiled) -> dict:
+  """XLA's memory analysis of a compiled function, in bytes: "temp",
+  "argument", "output", "alias" (outputs reusing donated arguments) and
+  "peak" = temp + argument + output - alias, the working set XLA plans
+  (not the process's RSS). Empty on a backend without the analysis."""
+  analysis = compiled.memory_analysis()
+  if analysis is None:
+    return {}
+  out = {"temp": analysis.temp_size_in_bytes,
+         "argument": analysis.argument_size_in_bytes,
+         "output": analysis.output_size_in_bytes,
+         "alias": analysis.alias_size_in_bytes}
+  out["peak"] = out["temp"] + out["argument"] + out["output"] - out["alias"]
+  return out

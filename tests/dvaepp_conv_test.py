@@ -470,8 +470,11 @@ def test_benchmark_table_at_tiny_sizes():
                "model.num_local_groups": 2, "model.local_channels": 2,
                "model.global_hidden": 8, "model.gibbs_chains": 4,
                "model.gibbs_sweeps": 1}
+  emitted = []
   lines = benchmark_dvaepp_conv.table(("mnist",), batch=2,
-                                      overrides=overrides)
+                                      overrides=overrides,
+                                      emit=emitted.append)
   assert lines[2].startswith("| mnist |") and "%" in lines[2], lines
+  assert emitted == lines[:3]  # printed as measured
   with pytest.raises(ValueError, match="data must be one of"):
     benchmark_dvaepp_conv.paper_config("omniglot")

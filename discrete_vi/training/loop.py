@@ -153,7 +153,8 @@ def restore(state, ckpt: checkpoints.Checkpointer, workdir: str):
 def compile_steps(config, run: setup_lib.Setup, mesh):
   """The jitted fused train steps (donating the state) and evaluation step."""
   fused = parallel.jit_train_steps(steps_lib.fuse_steps(
-      steps_lib.make_train_step(run.model, run.tx, run.estimator)), mesh)
+      steps_lib.make_train_step(run.model, run.tx, run.estimator),
+      unroll=config.train.get("unroll_steps", False)), mesh)
   eval_step = parallel.shard_eval_step(
       steps_lib.make_eval_step(run.model, config.eval.num_samples,
                                config.eval.chunk_size),

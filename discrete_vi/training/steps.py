@@ -139,14 +139,25 @@ def own_buffers(tree):
       lambda a: a.copy() if isinstance(a, jax.Array) else a, tree)
 
 
-def fuse_steps(train_step: Callable) -> Callable:
-  """`train_steps(state, xs [n, B, ...])`: n steps in one lax.scan.
+def fuse_steps(train_step: Callable, unroll: bool = False) -> Callable:
+  """`train_steps(state, xs [n, B, ...])`: n steps in one jitted program.
 
-  Metrics come back stacked `[n]`, so the host can find the first non-finite
-  step of the chunk.
+  The steps run in a `lax.scan` (one compiled step), or with `unroll` one
+  after the other in straight-line code (n copies to compile). Unroll
+  convolutional models on CPU: XLA's CPU backend runs convolutions inside a
+  loop body ~10x slower than outside one (jax-ml/jax#12868; measured here:
+  HD-VAE quick 3.07 vs 0.21 s per step, conv DVAE++ quick 4.64 vs 0.48 s),
+  a scan of length one included. Metrics come back stacked `[n]` either
+  way, so the host can find the first non-finite step of the chunk.
   """
   def train_steps(state, xs):
-    return jax.lax.scan(train_step, state, xs)
+    if not unroll:
+      return jax.lax.scan(train_step, state, xs)
+    metrics = []
+    for i in range(xs.shape[0]):
+      state, m = train_step(state, xs[i])
+      metrics.append(m)
+    return state, jax.tree_util.tree_map(lambda *a: jnp.stack(a), *metrics)
   return train_steps
 
 

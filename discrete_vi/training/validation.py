@@ -44,6 +44,8 @@ def validate_budgets(config: Config) -> None:
   budget = config["train"].get("time_budget_s")
   if budget is not None:
     checks.check_positive("config.train.time_budget_s", budget)
+  checks.check_bool("config.train.unroll_steps",
+                    config["train"].get("unroll_steps", False))
 
 
 def validate_data(config: Config) -> None:
