@@ -7,6 +7,7 @@ built, initialised and trained once per module (fixtures), and each test
 jits one function; the other rows' training and the 8-bit model are slow.
 """
 
+import copy
 import itertools
 import math
 
@@ -286,11 +287,22 @@ def test_scan_groups_runs_group_j_on_the_state_of_group_j_minus_1(
                                 state, draw_h(jax.random.fold_in(key, j)))
     return state, jnp.stack(means)
 
-  (scanned, outs), (looped, means) = jax.jit(lambda s: (
-      model.scan_groups(params, key, s, step), by_hand(s)))(
-          jnp.ones((2, 4, 4, 8)))
+  unrolled_model = copy.copy(model)  # the same groups, straight-line code
+  unrolled_model.unroll_groups = True
+  both = lambda s: (model.scan_groups(params, key, s, step), by_hand(s),
+                    unrolled_model.scan_groups(params, key, s, step))
+  s0 = jnp.ones((2, 4, 4, 8))
+  (scanned, outs), (looped, means), (unrolled, unrolled_outs) = jax.jit(
+      both)(s0)
   np.testing.assert_allclose(scanned, looped, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(outs, means, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(unrolled, looped, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(unrolled_outs, means, rtol=1e-5, atol=1e-6)
+  def scan_unroll(m):  # the `unroll` of the scan over the groups
+    jaxpr = jax.make_jaxpr(lambda s: m.scan_groups(params, key, s, step))(s0)
+    return [e.params["unroll"] for e in jaxpr.jaxpr.eqns
+            if e.primitive.name == "scan"]
+  assert scan_unroll(model) == [1] and scan_unroll(unrolled_model) == [3]
 
 
 def test_smoothed_sample_has_the_estimators_value_and_gradient():
@@ -428,6 +440,7 @@ BAD_FIELDS = [
     ("num_mixtures", 0), ("squeeze_excitation", 0), ("weight_norm", 1),
     ("kl_balancing", "yes"), ("activation", "swish"), ("gibbs_chains", 0),
     ("gibbs_sweeps", 0), ("sample_columns", 0), ("rbm_weight_decay", -1.0),
+    ("unroll_groups", 1),
 ]
 
 
