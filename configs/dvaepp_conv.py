@@ -17,10 +17,12 @@ Quick protocol (embedded `mnist5k`, 28 x 28 binary, CPU): a small model
 7 x 7, 16 filters, one residual block per stack, unconditional factorial
 decoder as the paper's MNIST columns), 3000 steps of batch 32, Adam 1e-3
 (eps 1e-3), KL warm-up over 30 %, 100 persistent chains x 5 Gibbs sweeps,
-100-sample bounds (validation every 1000 steps and final). About 1 s per
-step on 2 idle cores (7 s under a load of 7), plus 2-4 minutes of XLA
-compilation on one core (train step, evaluation, sampler); other rows by
-replacing `mixed` (e.g. `:all_continuous`):
+100-sample bounds (validation every 1000 steps and final). About 0.2 s
+per step on one CPU core with the steps and the local groups unrolled
+(`config.train.unroll_steps`, `config.model.unroll_groups`: XLA's CPU
+convolutions run ~10x slower inside a loop body), so 3000 steps take
+~15 minutes with evaluation; other rows by replacing `mixed` (e.g.
+`:all_continuous`):
 
     python -m experiments.main --config=configs/dvaepp_conv.py:mixed --workdir=/tmp/dvaepp_conv_mixed
 
