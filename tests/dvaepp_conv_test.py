@@ -491,3 +491,11 @@ def test_benchmark_table_at_tiny_sizes():
   assert emitted == lines[:3]  # printed as measured
   with pytest.raises(ValueError, match="data must be one of"):
     benchmark_dvaepp_conv.paper_config("omniglot")
+
+
+def test_benchmark_command_names_a_bad_data_set():
+  """`python -m experiments.benchmark_dvaepp_conv omniglot` fails before
+  building anything, naming the data set."""
+  from experiments import benchmark_dvaepp_conv  # pylint: disable=g-import-not-at-top
+  with pytest.raises(SystemExit, match="omniglot"):
+    benchmark_dvaepp_conv.main(["omniglot"])
