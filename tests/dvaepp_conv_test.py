@@ -1,15 +1,14 @@
 """Tests of the convolutional DVAE++ (`models.dvaepp_conv`, Table 3's rows).
 
 Tiny models (8 x 8 images, 2 global units per RBM half, one or three local
-groups, 8 filters; squeeze-and-excitation only in the slow tests) with fixed
-keys. Compilation dominates: each model is
-built, initialised and trained once per module (fixtures), and each test
-jits one function; the other rows' training and the 8-bit model are slow.
+groups, 8 filters; squeeze-and-excitation in `dvaepp_conv_rows_test`) with
+fixed keys. Compilation dominates: each model is built, initialised and
+trained once per module (fixtures), and each test jits one function; the
+other rows' training and the 8-bit run are in `dvaepp_conv_rows_test`.
 """
 
 import copy
 import itertools
-import math
 
 import jax
 import jax.numpy as jnp
@@ -110,7 +109,7 @@ def mixed_run():
   """The mixed row (RBM + normal local, factorial decoder) at the tiny
   sizes, `TRAIN_STEPS` steps on 16 images."""
   config = tiny_row_config("mixed")
-  config.model.squeeze_excitation = None  # SE: in the slow rows' runs
+  config.model.squeeze_excitation = None  # SE: in the other rows' runs
   x = binary_data(16)
   model, params, history, state, losses = train_row(
       "mixed", config, x, TRAIN_STEPS)
@@ -394,42 +393,6 @@ def test_every_row_builds_and_validates(row):
   global_prior, local_latent, _ = config_lib.ROWS[row]
   assert (model.global_prior, model.local_latent) == (global_prior,
                                                       local_latent)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("row", sorted(set(config_lib.ROWS) - {"mixed"}))
-def test_every_row_runs_two_training_steps(row):
-  model, params, history, _, _ = train_row(row)
-  assert_every_parameter_moved(params, history[-1])
-
-
-@pytest.mark.slow
-def test_uint8_multiscale_model_trains_and_reports_bits_per_dim():
-  shape = (8, 8, 3)
-  rng = np.random.RandomState(12)
-  x = np.floor(rng.rand(4, 8 * 8 * 3) * 256).astype(np.float32)
-  spec = data_lib.DataSpec(x.mean(0), shape, "uint8")
-  config = tiny_row_config("mixed")
-  config.model.decoder = "multiscale"
-  config.model.num_mixtures = 3
-  config.eval.final_num_samples, config.eval.chunk_size = 4, 2
-  model = registry.build_model(config, spec)
-  estimator = estimators.make("overlapping_exponential")
-  params = model.init(jax.random.PRNGKey(13), x)
-  state = model.init_state(jax.random.PRNGKey(13), params, x, estimator)
-  history, _, losses = train(model, params, state, x, estimator, 2)
-  assert np.all(np.isfinite(losses))
-  params = history[-1]
-  eval_params, _ = model.prepare_evaluation(params, jax.random.PRNGKey(14))
-  key = jax.random.PRNGKey(15)
-  bits = model.extra_evaluations()["bits_per_dim"](eval_params, key, x)
-  nats = model.log_likelihood(eval_params, key, x, 4, 2)
-  np.testing.assert_allclose(bits, -nats / (192 * math.log(2.0)), rtol=1e-5)
-  assert np.all((bits > 0) & (bits < 16))
-  samples = np.asarray(model.sample(params, key, 4))
-  assert samples.shape == (4, 192)
-  assert np.all((samples >= 0) & (samples <= 255))
-  assert np.all(samples == np.round(samples))
 
 
 BAD_FIELDS = [

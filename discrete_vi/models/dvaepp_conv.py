@@ -78,8 +78,8 @@ groups.
 Evaluation on the discrete model (beta = infinity, \zeta = z): hard z ~ q,
 normal h ~ q (hard Bernoulli h for Bernoulli groups), and the importance-
 weighted bound (`objectives.iwae`) of log p(x, z, h) - log q(z, h | x),
-with the RBM's exact or AIS log Z from `prepare_evaluation`; for 8-bit data
-the extra evaluation `bits_per_dim` (the same bound in bits per dimension).
+with the RBM's exact or AIS log Z from `prepare_evaluation` (for 8-bit
+data the training loop also reports that bound in bits per dimension).
 
 Samples (Fig. 4): `sample(params, key, n)` draws ceil(n / sample_columns)
 global samples (the RBM's by `sample_sweeps` Gibbs sweeps from fresh
@@ -109,7 +109,6 @@ from discrete_vi import checks
 from discrete_vi import sums
 from discrete_vi import data as data_lib
 from discrete_vi.distributions import bernoulli
-from discrete_vi.distributions import discretized_logistic as dlogistic
 from discrete_vi.distributions import overlapping
 from discrete_vi.distributions import rbm
 from discrete_vi.estimators import smoothing as smoothing_lib
@@ -237,9 +236,7 @@ class DVAEPPConv:
                gibbs_sweeps: int = 40, rbm_weight_decay: float = 1e-4,
                log_z: str = "auto", ais_num_chains: int = 1024,
                ais_num_temperatures: int = 1000, sample_sweeps: int = 1000,
-               sample_columns: int = 10, bits_per_dim_num_samples: int = 100,
-               bits_per_dim_chunk_size: int = 100,
-               unroll_groups: bool = False):
+               sample_columns: int = 10, unroll_groups: bool = False):
     """Validates and stores the configuration (argument names as the
     `config.model` fields, see `validate_config`).
 
@@ -290,8 +287,6 @@ class DVAEPPConv:
     self.log_z, self.ais_num_chains = log_z, ais_num_chains
     self.ais_num_temperatures = ais_num_temperatures
     self.sample_sweeps, self.sample_columns = sample_sweeps, sample_columns
-    self.bits_per_dim_num_samples = bits_per_dim_num_samples
-    self.bits_per_dim_chunk_size = bits_per_dim_chunk_size
     size = num_global // global_groups
     self.net = net_lib.ConvDVAEPPNet(
         image_shape, value_type, mean,
@@ -626,17 +621,8 @@ class DVAEPPConv:
             "log_z_method": result.method}
     return {**params, LOG_Z_KEY: result.log_z}, info
 
-  def bits_per_dim(self, params, key: PRNGKey, x: Array) -> Array:
-    """`[B]` the bound in bits per dimension (`discretized_logistic.
-    nats_to_bits_per_dim`, D = H W C), with `bits_per_dim_num_samples`."""
-    bound = self.log_likelihood(params, key, x, self.bits_per_dim_num_samples,
-                                self.bits_per_dim_chunk_size)
-    return dlogistic.nats_to_bits_per_dim(bound, self.data_dim)
-
   def extra_evaluations(self) -> dict:
-    """{"bits_per_dim": ...} for 8-bit data; none for binary data."""
-    if self.value_type == "uint8":
-      return {"bits_per_dim": self.bits_per_dim}
+    """None: the loop converts the bound of 8-bit data to bits per dim."""
     return {}
 
   # -- sampling (Fig. 4) -----------------------------------------------------------
@@ -803,6 +789,4 @@ def from_config(config, spec) -> DVAEPPConv:
       ais_num_temperatures=evaluation.get("ais_num_temperatures", 1000),
       sample_sweeps=model["sample_sweeps"],
       sample_columns=model["sample_columns"],
-      bits_per_dim_num_samples=evaluation["final_num_samples"],
-      bits_per_dim_chunk_size=evaluation["chunk_size"],
       unroll_groups=model.get("unroll_groups", False))

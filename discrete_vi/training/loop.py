@@ -10,6 +10,7 @@ the best checkpoint, sample and learning-curve PNGs and `results.json`.
 """
 
 import json
+import math
 import os
 import time
 from typing import NamedTuple
@@ -21,6 +22,7 @@ import ml_collections
 import numpy as np
 
 from discrete_vi import data as data_lib
+from discrete_vi.distributions import discretized_logistic as dlogistic
 from discrete_vi.training import checkpoints
 from discrete_vi.training import parallel
 from discrete_vi.training import setup as setup_lib
@@ -308,7 +310,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   writer.close()
   results = final_evaluation(
       config, workdir, run.model, dataset, state, ckpt, best,
-      progress.wall_offset + time.time() - start_time)
+      progress.wall_offset + time.time() - start_time,
+      eval_step if config.eval.final_num_samples == config.eval.num_samples
+      else None)
   ckpt.close()
   return results
 
@@ -324,14 +328,29 @@ def save_samples(images: np.ndarray, path: str, model, dataset) -> None:
       max_value=255.0 if dataset.value_type == "uint8" else 1.0)
 
 
+def bits_per_dim_entries(split: str, bound: float, stderr: float,
+                         num_dims: int) -> dict:
+  """`{split}_bits_per_dim` and its standard error: the mean bound in nats
+  (PixelCNN++'s unit for 8-bit data, `discretized_logistic.
+  nats_to_bits_per_dim`), D = `num_dims` values per example."""
+  bits = float(dlogistic.nats_to_bits_per_dim(bound, num_dims))
+  return {f"{split}_bits_per_dim": bits,
+          f"{split}_bits_per_dim_stderr": stderr / (num_dims * math.log(2.0))}
+
+
 def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
-                     wall_time_s) -> dict:
-  """Test and valid bounds of the best checkpoint, PNGs and results.json."""
+                     wall_time_s, eval_step=None) -> dict:
+  """Test and valid bounds of the best checkpoint, PNGs and results.json.
+
+  `eval_step`: the training's evaluation step when it already uses
+  `config.eval.final_num_samples` (one compilation less); None builds it.
+  """
   final_state = ckpt.restore_best(state) if ckpt.best_step() is not None else state
-  eval_step = parallel.shard_eval_step(
-      steps_lib.make_eval_step(model, config.eval.final_num_samples,
-                               config.eval.chunk_size),
-      parallel.make_mesh(config.train.data_parallel), config.eval.batch_size)
+  if eval_step is None:
+    eval_step = parallel.shard_eval_step(
+        steps_lib.make_eval_step(model, config.eval.final_num_samples,
+                                 config.eval.chunk_size),
+        parallel.make_mesh(config.train.data_parallel), config.eval.batch_size)
   key = jax.random.PRNGKey(config.seed + 2 * EVAL_SEED_OFFSET)
   bounds, extra = {}, {}
   for i, split in enumerate(("valid", "test")):
@@ -340,8 +359,12 @@ def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
         model, final_state.params, jax.random.fold_in(key, 200 + i))
     extra.update({f"{split}_{k}": v for k, v in info.items()})
     data = data_lib.evaluation_split(dataset, split)
-    bounds[split] = evaluate(eval_step, eval_params, data,
-                             jax.random.fold_in(key, i), config.eval.batch_size)
+    bounds[split], stderr = evaluate_with_stderr(
+        eval_step, eval_params, data, jax.random.fold_in(key, i),
+        config.eval.batch_size)
+    if dataset.value_type == "uint8":  # the same bound in bits per dimension
+      extra.update(bits_per_dim_entries(split, bounds[split], stderr,
+                                        data.shape[1]))
     # The model's own further evaluations (e.g. the XOR flows' greedy flows).
     # Each reported with its standard error over the split's examples.
     for name, fn in model.extra_evaluations().items():
@@ -375,3 +398,40 @@ def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
   _write_json(os.path.join(workdir, "results.json"), results)
   logging.info("results: %s", json.dumps(results))
   return results
+
+
+def restore_run(workdir: str):
+  """The model, best-validation train state and config of a finished run.
+
+  Rebuilds the run's initial state from its `config.json` (`setup.
+  create_train_state`, as the loop does) and restores the `best/` checkpoint
+  into it. Nothing in `workdir` is written.
+
+  Args:
+    workdir: a workdir of `experiments.main`.
+
+  Returns:
+    `(model, state, config)`: the `base.Model`, the restored `TrainState`
+    and the run's `ConfigDict`.
+
+  Raises:
+    FileNotFoundError: without `config.json` or a best checkpoint.
+  """
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path} not found: --workdir must be the "
+                            "workdir of a trained run.")
+  with open(path) as fh:
+    config = ml_collections.ConfigDict(json.load(fh))
+  validation.validate_config(config)
+  if not os.path.isdir(os.path.join(workdir, "best")):
+    raise FileNotFoundError(f"{workdir} has no best/ checkpoint.")
+  run = setup_lib.create_train_state(config, setup_lib.load_data(config))
+  ckpt = checkpoints.Checkpointer(workdir)
+  try:
+    if ckpt.best_step() is None:
+      raise FileNotFoundError(f"{workdir}/best holds no checkpoint.")
+    state = ckpt.restore_best(run.state)
+  finally:
+    ckpt.close()
+  return run.model, state, config
