@@ -51,20 +51,26 @@ NUM_CLASSES = 10
 NUM_PIXELS = 784  # 28 x 28 mnist5k digits
 
 
-def define_flags() -> dict:
-  """Defines this program's flags (only when run as a program, so that
-  tests can import the module next to other launchers)."""
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
+  """Defines this program's flags in `flag_values` (only when run as a
+  program, so that tests can import the module next to other launchers,
+  or parse a documented command with their own `FlagValues`)."""
   defined = {
       "workdir": flags.DEFINE_string(
-          "workdir", None, "Workdir of a trained conv DVAE++ run."),
+          "workdir", None, "Workdir of a trained conv DVAE++ run.",
+          flag_values=flag_values),
       "rows": flags.DEFINE_integer(
-          "rows", 100, "Global samples (grid rows) to draw."),
-      "seed": flags.DEFINE_integer("seed", 0, "Seed of samples and shuffles."),
-      "k": flags.DEFINE_integer("k", 5, "Neighbours of the k-NN labeller."),
+          "rows", 100, "Global samples (grid rows) to draw.",
+          flag_values=flag_values),
+      "seed": flags.DEFINE_integer("seed", 0, "Seed of samples and shuffles.",
+                                   flag_values=flag_values),
+      "k": flags.DEFINE_integer("k", 5, "Neighbours of the k-NN labeller.",
+                                flag_values=flag_values),
       "num_shuffles": flags.DEFINE_integer(
-          "num_shuffles", 1000, "Shuffles of the chance reference."),
+          "num_shuffles", 1000, "Shuffles of the chance reference.",
+          flag_values=flag_values),
   }
-  flags.mark_flags_as_required(["workdir"])
+  flags.mark_flags_as_required(["workdir"], flag_values=flag_values)
   return defined
 
 

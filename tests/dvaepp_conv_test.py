@@ -395,6 +395,28 @@ def test_every_row_builds_and_validates(row):
                                                       local_latent)
 
 
+@pytest.mark.parametrize("data", config_lib.DATA)
+def test_every_table_3_column_names_its_data_and_decoder(data):
+  """`data=` picks Table 3's column: its data set, and the conditional
+  (multi-scale) decoder everywhere but the two MNIST columns."""
+  name, binarization, decoder, num_global = config_lib.DATA_SETS[data]
+  for protocol in ("quick", "paper"):
+    config = config_lib.get_config(f"mixed,protocol={protocol},data={data}")
+    expected = ("mnist5k" if (data, protocol) == ("mnist", "quick")
+                else name)
+    assert config.data.name == expected
+    assert (config.model.decoder, config.model.num_global) == (decoder,
+                                                               num_global)
+    if data == "caltech101":  # a local file: refused without its path
+      with pytest.raises(ValueError, match="config.data.path"):
+        validation.validate_config(config)
+      config.data.path = "/data/caltech101_silhouettes_28_split1.mat"
+    validation.validate_config(config)
+    assert config.data.binarization == (
+        "static" if expected == "mnist5k" else binarization)
+  assert (decoder == "factorial") == data.startswith("mnist")
+
+
 BAD_FIELDS = [
     ("global_prior", "gaussian"), ("local_latent", "categorical"),
     ("global_groups", 3), ("num_global", 7), ("num_local_groups", 0),

@@ -250,6 +250,47 @@ def test_readme_compare_estimators_build_valid_configs(monkeypatch):
       training.validate_config(compare.config_for(base, name))
 
 
+def _digit_identity_values(argv: list[str]) -> dict:
+  """A README `experiments.digit_identity` command's flag values, parsed
+  with the program's own flags."""
+  from experiments import digit_identity  # pylint: disable=g-import-not-at-top
+  flag_values = flags.FlagValues()
+  defined = digit_identity.define_flags(flag_values)
+  flag_values(["digit_identity", *argv])
+  return {name: flag.value for name, flag in defined.items()}
+
+
+def test_readme_digit_identity_reads_the_documented_conv_run():
+  """The command parses, and its --workdir is the documented conv DVAE++
+  command's, so the two lines run one after the other."""
+  commands = _comparison_commands("digit_identity")
+  assert commands
+  conv_workdirs = {_flag(c.values[0], "workdir") for c in COMMANDS
+                   if any("dvaepp_conv.py" in a for a in c.values[0])}
+  for argv in commands:
+    values = _digit_identity_values(argv)
+    assert values["workdir"] in conv_workdirs, (values, conv_workdirs)
+    assert values["rows"] >= 1
+
+
+@pytest.mark.slow
+def test_readme_digit_identity_runs_on_the_documented_conv_run(
+    tmp_path, monkeypatch):
+  """The README's conv DVAE++ command (tiny budget), then its
+  digit-identity command on that workdir (fewer rows and shuffles)."""
+  from experiments import digit_identity  # pylint: disable=g-import-not-at-top
+  monkeypatch.chdir(ROOT)
+  values = _digit_identity_values(_comparison_commands("digit_identity")[0])
+  conv = [c.values[0] for c in COMMANDS
+          if _flag(c.values[0], "workdir") == values["workdir"]][0]
+  workdir = str(tmp_path / "run")
+  run_command(list(conv) + list(TINY_BUDGET), workdir, shrink=True)
+  result = digit_identity.run(workdir, rows=3, seed=values["seed"],
+                              k=values["k"], num_shuffles=20)
+  assert result["best_step"] == 2
+  assert "purity" in result["markdown"]
+
+
 def test_readme_compare_rows_rows_build_valid_configs():
   from discrete_vi import training  # pylint: disable=g-import-not-at-top
   from experiments import compare_rows  # pylint: disable=g-import-not-at-top
