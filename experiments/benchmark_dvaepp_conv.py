@@ -167,43 +167,6 @@ def table(data_sets=DATA, batch: int = BATCH, overrides=None,
       "", f"Process peak RSS after the runs: {peak_rss_mib():.0f} MiB."]
 
 
-def local_kl_curves(records: list[dict]) -> dict:
-  """{`kl_local_<j>`: (steps, nats per example)} from a run's metrics.jsonl
-  records (the `diag/kl_local_<j>` curves of `models.dvaepp_conv`)."""
-  curves = {}
-  for r in records:
-    for key, value in r.items():
-      if key.startswith("diag/kl_local_") and value is not None:
-        steps, values = curves.setdefault(key.removeprefix("diag/"), ([], []))
-        steps.append(r["step"])
-        values.append(value)
-  return dict(sorted(curves.items()))
-
-
-def plot_local_kls(workdirs: dict, path: str) -> None:
-  """One panel per run: KL of each local group vs steps (KL balancing,
-  `models.dvaepp_conv`), from `{row name: run directory}`."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  from discrete_vi.training import writers  # pylint: disable=g-import-not-at-top
-  fig, axes = plt.subplots(1, len(workdirs), figsize=(5 * len(workdirs), 3.6),
-                           squeeze=False)
-  for ax, (name, run_dir) in zip(axes[0], workdirs.items()):
-    for key, (steps, values) in local_kl_curves(
-        writers.read_metrics(run_dir)).items():
-      ax.plot(steps, values, "o-", markersize=3,
-              label=key.removeprefix("kl_"))
-    ax.set_title(name, fontsize=9)
-    ax.set_xlabel("step")
-    ax.set_ylabel("KL (nats per example)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-
-
 def report(data_sets=DATA, emit=None) -> str:
   """The whole benchmark as markdown (`emit` gets each table line as soon
   as it is measured)."""

@@ -14,7 +14,9 @@ checkpoint with the config's final number of importance samples, best
 validation bound, every further `test_*` number of the row's results.json
 with its standard error where there is one, steps, wall time, steps/s,
 gradient variance), `comparison.png` (validation bound vs steps and vs
-wall-clock time) and `samples.png` (one sample grid per row).
+wall-clock time), `samples.png` (one sample grid per row) and, when the
+runs log KL terms (`diag/kl_*`, e.g. the conv DVAE++'s global and
+per-group local KLs), `kl.png` (each KL vs steps, one panel per row).
 
 Like `experiments.main`, this launcher defines its own flags; the library
 defines none.
@@ -138,6 +140,7 @@ def run(config_file: str, rows: str, workdir: str, *, time_budget_s: float,
   comparison.plot(summaries, os.path.join(workdir, "comparison.png"))
   comparison.plot_samples(summaries, workdirs,
                           os.path.join(workdir, "samples.png"))
+  comparison.plot_kls(summaries, os.path.join(workdir, "kl.png"))
   return table
 
 

@@ -134,6 +134,52 @@ def plot(rows, path: str) -> None:
   plt.close(fig)
 
 
+# Diagnostics named kl_* that are weights, not KLs.
+NOT_KLS = ("kl_weight", "kl_balance_min", "kl_balance_max")
+
+
+def kl_curves(records: list[dict]) -> dict:
+  """{name: (steps, nats per example)} of every `diag/kl_*` KL in a run's
+  metrics.jsonl records (e.g. the conv DVAE++'s `kl_global` or
+  `kl_global_without_log_z` and `kl_local_<j>`), sorted by name."""
+  curves = {}
+  for r in records:
+    for key, value in r.items():
+      name = key.removeprefix("diag/")
+      if (key.startswith("diag/kl_") and name not in NOT_KLS
+          and value is not None):
+        steps, values = curves.setdefault(name, ([], []))
+        steps.append(r["step"])
+        values.append(value)
+  return dict(sorted(curves.items()))
+
+
+def plot_kls(rows, path: str) -> bool:
+  """One panel per row: each KL term vs steps (`kl_curves`); writes `path`
+  only when some row has KL curves, and says whether it did."""
+  curves = [kl_curves(r["records"]) for r in rows]
+  if not any(curves):
+    return False
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, axes = plt.subplots(1, len(rows), figsize=(5 * len(rows), 3.6),
+                           squeeze=False)
+  for ax, r, row_curves in zip(axes[0], rows, curves):
+    for name, (steps, values) in row_curves.items():
+      ax.plot(steps, values, "o-" if "local" in name else "s--",
+              markersize=3, label=name.removeprefix("kl_"))
+    ax.set_title(r["estimator"], fontsize=9)
+    ax.set_xlabel("step")
+    ax.set_ylabel("KL (nats per example)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return True
+
+
 def write_markdown(lines, path: str) -> str:
   """Joins `lines`, writes them to `path` and returns the text."""
   text = "\n".join(lines) + "\n"

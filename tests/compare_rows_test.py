@@ -47,3 +47,26 @@ def test_unmeasured_gradient_variance_is_not_a_column(tmp_path):
   header, _, line = table.strip().splitlines()
   assert header.split("|")[-2].strip() == "steps/s"
   assert "nan" not in line and line.split("|")[-2].strip() == "2.0"
+
+
+def test_kl_curves_gather_every_kl_term_but_the_weights(tmp_path):
+  from experiments import comparison  # pylint: disable=g-import-not-at-top
+  records = [{"step": 100, "diag/kl_local_1": 2.0, "diag/kl_local_0": 1.0,
+              "diag/kl_global_without_log_z": -3.0, "diag/kl_weight": 0.1,
+              "diag/kl_balance_min": 0.5, "train_objective": -90.0},
+             {"step": 150, "valid_log_likelihood": -95.0},
+             {"step": 200, "diag/kl_local_0": 3.0, "diag/kl_local_1": 4.0,
+              "diag/kl_global_without_log_z": -2.0}]
+  curves = comparison.kl_curves(records)
+  assert list(curves) == ["kl_global_without_log_z", "kl_local_0",
+                          "kl_local_1"]
+  assert curves["kl_local_0"] == ([100, 200], [1.0, 3.0])
+  assert curves["kl_local_1"] == ([100, 200], [2.0, 4.0])
+  assert curves["kl_global_without_log_z"] == ([100, 200], [-3.0, -2.0])
+  path = tmp_path / "kl.png"
+  without = {"estimator": "sbn", "records": records[1:2]}
+  assert not comparison.plot_kls([without], str(path))
+  assert not path.exists()  # no KL terms: no figure
+  assert comparison.plot_kls([without, {"estimator": "conv",
+                                        "records": records}], str(path))
+  assert path.exists()

@@ -449,18 +449,6 @@ def test_bad_estimator_and_log_z_fail_naming_the_field():
     validation.validate_config(config)
 
 
-def test_local_kl_curves_gather_each_groups_diagnostic():
-  from experiments import benchmark_dvaepp_conv  # pylint: disable=g-import-not-at-top
-  records = [{"step": 100, "diag/kl_local_1": 2.0, "diag/kl_local_0": 1.0,
-              "train_objective": -90.0},
-             {"step": 150, "valid_log_likelihood": -95.0},
-             {"step": 200, "diag/kl_local_0": 3.0, "diag/kl_local_1": 4.0}]
-  curves = benchmark_dvaepp_conv.local_kl_curves(records)
-  assert list(curves) == ["kl_local_0", "kl_local_1"]
-  assert curves["kl_local_0"] == ([100, 200], [1.0, 3.0])
-  assert curves["kl_local_1"] == ([100, 200], [2.0, 4.0])
-
-
 @pytest.mark.slow
 def test_benchmark_table_at_tiny_sizes():
   from experiments import benchmark_dvaepp_conv  # pylint: disable=g-import-not-at-top
