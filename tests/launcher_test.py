@@ -73,9 +73,11 @@ def documented_commands(path: str) -> list[str]:
 
 
 # Config files whose documented commands (in their docstrings or in the
-# README) compile conv nets for a minute or more on a CPU (measured: 104 s
-# for dvaepp_conv.py:mixed, 37 s + 24 s for hdvae.py's two): they run with
-# `-m slow`; the families' own default tests cover one training run each.
+# README) compile conv nets for about a minute each on a CPU (session 9, one
+# core: 58 s for dvaepp_conv.py:mixed, 53 s + 19 s for hdvae.py's two; with
+# the models' widths shrunk still 40 s and 48 s): they run with `-m slow`;
+# the families' own default tests cover every row's training at tiny sizes
+# and one run through the loop each.
 SLOW_CONFIGS = ("dvaepp_conv.py", "hdvae.py")
 
 
