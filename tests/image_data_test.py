@@ -111,8 +111,9 @@ def test_caltech101_malformed_files_name_the_file(tmp_path, suffix):
 
 
 def test_caltech101_missing_unreadable_or_wrong_kind_of_file(tmp_path):
-  with pytest.raises(FileNotFoundError, match="nothere.mat"):
-    data.load_dataset("caltech101", path=tmp_path / "nothere.mat")
+  for name in ("nothere.mat", "nothere.npz"):
+    with pytest.raises(FileNotFoundError, match=name):
+      data.load_dataset("caltech101", path=tmp_path / name)
   for name in ("garbage.mat", "garbage.npz"):
     (tmp_path / name).write_text("not a MATLAB file or zip archive")
     with pytest.raises(ValueError, match=f"cannot read .*{name}"):
