@@ -159,4 +159,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.eval.chunk_size = 100
   config.eval.batch_size = 100
   config.eval.num_image_samples = 100
+  # Evaluate on the first N examples of the valid / test splits (None: all;
+  # results.json records it). For smoke runs; published numbers use all.
+  config.eval.max_examples = config_dict.placeholder(int)
   return config

@@ -568,7 +568,8 @@ def tiny_config(arg):
   config.eval.every_steps = 2
   config.eval.num_samples = config.eval.final_num_samples = 2
   config.eval.chunk_size = 2
-  config.eval.batch_size = 500
+  config.eval.batch_size = 50
+  config.eval.max_examples = 50  # of each 500-digit split
   config.eval.num_image_samples = 4
   return config
 

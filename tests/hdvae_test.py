@@ -308,7 +308,8 @@ def _tiny_config(latent):
   config.eval.num_samples = 2
   config.eval.final_num_samples = 2
   config.eval.chunk_size = 2
-  config.eval.batch_size = 250
+  config.eval.batch_size = 50
+  config.eval.max_examples = 50  # of each 500-digit split
   config.eval.num_image_samples = 0
   return config
 

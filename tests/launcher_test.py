@@ -33,7 +33,8 @@ TINY_BUDGET = (
     "--config.train.log_every_steps=1", "--config.train.checkpoint_every_steps=2",
     "--config.eval.every_steps=2", "--config.eval.num_samples=2",
     "--config.eval.final_num_samples=2", "--config.eval.chunk_size=2",
-    "--config.eval.num_image_samples=4", "--config.data.name=mnist5k",
+    "--config.eval.num_image_samples=4", "--config.eval.max_examples=20",
+    "--config.data.name=mnist5k",
     "--config.data.binarization=static")
 
 
@@ -133,6 +134,7 @@ def test_documented_command_runs(argv, tmp_path, monkeypatch):
   results = run_command(list(argv) + list(TINY_BUDGET),
                         str(tmp_path / "run"), shrink=True)
   assert results["num_steps"] == 2
+  assert results["eval_max_examples"] == 20  # a smoke run, flagged as one
   assert np.isfinite(results["test_log_likelihood"])
   name = [a.split("=", 1)[1] for a in argv
           if a.startswith("--config.estimator.name=")]
@@ -187,6 +189,7 @@ BAD_OVERRIDES = [
     ((SBN, "--config.eval.chunk_size=0"), "config.eval.chunk_size"),
     ((SBN, "--config.eval.num_image_samples=-1"),
      "config.eval.num_image_samples"),
+    ((SBN, "--config.eval.max_examples=0"), "config.eval.max_examples"),
     ((SBN, "--config.seed=-1"), "config.seed"),
     ((XOR, "--config.model.depth=0"), "depth"),
     ((XOR, "--config.model.base_prob=1.5"), "base_prob"),

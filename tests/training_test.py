@@ -418,3 +418,15 @@ def test_evaluate_with_stderr_is_the_mean_and_its_standard_error():
   np.testing.assert_allclose(mean, per_example.mean(), rtol=1e-6)
   np.testing.assert_allclose(stderr, per_example.std(ddof=1) / np.sqrt(7),
                              rtol=1e-5)
+
+
+def test_max_examples_evaluates_the_first_examples_of_a_split():
+  config = test_config.get_config()
+  dataset = training.load_data(config)
+  full = loop.evaluation_examples(config, dataset, "test")
+  assert config.eval.max_examples is None and len(full) == 500
+  config.eval.max_examples = 7
+  np.testing.assert_array_equal(
+      loop.evaluation_examples(config, dataset, "test"), full[:7])
+  config.eval.max_examples = 10_000  # more than the split: all of it
+  assert len(loop.evaluation_examples(config, dataset, "valid")) == 500

@@ -860,7 +860,8 @@ def shrunk_config(arg):
   config.eval.num_samples = 4
   config.eval.final_num_samples = 4
   config.eval.chunk_size = 4
-  config.eval.batch_size = 250
+  config.eval.batch_size = 50
+  config.eval.max_examples = 50  # of each 500-digit split
   config.eval.num_image_samples = 4
   config.eval.every_steps = 2
   return config

@@ -263,7 +263,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   state = steps_lib.own_buffers(state)
   fused, eval_step = compile_steps(config, run, mesh)
   eval_key = jax.random.PRNGKey(config.seed + EVAL_SEED_OFFSET)
-  valid = data_lib.evaluation_split(dataset, "valid")
+  valid = evaluation_examples(config, dataset, "valid")
   writer = writers.MetricWriter(workdir, enabled=is_primary())
   start_step = int(state.step)
   batches = data_lib.train_batches(
@@ -328,6 +328,14 @@ def save_samples(images: np.ndarray, path: str, model, dataset) -> None:
       max_value=255.0 if dataset.value_type == "uint8" else 1.0)
 
 
+def evaluation_examples(config, dataset, split: str) -> np.ndarray:
+  """The examples of `split` that bounds are evaluated on: all of
+  `data.evaluation_split`, or its first `config.eval.max_examples`."""
+  data = data_lib.evaluation_split(dataset, split)
+  max_examples = config.eval.get("max_examples")
+  return data if max_examples is None else data[:max_examples]
+
+
 def bits_per_dim_entries(split: str, bound: float, stderr: float,
                          num_dims: int) -> dict:
   """`{split}_bits_per_dim` and its standard error: the mean bound in nats
@@ -358,7 +366,7 @@ def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
     eval_params, info = prepared_evaluation(
         model, final_state.params, jax.random.fold_in(key, 200 + i))
     extra.update({f"{split}_{k}": v for k, v in info.items()})
-    data = data_lib.evaluation_split(dataset, split)
+    data = evaluation_examples(config, dataset, split)
     bounds[split], stderr = evaluate_with_stderr(
         eval_step, eval_params, data, jax.random.fold_in(key, i),
         config.eval.batch_size)
@@ -387,6 +395,7 @@ def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
       "valid_log_likelihood": bounds["valid"],
       "train_objective": train_objectives[-1] if train_objectives else None,
       "eval_num_samples": config.eval.final_num_samples,
+      "eval_max_examples": config.eval.get("max_examples"),
       "num_steps": int(state.step),
       "best_step": best["step"],
       "wall_time_s": wall_time_s,
