@@ -26,12 +26,7 @@ import dvaepp_conv_test as base
 UINT8_SHAPE = (8, 8, 3)
 
 
-# `mixed_rolfe` is `mixed`'s model with the spike-and-exp estimator (whose
-# smoothed samples `dvaepp_conv_test` checks against the estimator): its
-# two steps run with `-m slow`, to keep the default run under 10 minutes.
-OTHER_ROWS = [pytest.param(row, marks=pytest.mark.slow)
-              if row == "mixed_rolfe" else row
-              for row in sorted(set(config_lib.ROWS) - {"mixed"})]
+OTHER_ROWS = sorted(set(config_lib.ROWS) - {"mixed"})
 
 
 # The row whose residual blocks (with squeeze-and-excitation) run here; the
