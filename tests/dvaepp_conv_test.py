@@ -117,15 +117,25 @@ def mixed_run():
               losses=losses, x=x)
 
 
+def rbm_neg_energies_by_hand(rbm_params, zs: np.ndarray) -> np.ndarray:
+  """a1 z1 + a2 z2 + z1 W z2 of each row of `zs [N, n1 + n2]`, float64."""
+  a1, a2, w = (np.asarray(p, np.float64) for p in rbm_params)
+  z1, z2 = zs[:, :len(a1)], zs[:, len(a1):]
+  return z1 @ a1 + z2 @ a2 + np.sum((z1 @ w) * z2, -1)
+
+
+def rbm_log_z_by_hand(rbm_params) -> float:
+  """log Z of an RBM by explicit enumeration of all 2^(n1 + n2) states."""
+  n = sum(len(a) for a in rbm_params[:2])
+  every = np.array(list(itertools.product([0, 1], repeat=n)), np.float64)
+  return float(np.logaddexp.reduce(rbm_neg_energies_by_hand(rbm_params,
+                                                            every)))
+
+
 def rbm_log_prior_by_hand(rbm_params, zs: np.ndarray) -> np.ndarray:
   """log p(z) of an RBM by explicit enumeration of all configurations."""
-  a1, a2, w = (np.asarray(p, np.float64) for p in rbm_params)
-  half = len(a1)
-  def neg_energy(z):
-    return z[:half] @ a1 + z[half:] @ a2 + z[:half] @ w @ z[half:]
-  every = np.array(list(itertools.product([0, 1], repeat=2 * half)), float)
-  log_z = np.logaddexp.reduce([neg_energy(z) for z in every])
-  return np.array([neg_energy(z) for z in zs]) - log_z
+  return (rbm_neg_energies_by_hand(rbm_params, np.asarray(zs, np.float64))
+          - rbm_log_z_by_hand(rbm_params))
 
 
 def test_mixed_row_trains_every_parameter_in_two_steps(mixed_run):
