@@ -101,7 +101,11 @@ def model_section(latent: str, layers: int, units: int | None
   model.key_dim = 8
   model.value_dim = 8
   model.product_keys = True
-  model.log_mass = "hard"  # Eq. 14; "relaxed" Eq. 15; "concrete" Eq. 16
+  # Terms (b), (c) of Eq. 14 under training: "relaxed" Eq. 15 (the rate
+  # gets its pathwise gradient), "straight_through" (Eq. 14's value, ST
+  # gradient), "hard" Eq. 14 (no rate gradient to the encoder), "concrete"
+  # Eq. 16 (gumbel_softmax only).
+  model.log_mass = "relaxed"
   model.freebits = 2.0
   model.freebits_mode = "sample"
   model.decoder = "conv"  # "lipschitz": the relaxed-ELBO decoder (L = 1)

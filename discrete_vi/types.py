@@ -9,7 +9,7 @@ estimates -grad E_q[f(z)], with q the Bernoulli (logits `[..., D]`) or
 categorical (logits `[..., D, K]`) distribution the logits parameterise.
 """
 
-from typing import Any, Callable, Iterator, Mapping, NamedTuple
+from typing import Any, Callable, Iterator, Mapping, NamedTuple, Optional
 
 import jax
 
@@ -76,8 +76,18 @@ class Estimator(NamedTuple):
     estimate: `estimate(key, logits, f, state=None) -> (loss, aux)`.
     name: the registry name of the estimator (e.g. "reinforce").
     options: the options bound by `make` (a read-only `FrozenOptions`).
+    sample: for pathwise estimators, `sample(key, logits) -> PathwiseSample`
+      (`estimators.relaxed.PathwiseSample`): the value f is evaluated at,
+      carrying the estimator's gradient, so a model can evaluate f itself
+      through several stochastic layers; None for estimators that need f
+      (score-function family, control variates, enumeration).
+    relaxed_forward: True when f is evaluated at a relaxed (not hard)
+      sample, so f at the hard sample (the honest objective) needs its own
+      evaluation.
   """
   init: Callable[[PRNGKey, Array], EstimatorState]
   estimate: Callable[..., tuple[Array, EstimatorAux]]
   name: str = ""
   options: Mapping[str, Any] = FrozenOptions()
+  sample: Optional[Callable[[PRNGKey, Array], Any]] = None
+  relaxed_forward: bool = False

@@ -208,38 +208,53 @@ def test_log_mass_forms():
   hard = jax.nn.one_hot(jnp.array([[0, 3, 1], [2, 2, 0]]), 4)
   z = 0.6 * hard + 0.1  # relaxed (on the simplex), arg max = hard
   log_pi = jax.nn.log_softmax(logits)
-  np.testing.assert_allclose(
-      relaxed_objectives.categorical_log_mass(logits, z, "hard"),
-      jnp.sum(hard * log_pi, (-2, -1)), rtol=1e-6)
-  np.testing.assert_allclose(
-      relaxed_objectives.categorical_log_mass(logits, z, "relaxed"),
-      jnp.sum(z * log_pi, (-2, -1)), rtol=1e-6)
-  # Eq. 16, in float64 from its formula.
+  mass = relaxed_objectives.categorical_log_mass
+  np.testing.assert_allclose(mass(logits, z, "hard"),
+                             jnp.sum(hard * log_pi, (-2, -1)), rtol=1e-6)
+  np.testing.assert_allclose(mass(logits, z, "relaxed"),
+                             jnp.sum(z * log_pi, (-2, -1)), rtol=1e-6)
+  np.testing.assert_allclose(mass(logits, z, "straight_through"),
+                             mass(logits, z, "hard"), rtol=1e-6)
+  # Gradients in z: none for Eq. 14, log pi for Eq. 15 and straight-through.
+  grad_z = lambda form: jax.grad(lambda v: jnp.sum(mass(logits, v, form)))(z)
+  np.testing.assert_array_equal(grad_z("hard"), 0.0)
+  np.testing.assert_allclose(grad_z("relaxed"), log_pi, rtol=1e-6)
+  np.testing.assert_allclose(grad_z("straight_through"), log_pi, rtol=1e-6)
+  # Eq. 16, in float64 from its formula; log z shifted by a constant per
+  # variable gives the same density.
   tau, pi, zz = 0.5, np.exp(np.asarray(log_pi, np.float64)), np.asarray(z)
   k = 4
   eq16 = (math.lgamma(k) + (k - 1) * np.log(tau) +
           np.sum(np.log(pi) - (tau + 1) * np.log(zz), -1) -
           k * np.log(np.sum(pi * zz ** -tau, -1)))
   np.testing.assert_allclose(
-      relaxed_objectives.categorical_log_mass(logits, z, "concrete", tau),
-      eq16.sum(-1), rtol=1e-4)
-  with pytest.raises(ValueError, match="temperature"):
-    relaxed_objectives.categorical_log_mass(logits, z, "concrete")
+      mass(logits, z, "concrete", tau, jnp.log(z) + 3.0), eq16.sum(-1),
+      rtol=1e-4)
+  with pytest.raises(ValueError, match="log-space"):
+    mass(logits, z, "concrete", tau)
 
 
-def test_concrete_density_is_finite_at_tau_01_and_k_256():
+def test_concrete_density_from_the_log_space_sample_at_tau_01_and_k_256():
+  """Eq. 16 at tau = 0.1, K = 256 from the sample's own log-space value
+  equals the ExpConcrete formula in float64; entries of z underflow to 0,
+  so a density rebuilt from z itself would be wrong by far more."""
   logits = 3.0 * jax.random.normal(jax.random.PRNGKey(1), (8, 12, 256))
   sample = concrete.sample_categorical(jax.random.PRNGKey(2), logits, 0.1)
   assert float(jnp.min(sample.relaxed)) == 0.0  # entries underflow
   value, grad = jax.jit(jax.value_and_grad(lambda l: jnp.sum(
       relaxed_objectives.categorical_log_mass(l, sample.relaxed, "concrete",
-                                              0.1))))(logits)
-  assert np.isfinite(float(value))
+                                              0.1, sample.latent))))(logits)
   assert np.all(np.isfinite(np.asarray(grad)))
-  grad_z = jax.jit(jax.grad(lambda z: jnp.sum(
-      relaxed_objectives.categorical_log_mass(logits, z, "concrete", 0.1))))(
-          sample.relaxed)
-  assert np.all(np.isfinite(np.asarray(grad_z)))
+  tau, k = 0.1, 256
+  y = np.asarray(sample.latent, np.float64)
+  y = y - np.log(np.sum(np.exp(y - y.max(-1, keepdims=True)), -1,
+                        keepdims=True)) - y.max(-1, keepdims=True)
+  a = np.asarray(jax.nn.log_softmax(logits), np.float64) - tau * y
+  a_max = a.max(-1, keepdims=True)
+  lse = (a_max + np.log(np.sum(np.exp(a - a_max), -1, keepdims=True)))[..., 0]
+  exact = (math.lgamma(k) + (k - 1) * np.log(tau) + np.sum(a, -1) - k * lse
+           - np.sum(y, -1))
+  np.testing.assert_allclose(float(value), exact.sum(), rtol=1e-4)
 
 
 def _one_layer_lipschitz():

@@ -51,6 +51,17 @@ ESTIMATORS = {
     "enumerate": _exact.enumerate_expectation,
 }
 
+# Pathwise estimators: name -> (sampler, relaxed_forward). The sampler
+# `sampler(key, logits, **options) -> relaxed.PathwiseSample` draws the value
+# the estimator evaluates f at; relaxed_forward says whether that value is a
+# relaxed sample (True) or the hard sample with a surrogate Jacobian.
+PATHWISE = {
+    "straight_through": (_relaxed.straight_through_sample, False),
+    "gumbel_softmax": (_relaxed.gumbel_softmax_sample, True),
+    "st_gumbel_softmax": (_relaxed.st_gumbel_softmax_sample, False),
+    "gumbel_rao": (_relaxed.gumbel_rao_sample, False),
+}
+
 # Initial-state functions of the stateful estimators: init(key, logits,
 # **options) -> state. Estimators absent here are stateless (state None).
 STATE_INITS = {
@@ -87,9 +98,11 @@ def make(name: str, **options: Any) -> Estimator:
       `num_samples`, `temperature`, `beta`, `baseline`, ...).
 
   Returns:
-    `Estimator(init, estimate, name, options)`: `state = init(key, logits)`
-    and `loss, aux = estimate(key, logits, f, state=None)`; `options` is a
-    read-only view of the bound options.
+    `Estimator(init, estimate, name, options, sample, relaxed_forward)`:
+    `state = init(key, logits)` and `loss, aux = estimate(key, logits, f,
+    state=None)`; `options` is a read-only view of the bound options;
+    pathwise estimators (`PATHWISE`) also give `sample(key, logits)`, the
+    `PathwiseSample` they evaluate f at.
 
   Raises:
     ValueError: for an unknown name or an option the estimator does not take.
@@ -106,8 +119,11 @@ def make(name: str, **options: Any) -> Estimator:
   def estimate(key, logits, f, state=None):
     return fn(key, logits, f, state=state, **options)
 
+  sampler, relaxed_forward = PATHWISE.get(name, (None, False))
+  sample = None if sampler is None else functools.partial(sampler, **options)
   return Estimator(init=_bind_state_init(name, options), estimate=estimate,
-                   name=name, options=FrozenOptions(options))
+                   name=name, options=FrozenOptions(options), sample=sample,
+                   relaxed_forward=relaxed_forward)
 
 
 def options_of(name: str) -> set[str]:
@@ -198,5 +214,7 @@ def check_options(name: str, **options: Any) -> None:
                      ) from e
 
 
-__all__ = ["ESTIMATORS", "STATE_INITS", "Estimator", "EstimatorAux",
-           "baselines", "check_options", "make", "option_specs", "options_of"]
+PathwiseSample = _relaxed.PathwiseSample
+
+__all__ = ["ESTIMATORS", "PATHWISE", "PathwiseSample", "STATE_INITS",
+           "Estimator", "EstimatorAux", "baselines", "check_options", "make", "option_specs", "options_of"]

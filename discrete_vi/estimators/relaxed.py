@@ -13,6 +13,8 @@ Shared trick: `hard + (soft - stop_gradient(soft))` has the value of `hard`
 exactly (no float rounding of p + (h - p)) and the Jacobian of `soft`.
 """
 
+from typing import NamedTuple, Optional
+
 import jax
 import jax.numpy as jnp
 
@@ -51,10 +53,89 @@ def _straight_through_hard(key: PRNGKey, logits: Array, distribution: str,
   return _common.sample_hard(key, logits, distribution)
 
 
+def _hard_forward(f: ObjectiveFn, sample, logits: Array, distribution: str,
+                  name: str) -> tuple[Array, EstimatorAux]:
+  """-f at a hard-forward pathwise sample, and its aux."""
+  value = _common.call_objective_per_example(f, sample.z, logits,
+                                             distribution, name)
+  return -value, _aux(value, sample.hard)
+
+
 def _aux(value: Array, samples: Array, diagnostics=None) -> EstimatorAux:
   return EstimatorAux(objective=jax.lax.stop_gradient(value),
                       samples=jax.lax.stop_gradient(samples), state=None,
                       diagnostics=diagnostics or {})
+
+
+class PathwiseSample(NamedTuple):
+  """A sample drawn under a pathwise estimator, for models that evaluate f
+  themselves (e.g. through several stochastic layers).
+
+  Attributes:
+    z: the value f is evaluated at, carrying the estimator's gradient: the
+      relaxed sample (`gumbel_softmax`) or the hard sample with a surrogate
+      Jacobian (straight-through family), `[..., D]` / `[..., D, K]`.
+    hard: the exact hard sample of the same noise (no gradient), ~ q.
+    log_space: for the Concrete samplers, the log-space relaxed sample
+      y = log_softmax((logits + G) / tau) (Bernoulli: the logit of the
+      relaxed sample), from which densities of z are computed without
+      underflow; None otherwise.
+  """
+  z: Array
+  hard: Array
+  log_space: Optional[Array] = None
+
+
+def straight_through_sample(key: PRNGKey, logits: Array, *,
+                            distribution: str = "bernoulli",
+                            variant: str = "stochastic") -> PathwiseSample:
+  """The sample `straight_through` evaluates f at (see there)."""
+  logits = _check_inputs(logits, distribution, "straight_through")
+  if variant not in STRAIGHT_THROUGH_VARIANTS:
+    raise ValueError(f"straight_through: variant={variant!r} is unknown; "
+                     f"expected one of {STRAIGHT_THROUGH_VARIANTS}.")
+  hard = _straight_through_hard(key, logits, distribution, variant)
+  return PathwiseSample(
+      _attach_gradient(hard, _common.probs(logits, distribution)),
+      jax.lax.stop_gradient(hard))
+
+
+def gumbel_softmax_sample(key: PRNGKey, logits: Array, *,
+                          distribution: str = "bernoulli",
+                          temperature: float = 1.0) -> PathwiseSample:
+  """The relaxed sample `gumbel_softmax` evaluates f at (see there)."""
+  logits = _check_inputs(logits, distribution, "gumbel_softmax")
+  checks.check_positive("temperature", temperature)
+  sample = _relaxed_sample(key, logits, temperature, distribution)
+  return PathwiseSample(sample.relaxed, jax.lax.stop_gradient(sample.hard),
+                        sample.latent)
+
+
+def st_gumbel_softmax_sample(key: PRNGKey, logits: Array, *,
+                             distribution: str = "bernoulli",
+                             temperature: float = 1.0) -> PathwiseSample:
+  """The hard sample with the relaxed Jacobian (`st_gumbel_softmax`)."""
+  logits = _check_inputs(logits, distribution, "st_gumbel_softmax")
+  checks.check_positive("temperature", temperature)
+  sample = _relaxed_sample(key, logits, temperature, distribution)
+  return PathwiseSample(_attach_gradient(sample.hard, sample.relaxed),
+                        jax.lax.stop_gradient(sample.hard), sample.latent)
+
+
+def gumbel_rao_sample(key: PRNGKey, logits: Array, *,
+                      distribution: str = "bernoulli",
+                      temperature: float = 1.0,
+                      num_samples: int = 10) -> PathwiseSample:
+  """The hard sample with the Rao-Blackwellised Jacobian (`gumbel_rao`)."""
+  logits = _check_inputs(logits, distribution, "gumbel_rao")
+  checks.check_positive("temperature", temperature)
+  checks.check_int("num_samples", num_samples, 1)
+  hard_key, noise_key = jax.random.split(key)
+  hard = _common.sample_hard(hard_key, logits, distribution)
+  soft = _rao_blackwellized_relaxation(noise_key, logits, hard, temperature,
+                                       distribution, num_samples)
+  return PathwiseSample(_attach_gradient(hard, soft),
+                        jax.lax.stop_gradient(hard))
 
 
 def straight_through(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
@@ -99,15 +180,9 @@ def straight_through(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
     normalising flows", Eq. 5 and the note on STE (J_h = I_D).
   """
   del state
-  name = "straight_through"
-  logits = _check_inputs(logits, distribution, name)
-  if variant not in STRAIGHT_THROUGH_VARIANTS:
-    raise ValueError(f"{name}: variant={variant!r} is unknown; expected one "
-                     f"of {STRAIGHT_THROUGH_VARIANTS}.")
-  hard = _straight_through_hard(key, logits, distribution, variant)
-  z = _attach_gradient(hard, _common.probs(logits, distribution))
-  value = _common.call_objective_per_example(f, z, logits, distribution, name)
-  return -value, _aux(value, hard)
+  sample = straight_through_sample(key, logits, distribution=distribution,
+                                   variant=variant)
+  return _hard_forward(f, sample, logits, distribution, "straight_through")
 
 
 def gumbel_softmax(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
@@ -146,16 +221,15 @@ def gumbel_softmax(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
   """
   del state
   name = "gumbel_softmax"
-  logits = _check_inputs(logits, distribution, name)
-  checks.check_positive("temperature", temperature)
-  sample = _relaxed_sample(key, logits, temperature, distribution)
+  sample = gumbel_softmax_sample(key, logits, distribution=distribution,
+                                 temperature=temperature)
   relaxed_value = _common.call_objective_per_example(
-      f, sample.relaxed, logits, distribution, name)
+      f, sample.z, logits, distribution, name)
   hard_value = _common.call_objective_per_example(
       f, sample.hard, logits, distribution, name)
   diagnostics = {
       "relaxed_objective": jax.lax.stop_gradient(relaxed_value),
-      "relaxed_samples": jax.lax.stop_gradient(sample.relaxed),
+      "relaxed_samples": jax.lax.stop_gradient(sample.z),
   }
   return -relaxed_value, _aux(hard_value, sample.hard, diagnostics)
 
@@ -193,13 +267,9 @@ def st_gumbel_softmax(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
     Gumbel-softmax"; Bengio et al. (2013).
   """
   del state
-  name = "st_gumbel_softmax"
-  logits = _check_inputs(logits, distribution, name)
-  checks.check_positive("temperature", temperature)
-  sample = _relaxed_sample(key, logits, temperature, distribution)
-  z = _attach_gradient(sample.hard, sample.relaxed)
-  value = _common.call_objective_per_example(f, z, logits, distribution, name)
-  return -value, _aux(value, sample.hard)
+  sample = st_gumbel_softmax_sample(key, logits, distribution=distribution,
+                                    temperature=temperature)
+  return _hard_forward(f, sample, logits, distribution, "st_gumbel_softmax")
 
 
 def _rao_blackwellized_relaxation(key: PRNGKey, logits: Array, hard: Array,
@@ -255,14 +325,6 @@ def gumbel_rao(key: PRNGKey, logits: Array, f: ObjectiveFn, *, state=None,
     straight-through Gumbel-softmax gradient estimator", ICLR.
   """
   del state
-  name = "gumbel_rao"
-  logits = _check_inputs(logits, distribution, name)
-  checks.check_positive("temperature", temperature)
-  checks.check_int("num_samples", num_samples, 1)
-  hard_key, noise_key = jax.random.split(key)
-  hard = _common.sample_hard(hard_key, logits, distribution)
-  soft = _rao_blackwellized_relaxation(noise_key, logits, hard, temperature,
-                                       distribution, num_samples)
-  z = _attach_gradient(hard, soft)
-  value = _common.call_objective_per_example(f, z, logits, distribution, name)
-  return -value, _aux(value, hard)
+  sample = gumbel_rao_sample(key, logits, distribution=distribution,
+                             temperature=temperature, num_samples=num_samples)
+  return _hard_forward(f, sample, logits, distribution, "gumbel_rao")

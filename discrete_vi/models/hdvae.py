@@ -12,7 +12,9 @@ stochastic layer (Kingma et al., 2016):
 
   F(x, z) = \log p(x | z) - \sum_l \max(\lambda, KL_l(z)),
   KL_l(z) = \log q(z_l | .) - \log p(z_l | .)  (terms (c) and (b) of Eq. 14
-  in `log_mass` form: at H(z), Eq. 15, or the Concrete density, Eq. 16),
+  in the `log_mass` form of `objectives.relaxed.categorical_log_mass`:
+  "relaxed" Eq. 15 by default, "straight_through", "hard" Eq. 14 or
+  "concrete" Eq. 16),
 
 with \lambda = `freebits` (0: plain ELBO integrand). `freebits_mode`:
 "sample" applies the max to each example's sampled KL_l (the authors'
@@ -21,23 +23,39 @@ definition), written per example as KL_l where the batch mean exceeds
 \lambda and \lambda otherwise (same value and gradient as
 \max(\lambda, mean_B KL_l)).
 
-Discrete layers are sampled by the run's categorical estimator, nested as
-in `models.sbn`: the estimator of the first layer sampled (z_L for ladder
-models, z_1 for the bottom-up VAEs) has objective f(z) = -(loss of the next
-layer's estimator given z), the last one F. With `gumbel_softmax` the
-networks see relaxed samples and this is the surrogate of Eq. 5 with f of
-Eq. 14; straight-through, Gumbel-Rao, REINFORCE, RLOO and VIMCO see hard
-forward samples. Only the first layer's estimator state is carried between
-steps (inner layers run with state None): prefer stateless estimators for
-L > 1. RLOO / VIMCO with S samples nest to S^L evaluations. Gaussian layers
-are reparameterised (the run's estimator is unused).
+Discrete layers are sampled by the run's categorical estimator.
+
+* Pathwise estimators (`estimator.sample`: `gumbel_softmax`,
+  `st_gumbel_softmax`, `gumbel_rao`, `straight_through`): every layer is
+  drawn by the estimator's sampler in one pass and the loss is -F at those
+  samples. With `gumbel_softmax` the networks see relaxed samples and this
+  is the surrogate of Eq. 5; the others pass hard samples forward with a
+  surrogate Jacobian. The rate terms get their gradient through the sample
+  under the default `log_mass="relaxed"` (Eq. 15): unbiased for the relaxed
+  objective under `gumbel_softmax`, the straight-through gradient of Eq.
+  14's value under the hard-forward estimators. `log_mass="hard"` (pure
+  Eq. 14) gives the encoder no rate gradient (module docstring of
+  `objectives.relaxed`). aux.objective is F on the all-hard path at tau = 0
+  (every layer H of its own noise given the hard layers above): the
+  forward value itself for hard-forward estimators; for `gumbel_softmax`
+  one more forward pass, without gradient.
+* Score-function estimators (`reinforce`, `rloo`, `vimco`, ...) are nested
+  as in `models.sbn`: the estimator of the first layer sampled (z_L for
+  ladder models, z_1 for the bottom-up VAEs) has objective f(z) = -(loss
+  of the next layer's estimator given z), the last one F. Only the first
+  layer's estimator state is carried between steps (inner layers run with
+  state None): prefer stateless estimators for L > 1. RLOO / VIMCO with S
+  samples nest to S^L evaluations.
+
+Gaussian layers are reparameterised (the run's estimator is unused).
 
 Evaluation (Sec. 4, Table 1). `log_likelihood`: L_k at tau = 0 (hard
 samples, dropout off), chunked (`objectives.iwae_bound`). Extra
 evaluations: "kl", the one-sample estimate of KL(q(z|x) || p(z)) at hard
 samples (Table 1); "relaxation_bias" (discrete only), the per-example
 f(x, \tilde z) - f(x, H(\tilde z)) at tau = `bias_temperature` (0.1) with
-common Gumbel noise, without freebits: its test mean is
+common Gumbel noise, without freebits and with the log-mass terms of
+Eq. 14 (the paper's definition, whatever form trains): its test mean is
 L_1^{\tau} - L_1^{\tau=0} and the relaxation bias of Eq. 6 / Table 4 is the
 absolute value of that mean (`objectives.relaxed`); "relaxed_elbo" (the
 one-layer model with the Lipschitz decoder), Eq. 8 with
@@ -59,6 +77,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from discrete_vi import checks
+from discrete_vi import estimators
 from discrete_vi.distributions import categorical
 from discrete_vi.distributions import concrete
 from discrete_vi.models import _checks
@@ -130,7 +149,7 @@ class HDVAE:
                architecture: str = "skip_lvae", filters: int = 64,
                num_blocks: int = 3, dropout: float = 0.5, key_dim: int = 8,
                value_dim: int = 8, product_keys: bool = True,
-               log_mass: str = "hard", freebits: float = 2.0,
+               log_mass: str = "relaxed", freebits: float = 2.0,
                freebits_mode: str = "sample", decoder: str = "conv",
                lipschitz_scale: float = 10.0, bias_temperature: float = 0.1,
                query_channels: int = 8):
@@ -173,8 +192,9 @@ class HDVAE:
   # -- one path of samples, through any sampler --------------------------------
 
   def _terms(self, params, x, path, h, log_mass: str, temperature, rng):
-    """`Terms` of a full path `((z_l, q_l, p_l) for l = 0..L-1)` for data
-    x `[..., 784]` shaped like the samples' batch."""
+    """`Terms` of a full path `((z_l, q_l, p_l, log_z_l) for l = 0..L-1)`
+    for data x `[..., 784]` shaped like the samples' batch (log_z_l: the
+    sample's log-space value, or None; used by `log_mass="concrete"`)."""
     det = rng is None
     z0 = path[0][0]
     if self.decoder == "lipschitz":
@@ -182,15 +202,15 @@ class HDVAE:
     else:
       logits = self._apply(params, "decode", h, det, rng=rng)
     log_q, log_p, sq = [], [], 0.0
-    for z, q, p in path:
+    for z, q, p, log_z in path:
       if self.latent == "normal":
         log_q.append(normal_log_prob(q, z))
         log_p.append(normal_log_prob(p, z))
         continue
-      log_q.append(relaxed_objectives.categorical_log_mass(q, z, log_mass,
-                                                           temperature))
-      log_p.append(relaxed_objectives.categorical_log_mass(p, z, log_mass,
-                                                           temperature))
+      log_q.append(relaxed_objectives.categorical_log_mass(
+          q, z, log_mass, temperature, log_z))
+      log_p.append(relaxed_objectives.categorical_log_mass(
+          p, z, log_mass, temperature, log_z))
       sq = sq + jnp.square(relaxed_objectives.relaxation_distance(z))
     return Terms(elbo.bernoulli_log_likelihood(logits, x), tuple(log_q),
                  tuple(log_p), jnp.sqrt(sq) + jnp.zeros_like(log_q[0]))
@@ -198,7 +218,8 @@ class HDVAE:
   def _path(self, params, x, sampler: Callable, finish: Callable, rng=None,
             num_samples: Optional[int] = None):
     """Samples every layer in inference order through `sampler(l, q,
-    rest)` (which draws z_l from q and returns rest(z_l)), then returns
+    rest)` (which draws z_l from q and returns rest(z_l) or rest(z_l,
+    log_z_l) with the sample's log-space value), then returns
     `finish(path, h, xs)` with the bottom top-down state h and the data xs
     broadcast to the samples' batch shape.
 
@@ -232,8 +253,8 @@ class HDVAE:
                     jnp.concatenate([h, d[l]], -1), "posterior")
     p = self._apply(params, "layer_params", l, h, "prior")
 
-    def rest(z):
-      new_path = ((z, q, p),) + path
+    def rest(z, log_z=None):
+      new_path = ((z, q, p, log_z),) + path
       if l == 0 and self.decoder == "lipschitz":
         return finish(new_path, None)
       e = self._apply(params, "embedding", l, z)
@@ -252,8 +273,8 @@ class HDVAE:
     g = self._apply(params, "bottom_up_stack", l, g_in, det, rng=rng)
     q = self._apply(params, "layer_params", l, g, "posterior")
 
-    def rest(z):
-      new_path = path + ((z, q),)
+    def rest(z, log_z=None):
+      new_path = path + ((z, q, log_z),)
       if l == self.num_layers - 1:
         return self._generative(params, new_path, finish, rng)
       e = self._apply(params, "embedding", l, z, True)
@@ -269,8 +290,9 @@ class HDVAE:
     h = self._apply(params, "top_state", path[0][1].shape[:-2])
     full = [None] * self.num_layers
     for l in reversed(range(self.num_layers)):
-      z, q = path[l]
-      full[l] = (z, q, self._apply(params, "layer_params", l, h, "prior"))
+      z, q, log_z = path[l]
+      full[l] = (z, q, self._apply(params, "layer_params", l, h, "prior"),
+                 log_z)
       if l == 0 and self.decoder == "lipschitz":
         return finish(tuple(full), None)
       e = self._apply(params, "embedding", l, z)
@@ -301,7 +323,9 @@ class HDVAE:
     def sampler(l, q, rest):
       noise = jax.random.gumbel(jax.random.fold_in(key, l), q.shape, q.dtype)
       sample = concrete.relax_categorical(q, noise, temperature)
-      return rest(sample.hard if hard else sample.relaxed)
+      if hard:
+        return rest(sample.hard)
+      return rest(sample.relaxed, sample.latent)
     return sampler
 
   # -- training ------------------------------------------------------------------
@@ -325,11 +349,12 @@ class HDVAE:
       step: unused (the temperature schedule is the estimator's).
       estimator: the run's categorical estimator (unused by normal
         latents).
-      state: the first sampled layer's estimator state.
+      state: the first sampled layer's estimator state (score-function
+        estimators; None otherwise).
 
     Returns:
-      `(loss, ModelAux)`; aux.objective is F at the first layer estimator's
-      hard sample (the estimator's honest objective, freebits included).
+      `(loss, ModelAux)`; aux.objective is F (freebits included) on the
+      all-hard path at tau = 0.
     """
     del step
     x = self._check_data(x)
@@ -337,6 +362,7 @@ class HDVAE:
     temperature = None
     if self.latent == "discrete":
       temperature = dict(estimator.options).get("temperature")
+      self._check_estimator(estimator)
     finish = lambda path, h, xs: self.objective(self._terms(
         params, xs, path, h, self.log_mass, temperature, dropout_key))
     if self.latent == "normal":
@@ -344,22 +370,69 @@ class HDVAE:
                          rng=dropout_key)
       return -jnp.mean(value), ModelAux(jax.lax.stop_gradient(value), state,
                                         {})
+    diagnostics = {}
+    if temperature is not None:
+      diagnostics = {"temperature": jnp.asarray(temperature, jnp.float32)}
+    if estimator.sample is not None:
+      value, objective = self._pathwise_values(params, x, sample_key,
+                                               dropout_key, estimator, finish)
+      return -jnp.mean(value), ModelAux(objective, state, diagnostics)
+    value, aux = self._nested_values(params, x, sample_key, dropout_key,
+                                     estimator, state, finish)
+    return -jnp.mean(value), ModelAux(aux.objective, aux.state, diagnostics)
+
+  def _check_estimator(self, estimator) -> None:
+    """ValueError when `log_mass="concrete"` meets an estimator whose f
+    never sees a relaxed sample (Eq. 16 is a density of relaxed z)."""
+    if self.log_mass == "concrete" and not estimator.relaxed_forward:
+      raise ValueError(
+          f"log_mass='concrete' (Eq. 16) needs an estimator that evaluates f "
+          f"at relaxed samples (gumbel_softmax); got {estimator.name!r}.")
+
+  def _layer_key(self, sample_key, l):
+    return layers.fast_key(jax.random.fold_in(sample_key, l))
+
+  def _pathwise_values(self, params, x, sample_key, dropout_key, estimator,
+                       finish):
+    """`(F at the estimator's samples, F on the all-hard path)`, each `[B]`:
+    one pass through every layer with `estimator.sample`; for a
+    relaxed-forward estimator a second, gradient-free pass on the hard
+    samples of the same noise (H of each layer's own logits given the hard
+    layers above) with the Eq. 14 log-masses."""
+
+    def sampler(l, q, rest):
+      sample = estimator.sample(self._layer_key(sample_key, l), q)
+      return rest(sample.z, sample.log_space)
+
+    value = self._path(params, x, sampler, finish, rng=dropout_key)
+    if not estimator.relaxed_forward:
+      return value, jax.lax.stop_gradient(value)
+    frozen = jax.lax.stop_gradient(params)
+
+    def hard_sampler(l, q, rest):
+      return rest(estimator.sample(self._layer_key(sample_key, l), q).hard)
+
+    hard_finish = lambda path, h, xs: self.objective(self._terms(
+        frozen, xs, path, h, "hard", None, dropout_key))
+    objective = self._path(frozen, x, hard_sampler, hard_finish,
+                           rng=dropout_key)
+    return value, jax.lax.stop_gradient(objective)
+
+  def _nested_values(self, params, x, sample_key, dropout_key, estimator,
+                     state, finish):
+    """`(-(outer estimator's loss), outer aux)` of the nested score-function
+    estimators (module docstring)."""
     first, captured = self.first_layer(), {}
 
     def sampler(l, q, rest):
-      layer_key = layers.fast_key(jax.random.fold_in(sample_key, l))
-      loss, aux = estimator.estimate(layer_key, q,
+      loss, aux = estimator.estimate(self._layer_key(sample_key, l), q,
                                      rest, state if l == first else None)
       if l == first:
         captured["aux"] = aux
       return -loss
 
     value = self._path(params, x, sampler, finish, rng=dropout_key)
-    aux = captured["aux"]
-    diagnostics = {"relaxed_objective_minus_loss": jnp.zeros(())}
-    if temperature is not None:
-      diagnostics = {"temperature": jnp.asarray(temperature, jnp.float32)}
-    return -jnp.mean(value), ModelAux(aux.objective, aux.state, diagnostics)
+    return value, captured["aux"]
 
   def init_state(self, key: PRNGKey, params, x: Array, estimator) -> Any:
     """The first sampled layer's estimator state (None for normal latents)."""
@@ -412,9 +485,8 @@ class HDVAE:
 
   def relaxation_bias(self, params, key: PRNGKey, x: Array) -> Array:
     r"""`[B]` f(x, \tilde z) - f(x, H(\tilde z)) at tau = bias_temperature
-    (Eq. 14 with `log_mass`, no freebits); |mean| is \delta^\tau (Eq. 6)."""
-    relaxed, hard = self.relaxed_terms(params, key, x, self.bias_temperature,
-                                       self.log_mass)
+    (Eq. 14, no freebits); |mean| is \delta^\tau (Eq. 6, Table 4)."""
+    relaxed, hard = self.relaxed_terms(params, key, x, self.bias_temperature)
     return relaxed_objectives.relaxation_gap(_log_weight(relaxed),
                                              _log_weight(hard))
 
@@ -556,6 +628,13 @@ def validate_config(config) -> None:
   if model["latent"] == "discrete" and distribution != "categorical":
     raise ValueError(f"config.estimator.distribution={distribution!r} must be "
                      f"'categorical' for discrete HD-VAE layers.")
+  name = config["estimator"].get("name")
+  relaxed_forward = estimators.PATHWISE.get(name, (None, False))[1]
+  if (model["latent"] == "discrete" and model["log_mass"] == "concrete"
+      and not relaxed_forward):
+    raise ValueError(f"config.model.log_mass='concrete' (Eq. 16) needs an "
+                     f"estimator that evaluates f at relaxed samples "
+                     f"(gumbel_softmax); config.estimator.name={name!r}.")
 
 
 def from_config(config, spec) -> HDVAE:

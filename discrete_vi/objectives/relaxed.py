@@ -10,10 +10,25 @@ one-hot z only. On a relaxed sample \tilde z (Eq. 4) it is extended as
 
 and the surrogate L_1^{\tau>0} = E_{q^\tau}[f(x, \tilde z)] (Eq. 5) is
 maximised. `categorical_log_mass` evaluates the log-mass terms (b), (c) in
-one of three forms: "hard" (Eq. 14), "relaxed" (Eq. 15:
-\sum_k \tilde z_k \log \pi_k, linear in \tilde z) or "concrete" (Eq. 16: the
-Concrete density of \tilde z itself, a proper continuous model). "hard"
-and "relaxed" agree at one-hot z; "concrete" is a density, not a mass.
+one of four forms:
+
+* "relaxed" (Eq. 15): \sum_k \tilde z_k \log \pi_k, linear in \tilde z.
+  Under `gumbel_softmax` its pathwise gradient is unbiased for the relaxed
+  objective; at a straight-through sample H + \tilde z - sg(\tilde z) its
+  value is Eq. 14's and its gradient the straight-through one; at hard
+  samples it is exact.
+* "straight_through": Eq. 14's value with the straight-through gradient,
+  \sum_k (H(\tilde z) + \tilde z - sg(\tilde z))_k \log \pi_k.
+* "hard" (Eq. 14): \log \pi_{H(\tilde z)}. Its derivative in \tilde z is
+  zero, so under a pathwise estimator the encoder gets no gradient of
+  these terms through the sample (only a mean-zero score at fixed H): the
+  rate is not trained.
+* "concrete" (Eq. 16): the Concrete density of \tilde z itself, a proper
+  continuous model, computed from the sample's log-space value
+  y = log_softmax((logits + G) / \tau) (no underflow at small \tau).
+
+"relaxed", "straight_through" and "hard" agree in value at one-hot z;
+"concrete" is a density, not a mass.
 
 Relaxation bias (Eq. 6). \delta^\tau = |L_1^{\tau>0} - L_1^{\tau=0}|, the
 absolute difference of the two expectations (Table 4 reports the difference
@@ -30,6 +45,7 @@ f(x, H(\tilde z)), so L_1^{\tau>0} - \kappa E\|\tilde z - H(\tilde z)\|_2 \le
 L_1^{\tau=0} \le \log p(x).
 """
 
+import jax
 import jax.numpy as jnp
 
 from discrete_vi import checks
@@ -37,39 +53,42 @@ from discrete_vi.distributions import categorical
 from discrete_vi.distributions import concrete
 from discrete_vi.types import Array
 
-LOG_MASS_FORMS = ("hard", "relaxed", "concrete")
+LOG_MASS_FORMS = ("relaxed", "straight_through", "hard", "concrete")
 
 
-def categorical_log_mass(logits: Array, z: Array, form: str = "hard",
-                         temperature=None) -> Array:
+def categorical_log_mass(logits: Array, z: Array, form: str = "relaxed",
+                         temperature=None, log_z=None) -> Array:
   r"""One layer's log p or log q term of f at z, summed over its N variables.
 
   Args:
     logits: `[..., N, K]` of the categorical (prior or posterior).
-    z: `[..., N, K]` a one-hot or relaxed sample.
-    form: "hard": \log \pi_{H(z)} (Eq. 14); "relaxed":
-      \sum_k z_k \log \pi_k (Eq. 15); "concrete": the Concrete log density
-      at temperature tau of z (Eq. 16, Maddison et al., 2017), computed in
-      log space from log z (floored at `concrete.Z_FLOOR`, so finite at
-      tau = 0.1 with K = 256 even where entries of z round to 0).
-    temperature: tau > 0 for "concrete" (the Concrete density's own
-      temperature, that of the sample); unused otherwise.
+    z: `[..., N, K]` a one-hot, relaxed or straight-through sample.
+    form: one of `LOG_MASS_FORMS` (module docstring): "relaxed" (Eq. 15),
+      "straight_through", "hard" (Eq. 14) or "concrete" (Eq. 16).
+    temperature: tau > 0 for "concrete" (the temperature of the sample);
+      unused otherwise.
+    log_z: `[..., N, K]` for "concrete": the sample's log-space value
+      (`estimators.PathwiseSample.log_space`; any shift per variable);
+      unused otherwise.
 
   Returns:
     `[...]`.
 
   Raises:
-    ValueError: unknown form, or "concrete" without a temperature.
+    ValueError: unknown form, or "concrete" without a temperature or log_z.
   """
   checks.check_one_of("form", form, LOG_MASS_FORMS)
   if form == "hard":
-    return jnp.sum(categorical.log_prob(logits, concrete.harden_categorical(z)),
-                   -1)
-  if form == "relaxed":
+    z = concrete.harden_categorical(z)
+  elif form == "straight_through":
+    z = concrete.harden_categorical(z) + (z - jax.lax.stop_gradient(z))
+  if form != "concrete":
     return jnp.sum(categorical.log_prob(logits, z), -1)
-  if temperature is None:
-    raise ValueError("form='concrete' needs the temperature of the sample.")
-  return jnp.sum(concrete.log_prob_categorical(logits, z, temperature), -1)
+  if temperature is None or log_z is None:
+    raise ValueError("form='concrete' needs the temperature and the "
+                     "log-space value log_z of the sample (Eq. 16).")
+  return jnp.sum(concrete.log_prob_categorical_from_latent(
+      logits, log_z, temperature), -1)
 
 
 def relaxation_distance(z: Array, event_axes: int = 2) -> Array:
