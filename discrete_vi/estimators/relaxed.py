@@ -100,26 +100,31 @@ def straight_through_sample(key: PRNGKey, logits: Array, *,
       jax.lax.stop_gradient(hard))
 
 
-def gumbel_softmax_sample(key: PRNGKey, logits: Array, *,
-                          distribution: str = "bernoulli",
-                          temperature: float = 1.0) -> PathwiseSample:
-  """The relaxed sample `gumbel_softmax` evaluates f at (see there)."""
-  logits = _check_inputs(logits, distribution, "gumbel_softmax")
+def _concrete_sample(key: PRNGKey, logits: Array, distribution: str,
+                     temperature, name: str) -> PathwiseSample:
+  """The Concrete sample as `z`, with its hard and log-space samples."""
+  logits = _check_inputs(logits, distribution, name)
   checks.check_positive("temperature", temperature)
   sample = _relaxed_sample(key, logits, temperature, distribution)
   return PathwiseSample(sample.relaxed, jax.lax.stop_gradient(sample.hard),
                         sample.latent)
 
 
+def gumbel_softmax_sample(key: PRNGKey, logits: Array, *,
+                          distribution: str = "bernoulli",
+                          temperature: float = 1.0) -> PathwiseSample:
+  """The relaxed sample `gumbel_softmax` evaluates f at (see there)."""
+  return _concrete_sample(key, logits, distribution, temperature,
+                          "gumbel_softmax")
+
+
 def st_gumbel_softmax_sample(key: PRNGKey, logits: Array, *,
                              distribution: str = "bernoulli",
                              temperature: float = 1.0) -> PathwiseSample:
   """The hard sample with the relaxed Jacobian (`st_gumbel_softmax`)."""
-  logits = _check_inputs(logits, distribution, "st_gumbel_softmax")
-  checks.check_positive("temperature", temperature)
-  sample = _relaxed_sample(key, logits, temperature, distribution)
-  return PathwiseSample(_attach_gradient(sample.hard, sample.relaxed),
-                        jax.lax.stop_gradient(sample.hard), sample.latent)
+  sample = _concrete_sample(key, logits, distribution, temperature,
+                            "st_gumbel_softmax")
+  return sample._replace(z=_attach_gradient(sample.hard, sample.z))
 
 
 def gumbel_rao_sample(key: PRNGKey, logits: Array, *,

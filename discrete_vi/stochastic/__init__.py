@@ -1,0 +1,1 @@
+"""Stochastic layers and priors: the parts models are assembled from."""
