@@ -43,6 +43,8 @@ import pytest
 from discrete_vi import estimators
 from discrete_vi.distributions import concrete
 from discrete_vi.models import hdvae
+from discrete_vi.stochastic import chain
+from discrete_vi.stochastic import latents
 
 MEAN = np.full(784, 0.2, np.float32)
 X = (np.random.RandomState(0).rand(1, 784) < 0.2).astype(np.float32)
@@ -151,7 +153,7 @@ def log_weights_and_log_q(p):
   zs = jax.nn.one_hot(idx, 4)[:, None]  # [16, 1, 2, 4]
 
   def terms(z):
-    return model._path(p, X, lambda l, q, rest: rest(z),
+    return model._path(p, X, chain.fixed_sampler([z]),
                        lambda path, h, xs: model._terms(
                            p, xs, path, h, "hard", None, None))
   t = jax.vmap(terms)(zs)
@@ -180,10 +182,12 @@ def concrete_score_surrogate(log_mass: str, baseline: float):
   model = tiny_model(log_mass)
 
   def surrogate(p, key):
-    def sampler(l, q, rest):
+    def sampler(l, part, q, rest):
+      del part
       noise = jax.random.gumbel(jax.random.fold_in(key, l), q.shape)
       y = jax.lax.stop_gradient(concrete.categorical_latent(q, noise, TAU))
-      value = rest(jnp.exp(y), y)
+      value = rest(latents.Draw(jnp.exp(y), concrete.harden_categorical(y),
+                                y))
       log_density = jnp.sum(
           concrete.log_prob_categorical_latent(q, y, TAU), -1)
       return value + jax.lax.stop_gradient(value - baseline) * (

@@ -21,6 +21,7 @@ from discrete_vi.distributions import concrete
 from discrete_vi.models import hdvae
 from discrete_vi.models import residual
 from discrete_vi.objectives import relaxed as relaxed_objectives
+from discrete_vi.stochastic import chain
 
 MEAN = np.full(784, 0.2, np.float32)
 X = (np.random.RandomState(0).rand(4, 784) < 0.2).astype(np.float32)
@@ -28,11 +29,6 @@ TINY = dict(filters=4, num_blocks=1, dropout=0.1)
 NO_BLOCKS = dict(TINY, num_blocks=0)  # stems, embeddings, decoder only
 GUMBEL = estimators.make("gumbel_softmax", distribution="categorical",
                          temperature=0.5)
-
-
-def _fixed_sampler(zs):
-  """A sampler of `HDVAE._path` returning the given z_l for every layer."""
-  return lambda l, q, rest: rest(zs[l])
 
 
 def _collect(path, h, xs):
@@ -49,7 +45,7 @@ def _structure(architecture):
   params = model.init(jax.random.PRNGKey(0), X)
   zs = [jax.nn.one_hot(jnp.zeros((4, 2), jnp.int32), 4)] * 3
   zs_top = zs[:2] + [jax.nn.one_hot(jnp.ones((4, 2), jnp.int32), 4)]
-  path = jax.jit(lambda p, x, z: model._path(p, x, _fixed_sampler(z),
+  path = jax.jit(lambda p, x, z: model._path(p, x, chain.fixed_sampler(z),
                                               _collect))
   base = path(params, X, zs)
   top_changed = path(params, X, zs_top)
@@ -275,7 +271,7 @@ def test_relaxed_elbo_is_below_the_exact_elbo():
 
   def log_weight_and_q(c):
     z = jnp.broadcast_to(jax.nn.one_hot(c, 4), (2, 2, 4))
-    path = model._path(params, x, _fixed_sampler([z]), _collect)
+    path = model._path(params, x, chain.fixed_sampler([z]), _collect)
     terms = model._terms(params, x, path, None, "hard", None, None)
     log_q = jnp.sum(jax.nn.log_softmax(path[0][1]) * z, (-2, -1))
     return hdvae._log_weight(terms), log_q

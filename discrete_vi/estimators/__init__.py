@@ -51,6 +51,12 @@ ESTIMATORS = {
     "enumerate": _exact.enumerate_expectation,
 }
 
+# The distributions each estimator supports (its `distribution` option).
+_BINARY_ONLY = ("arm", "disarm", "rebar", "relax", "overlapping_exponential",
+                "overlapping_logistic", "spike_and_exp", "power_function")
+DISTRIBUTIONS = {name: ("bernoulli",) if name in _BINARY_ONLY
+                 else ("bernoulli", "categorical") for name in ESTIMATORS}
+
 # Pathwise estimators: name -> (sampler, relaxed_forward). The sampler
 # `sampler(key, logits, **options) -> relaxed.PathwiseSample` draws the value
 # the estimator evaluates f at; relaxed_forward says whether that value is a
@@ -216,5 +222,6 @@ def check_options(name: str, **options: Any) -> None:
 
 PathwiseSample = _relaxed.PathwiseSample
 
-__all__ = ["ESTIMATORS", "PATHWISE", "PathwiseSample", "STATE_INITS",
-           "Estimator", "EstimatorAux", "baselines", "check_options", "make", "option_specs", "options_of"]
+__all__ = ["DISTRIBUTIONS", "ESTIMATORS", "PATHWISE", "PathwiseSample",
+           "STATE_INITS", "Estimator", "EstimatorAux", "baselines",
+           "check_options", "make", "option_specs", "options_of"]

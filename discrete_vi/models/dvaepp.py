@@ -30,15 +30,16 @@ Training objectives (maximised; KL weight w = min(step / warm-up, 1)):
   factorial KLs, group 2's at the sampled \zeta_1 (`dvaepp_bounds.joint_kl`);
 * marginal ELBO (Eq. 5): the KLs between the smoothed mixtures q(\zeta) and
   p(\zeta) by one Monte Carlo sample (`dvaepp_bounds.marginal_kl`);
-* RBM prior: the joint ELBO with the KL of Eq. (7) (`dvaepp_bounds.
-  rbm_kl_without_log_z`), \nu_1 = q(z_1 = 1|x, \zeta_1) the estimator's
-  `posterior_logits`; log Z is unknown during training and enters only
-  through its gradient, `rbm.log_z_with_surrogate_gradient(params, chains,
-  0)` (value 0, gradient the mean of -\nabla E over persistent block-Gibbs
-  chains carried in the model state; Appendix E's idea), plus an L2 weight
-  decay on (a_1, a_2, W). So the sampled training objective of an RBM model
-  (`ModelAux.objective`, "train_objective" in the metrics) is the ELBO
-  PLUS log Z, reported also as the diagnostic `elbo_plus_log_z`.
+* RBM prior: the joint ELBO with the KL of Eq. (7), \nu_1 = q(z_1 = 1|x,
+  \zeta_1) the estimator's `posterior_logits`. Everything about the RBM
+  is the part `stochastic.rbm_prior.RBMPrior` that the model holds: the KL
+  minus log Z (`kl_without_log_z`); log Z, unknown during training, enters
+  only through its gradient (`training_terms`: value 0, gradient the mean
+  of -\nabla E over persistent block-Gibbs chains carried in the model
+  state; Appendix E's idea), plus an L2 weight decay on (a_1, a_2, W). So
+  the sampled training objective of an RBM model (`ModelAux.objective`,
+  "train_objective" in the metrics) is the ELBO PLUS log Z, reported also
+  as the diagnostic `elbo_plus_log_z`.
 
 The estimators are nested per group as in `models.sbn`: group 1's estimator
 runs on the logits of q(z_1|x) with the objective f_1(\zeta_1) = -loss_2,
@@ -53,8 +54,9 @@ Evaluation is on the discrete model (beta = infinity, \zeta = z): hard
 z_1 ~ q(z_1|x), z_2 ~ q(z_2|x, z_1), the prior's Bernoulli probabilities at
 the hard parents, the decoder at the hard z, and the importance-weighted
 bound of `objectives.iwae`. For the RBM prior `prepare_evaluation` first
-computes log Z (exact enumeration when a half has <= 20 units, else AIS) and
-reports it with its standard error and method.
+computes log Z (`RBMPrior.prepare_evaluation`: exact enumeration when a half
+has <= 20 units, else AIS) and reports it with its standard error and
+method.
 
 References:
   Vahdat, Macready, Bian, Khoshaman & Andriyash (2018), DVAE++: Discrete
@@ -82,6 +84,7 @@ from discrete_vi.models import layers
 from discrete_vi.models.base import ModelAux
 from discrete_vi.objectives import elbo
 from discrete_vi.objectives import iwae
+from discrete_vi.stochastic import rbm_prior
 from discrete_vi.types import Array, PRNGKey
 
 PRIORS = ("factorial", "directed", "rbm")
@@ -91,16 +94,9 @@ MEAN_CLIP = (1e-3, 0.999)  # decoder bias init: logit(clip(mean_x, ...))
 LOG_Z_KEY = "log_z"  # where prepare_evaluation puts log Z in the params
 
 
-class RBMPrior(nn.Module):
-  """The RBM's parameters a1 `[n]`, a2 `[n]`, w `[n, n]`, all zero at init."""
-  latent_dim: int
-
-  @nn.compact
-  def __call__(self) -> rbm.RBMParams:
-    n, zeros = self.latent_dim, nn.initializers.zeros
-    return rbm.RBMParams(self.param("a1", zeros, (n,)),
-                         self.param("a2", zeros, (n,)),
-                         self.param("w", zeros, (n, n)))
+# The RBM's parameter module under its old name, which `dvaepp_conv_net`
+# still uses (the prior itself is `rbm_prior.RBMPrior`).
+RBMPrior = rbm_prior.RBMParameters
 
 
 class DVAEPPModule(nn.Module):
@@ -123,7 +119,7 @@ class DVAEPPModule(nn.Module):
                         bias_init=layers.constant_init(bias))
     n = self.latent_dim
     if self.prior == "rbm":
-      self.rbm = RBMPrior(n)
+      self.rbm = rbm_prior.RBMParameters(n)
     else:
       self.prior_logits = [
           self.param(f"prior_logits_{g + 1}", nn.initializers.zeros, (n,))
@@ -193,13 +189,11 @@ class DVAEPP:
         (200, 200) nonlinear.
       nonlinearity: activation of the hidden layers (tanh in the paper).
       kl_warmup_steps: KL weight min(step / kl_warmup_steps, 1) (0: none).
-      gibbs_chains: persistent block-Gibbs chains of the RBM prior.
-      gibbs_sweeps: sweeps of every chain per training step.
-      rbm_weight_decay: L2 rate on (a1, a2, W) in the loss (authors: 1e-4).
-      log_z: "exact", "ais" or "auto" (exact when a half has <= 20 units).
-      ais_num_chains: AIS runs for log Z (authors: 1024).
-      ais_num_temperatures: linearly spaced AIS temperatures (1000).
-      sample_sweeps: Gibbs sweeps from a fresh start for `sample`.
+      gibbs_chains, gibbs_sweeps, log_z, ais_num_chains,
+        ais_num_temperatures, sample_sweeps: the RBM prior's settings
+        (`rbm_prior.RBMPrior`), checked whatever the prior.
+      rbm_weight_decay: L2 rate on (a1, a2, W) in the loss (authors: 1e-4;
+        `RBMPrior.weight_decay`).
 
     Raises:
       ValueError: naming the bad value.
@@ -217,12 +211,12 @@ class DVAEPP:
     checks.check_ints("hidden_dims", hidden_dims)
     checks.check_one_of("nonlinearity", nonlinearity, sorted(layers.ACTIVATIONS))
     checks.check_int("kl_warmup_steps", kl_warmup_steps, 0)
-    checks.check_int("gibbs_chains", gibbs_chains, 1)
-    checks.check_int("gibbs_sweeps", gibbs_sweeps, 1)
     checks.check_nonnegative("rbm_weight_decay", rbm_weight_decay)
-    checks.check_int("ais_num_chains", ais_num_chains, 2)
-    checks.check_int("ais_num_temperatures", ais_num_temperatures, 2)
-    checks.check_int("sample_sweeps", sample_sweeps, 1)
+    rbm_part = rbm_prior.RBMPrior(  # checks the settings, prior or not
+        gibbs_chains=gibbs_chains, gibbs_sweeps=gibbs_sweeps,
+        sample_sweeps=sample_sweeps, log_z=log_z, ais_num_chains=ais_num_chains,
+        ais_num_temperatures=ais_num_temperatures,
+        weight_decay=float(rbm_weight_decay))
     if prior != "factorial" and num_groups != 2:
       raise ValueError(f"prior={prior!r} needs num_groups=2 (two groups z1, "
                        f"z2); got num_groups={num_groups}.")
@@ -230,16 +224,12 @@ class DVAEPP:
       raise ValueError(f"elbo_kind={elbo_kind!r}: the RBM prior trains the "
                        f"joint bound with the KL of Eq. (7); use 'joint'.")
     if prior == "rbm":
-      bounds.log_z_method(log_z, (latent_dim, latent_dim))
+      rbm_part.log_z_method_for((latent_dim, latent_dim))
     self.data_dim, self.latent_dim = data_dim, latent_dim
     self.prior, self.num_groups, self.elbo_kind = prior, num_groups, elbo_kind
     self.hierarchical = hierarchical and num_groups == 2
     self.kl_warmup_steps = kl_warmup_steps
-    self.gibbs_chains, self.gibbs_sweeps = gibbs_chains, gibbs_sweeps
-    self.rbm_weight_decay = float(rbm_weight_decay)
-    self.log_z, self.sample_sweeps = log_z, sample_sweeps
-    self.ais_num_chains = ais_num_chains
-    self.ais_num_temperatures = ais_num_temperatures
+    self.rbm_prior = rbm_part if prior == "rbm" else None
     self.module = DVAEPPModule(mean, latent_dim, num_groups, self.hierarchical,
                                prior, tuple(hidden_dims), nonlinearity)
     arch = "nonlinear" if hidden_dims else "linear"
@@ -284,8 +274,8 @@ class DVAEPP:
       (z1, logits1, post1), (_, logits2, _) = path
       nu1 = (jax.nn.sigmoid(logits1) if not self.hierarchical else
              z1 if post1 is None else jax.nn.sigmoid(post1))
-      return bounds.rbm_kl_without_log_z(self.rbm_params(params), logits1,
-                                         nu1, logits2)
+      return self.rbm_prior.kl_without_log_z(self.rbm_params(params), logits1,
+                                             nu1, logits2)
     total = 0.0
     for g, (zeta, q_logits, _) in enumerate(path):
       p_logits = self._apply(params, "prior_logits_of", g, zeta1)
@@ -351,7 +341,8 @@ class DVAEPP:
 
     Returns:
       `(loss, ModelAux)`; for the RBM, `aux.state` holds the chains after
-      this step's `gibbs_sweeps` sweeps and `aux.objective` excludes -log Z.
+      this step's sweeps (`RBMPrior.training_terms`) and `aux.objective`
+      excludes -log Z.
     """
     x = self._check_data(x)
     smoothing_lib.family_and_beta(estimator)  # a smoothing estimator
@@ -364,36 +355,23 @@ class DVAEPP:
     diagnostics = {"kl_weight": kl_weight}
     new_state = state
     if self.prior == "rbm":
-      rbm_params = self.rbm_params(params)
-      new_state = self.update_chains(chain_key, rbm_params, state)
-      log_z = rbm.log_z_with_surrogate_gradient(rbm_params, new_state, 0.0)
-      decay = bounds.weight_decay(rbm_params, self.rbm_weight_decay)
-      loss = loss + kl_weight * log_z + decay
-      diagnostics.update(
-          elbo_plus_log_z=jnp.mean(objective),
-          rbm_weight_decay_loss=jax.lax.stop_gradient(decay),
-          chains_mean_z1=jnp.mean(new_state.z1),
-          chains_mean_z2=jnp.mean(new_state.z2))
+      terms = self.rbm_prior.training_terms(chain_key, self.rbm_params(params),
+                                            state)
+      loss = loss + kl_weight * terms.log_z + terms.weight_decay
+      new_state = terms.chains
+      diagnostics.update(elbo_plus_log_z=jnp.mean(objective),
+                         **terms.diagnostics)
     return loss, ModelAux(objective, new_state, diagnostics)
 
-  # -- the RBM's persistent chains -----------------------------------------
-
-  def update_chains(self, key: PRNGKey, rbm_params: rbm.RBMParams,
-                    chains: Optional[rbm.Chains]) -> rbm.Chains:
-    """`gibbs_sweeps` block-Gibbs sweeps of the persistent chains (fresh
-    ones from the factorial base when `chains` is None):
-    `rbm.advance_chains`."""
-    return rbm.advance_chains(key, rbm_params, chains, self.gibbs_chains,
-                              self.gibbs_sweeps)
-
   def init_state(self, key: PRNGKey, params, x_example: Array, estimator):
-    """`gibbs_chains` chains drawn from the RBM's factorial base (its
-    parameters start at zero, where that is the RBM); None otherwise."""
+    """The RBM's persistent chains (`RBMPrior.init_state`: `gibbs_chains`
+    draws from its factorial base, which is the RBM at its all-zero initial
+    parameters); None otherwise."""
     self._check_data(x_example)
     smoothing_lib.family_and_beta(estimator)
     if self.prior != "rbm":
       return None
-    return rbm.init_chains(key, self.rbm_params(params), self.gibbs_chains)
+    return self.rbm_prior.init_state(key, self.rbm_params(params))
 
   # -- evaluation on the discrete model -------------------------------------
 
@@ -409,11 +387,8 @@ class DVAEPP:
     """log p(z) of the discrete prior at hard z, `[...]` (the RBM's needs
     `params[LOG_Z_KEY]`, from `prepare_evaluation`)."""
     if self.prior == "rbm":
-      if LOG_Z_KEY not in params:
-        raise ValueError("the RBM prior's log p(z) needs log Z: pass the "
-                         "parameters returned by prepare_evaluation.")
-      return rbm.exact_log_prob(self.rbm_params(params), zs[0], zs[1],
-                                params[LOG_Z_KEY])
+      return self.rbm_prior.log_prob(self.rbm_params(params), zs[0], zs[1],
+                                     params.get(LOG_Z_KEY))
     return sum(sums.sum_last(bernoulli.log_prob(
         self._apply(params, "prior_logits_of", g, zs[0]), z))
                for g, z in enumerate(zs))
@@ -442,17 +417,14 @@ class DVAEPP:
                            key, num_samples, chunk_size)
 
   def prepare_evaluation(self, params, key: PRNGKey):
-    """RBM prior: params with log Z added, and info {log_z, log_z_stderr,
-    log_z_method}; `(params, {})` for the other priors."""
+    """RBM prior: params with log Z added under `LOG_Z_KEY`, and info
+    {log_z, log_z_stderr, log_z_method} (`RBMPrior.prepare_evaluation`);
+    `(params, {})` for the other priors."""
     if self.prior != "rbm":
       return params, {}
-    result = bounds.estimate_log_z(
-        key, self.rbm_params(params), self.log_z,
-        ais_num_chains=self.ais_num_chains,
-        ais_num_temperatures=self.ais_num_temperatures)
-    info = {"log_z": float(result.log_z), "log_z_stderr": float(result.stderr),
-            "log_z_method": result.method}
-    return {**params, LOG_Z_KEY: result.log_z}, info
+    log_z, info = self.rbm_prior.prepare_evaluation(key,
+                                                    self.rbm_params(params))
+    return {**params, LOG_Z_KEY: log_z}, info
 
   def extra_evaluations(self) -> dict:
     """None beyond the bound (log Z is reported by prepare_evaluation)."""
@@ -461,8 +433,7 @@ class DVAEPP:
   def sample_latents(self, params, key: PRNGKey, n: int) -> list:
     """`[n, latent_dim]` hard z_g ~ p(z) per group (the RBM's by Gibbs)."""
     if self.prior == "rbm":
-      return list(rbm.sample(key, self.rbm_params(params), n,
-                             self.sample_sweeps))
+      return list(self.rbm_prior.sample(key, self.rbm_params(params), n))
     zs = []
     for g in range(self.num_groups):
       logits = self._apply(params, "prior_logits_of", g, zs[0] if zs else None)
@@ -492,7 +463,7 @@ LAYERS = (1, 2)
 
 def validate_config(config) -> None:
   """Raises ValueError naming the bad field (`config.model.<field>=value`)."""
-  model, evaluation = config["model"], config["eval"]
+  model = config["model"]
   checks.check_one_of("config.model.prior", model["prior"], PRIORS)
   checks.check_one_of("config.model.architecture", model["architecture"],
                       ARCHITECTURES)
@@ -502,11 +473,6 @@ def validate_config(config) -> None:
   checks.check_int("config.model.hidden_size", model["hidden_size"], 1)
   checks.check_one_of("config.model.activation", model["activation"],
                       sorted(layers.ACTIVATIONS))
-  checks.check_int("config.model.gibbs_chains", model["gibbs_chains"], 1)
-  checks.check_int("config.model.gibbs_sweeps", model["gibbs_sweeps"], 1)
-  checks.check_int("config.model.sample_sweeps", model["sample_sweeps"], 1)
-  checks.check_nonnegative("config.model.rbm_weight_decay",
-                           model["rbm_weight_decay"])
   checks.check_int("config.train.kl_warmup_steps",
                    config["train"]["kl_warmup_steps"], 0)
   checks.check_one_of("config.estimator.name", config["estimator"]["name"],
@@ -515,17 +481,8 @@ def validate_config(config) -> None:
     raise ValueError(f"config.model.elbo={model['elbo']!r}: the RBM prior "
                      f"trains the joint bound with the KL of Eq. (7); use "
                      f"'joint'.")
-  checks.check_one_of("config.eval.log_z", evaluation.get("log_z", "auto"),
-                      bounds.LOG_Z_METHODS)
-  checks.check_int("config.eval.ais_num_chains",
-                   evaluation.get("ais_num_chains", 1024), 2)
-  checks.check_int("config.eval.ais_num_temperatures",
-                   evaluation.get("ais_num_temperatures", 1000), 2)
-  if model["prior"] == "rbm" and evaluation.get("log_z") == "exact":
-    try:
-      bounds.log_z_method("exact", (model["num_latents"],) * 2)
-    except ValueError as error:
-      raise ValueError(f"config.eval.log_z='exact': {error}") from None
+  rbm_prior.validate_config(
+      config, (model["num_latents"],) * 2 if model["prior"] == "rbm" else None)
 
 
 def num_groups_of(prior: str, layers_: int) -> tuple[int, bool]:
@@ -538,7 +495,7 @@ def num_groups_of(prior: str, layers_: int) -> tuple[int, bool]:
 
 def from_config(config, spec) -> DVAEPP:
   """The model of `config.model` for the data of `spec` (a `data.DataSpec`)."""
-  model, evaluation = config["model"], config["eval"]
+  model = config["model"]
   num_groups, hierarchical = num_groups_of(model["prior"], model["layers"])
   hidden = model["hidden_size"]
   return DVAEPP(
@@ -550,9 +507,4 @@ def from_config(config, spec) -> DVAEPP:
       else (),
       nonlinearity=model["activation"],
       kl_warmup_steps=config["train"]["kl_warmup_steps"],
-      gibbs_chains=model["gibbs_chains"], gibbs_sweeps=model["gibbs_sweeps"],
-      rbm_weight_decay=model["rbm_weight_decay"],
-      log_z=evaluation.get("log_z", "auto"),
-      ais_num_chains=evaluation.get("ais_num_chains", 1024),
-      ais_num_temperatures=evaluation.get("ais_num_temperatures", 1000),
-      sample_sweeps=model["sample_sweeps"])
+      **rbm_prior.model_arguments(config))

@@ -7,10 +7,11 @@ Generative model (Sec. 6.1):
                       \prod_j p(h_j | \zeta, h_{<j}) p(x | \zeta, h),
 
 with z = (z_1, z_2) the global binary units (two halves of `num_global`),
-p(z) an RBM (`distributions.rbm`, parameters from zero), r the smoothing of
-the run's smoothing estimator (overlapping exponential by default), h_j
-J = `num_local_groups` groups of `local_channels` factorial normal
-variables per location of the intermediate scale, and p(x | \zeta, h) the
+p(z) an RBM (the part `stochastic.rbm_prior.RBMPrior`, parameters from
+zero), r the smoothing of the run's smoothing estimator (overlapping
+exponential by default), h_j J = `num_local_groups` groups of
+`local_channels` factorial normal variables per location of the
+intermediate scale (`distributions.normal`), and p(x | \zeta, h) the
 multi-scale decoder p(x_0 | .) \prod_i p(x_i | ., x_{<i}) over subsampled
 scales from 4 x 4 to the full image, or one factorial p(x | \zeta, h)
 (`decoder`; the scales, and why the product is a proper likelihood of x,
@@ -38,14 +39,15 @@ Training bound (maximised), per example, with warm-up w = min(step / T, 1):
 
   \log p(x | \zeta, h) - w KL_global - w \sum_j \gamma_j KL_j.
 
-KL_global: the RBM's Eq. (7) at the sampled \zeta (`dvaepp_bounds.
-rbm_kl_without_log_z`, \nu_1 = q(z_1 = 1 | x, \zeta_1) from the smoothed
-posterior; log Z enters through its gradient, `rbm.log_z_with_surrogate_
-gradient` on persistent block-Gibbs chains carried in the model state, plus
-an L2 weight decay on the RBM), the sum of the groups' marginal KLs (Eq. 5,
+KL_global: the RBM's Eq. (7) at the sampled \zeta (`RBMPrior.
+kl_without_log_z`, \nu_1 = q(z_1 = 1 | x, \zeta_1) from the smoothed
+posterior; log Z enters through its gradient on persistent block-Gibbs
+chains carried in the model state, plus an L2 weight decay on the RBM:
+`RBMPrior.training_terms`), the sum of the groups' marginal KLs (Eq. 5,
 `dvaepp_bounds.marginal_kl`) for the Bernoulli prior, or closed-form normal
-KLs. KL_j: closed-form KL(q(h_j|.) || p(h_j|.)) summed over the group at
-the sampled h_{<j} (normal), or its marginal KL (Bernoulli).
+KLs (`distributions.normal.kl`). KL_j: closed-form KL(q(h_j|.) ||
+p(h_j|.)) summed over the group at the sampled h_{<j} (normal), or its
+marginal KL (Bernoulli).
 
 KL balancing (the paper's Appendix H, not in our copy; our rule, in the
 spirit of NVAE's, Vahdat & Kautz, 2020): during the warm-up, the local
@@ -78,8 +80,9 @@ groups.
 Evaluation on the discrete model (beta = infinity, \zeta = z): hard z ~ q,
 normal h ~ q (hard Bernoulli h for Bernoulli groups), and the importance-
 weighted bound (`objectives.iwae`) of log p(x, z, h) - log q(z, h | x),
-with the RBM's exact or AIS log Z from `prepare_evaluation` (for 8-bit
-data the training loop also reports that bound in bits per dimension).
+with the RBM's exact or AIS log Z from `prepare_evaluation` (`RBMPrior.
+prepare_evaluation`; for 8-bit data the training loop also reports that
+bound in bits per dimension).
 
 Samples (Fig. 4): `sample(params, key, n)` draws ceil(n / sample_columns)
 global samples (the RBM's by `sample_sweeps` Gibbs sweeps from fresh
@@ -98,7 +101,6 @@ References:
   Burda, Grosse & Salakhutdinov (2016), Importance weighted autoencoders.
 """
 
-import math
 from typing import Any, NamedTuple, Optional
 
 import jax
@@ -109,6 +111,7 @@ from discrete_vi import checks
 from discrete_vi import sums
 from discrete_vi import data as data_lib
 from discrete_vi.distributions import bernoulli
+from discrete_vi.distributions import normal
 from discrete_vi.distributions import overlapping
 from discrete_vi.distributions import rbm
 from discrete_vi.estimators import smoothing as smoothing_lib
@@ -120,6 +123,7 @@ from discrete_vi.models import layers
 from discrete_vi.models.base import ModelAux
 from discrete_vi.objectives import elbo
 from discrete_vi.objectives import iwae
+from discrete_vi.stochastic import rbm_prior
 from discrete_vi.types import Array, PRNGKey
 
 GLOBAL_PRIORS = ("rbm", "bernoulli", "normal")
@@ -130,30 +134,9 @@ VALUE_TYPES = ("binary", "uint8")
 KL_BALANCE_EPS = 0.01  # nats, keeps every group's weight above zero
 LOG_Z_KEY = dvaepp.LOG_Z_KEY
 LOCAL_GROUPS_KEY = "local_groups"  # params: the J groups' stacked networks
-HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 # -- densities ---------------------------------------------------------------
-
-
-def normal_log_prob(mean: Array, log_std: Array, x: Array) -> Array:
-  """log N(x; mean, exp(log_std)^2) per element."""
-  return -HALF_LOG_2PI - log_std - 0.5 * jnp.square((x - mean) *
-                                                    jnp.exp(-log_std))
-
-
-def normal_kl(mean_q: Array, log_std_q: Array, mean_p: Array,
-              log_std_p: Array) -> Array:
-  r"""KL(N(m_q, s_q^2) || N(m_p, s_p^2)) per element:
-  \log(s_p / s_q) + (s_q^2 + (m_q - m_p)^2) / (2 s_p^2) - 1/2."""
-  ratio = jnp.exp(2.0 * (log_std_q - log_std_p))
-  return (log_std_p - log_std_q + 0.5 * ratio +
-          0.5 * jnp.square(mean_q - mean_p) * jnp.exp(-2.0 * log_std_p) - 0.5)
-
-
-def normal_sample(key: PRNGKey, mean: Array, log_std: Array) -> Array:
-  """mean + exp(log_std) eps, eps ~ N(0, I): reparameterised."""
-  return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
 
 
 def sum_event(a: Array) -> Array:
@@ -260,9 +243,6 @@ class DVAEPPConv:
     for name, value in (("channels", channels), ("global_hidden",
                                                  global_hidden),
                         ("num_mixtures", num_mixtures),
-                        ("gibbs_chains", gibbs_chains),
-                        ("gibbs_sweeps", gibbs_sweeps),
-                        ("sample_sweeps", sample_sweeps),
                         ("sample_columns", sample_columns)):
       checks.check_int(name, value, 1)
     checks.check_int("num_blocks", num_blocks, 0)
@@ -274,19 +254,21 @@ class DVAEPPConv:
     checks.check_one_of("activation", activation, sorted(layers.ACTIVATIONS))
     checks.check_int("kl_warmup_steps", kl_warmup_steps, 0)
     checks.check_nonnegative("rbm_weight_decay", rbm_weight_decay)
+    rbm_part = rbm_prior.RBMPrior(  # checks the settings, prior or not
+        gibbs_chains=gibbs_chains, gibbs_sweeps=gibbs_sweeps,
+        sample_sweeps=sample_sweeps, log_z=log_z, ais_num_chains=ais_num_chains,
+        ais_num_temperatures=ais_num_temperatures,
+        weight_decay=float(rbm_weight_decay))
     if global_prior == "rbm":
-      bounds.log_z_method(log_z, (num_global // 2,) * 2)
+      rbm_part.log_z_method_for((num_global // 2,) * 2)
     self.image_shape, self.value_type = image_shape, value_type
     self.data_dim = int(np.prod(image_shape))
     self.global_prior, self.local_latent = global_prior, local_latent
     self.num_global, self.global_groups = num_global, global_groups
     self.num_local_groups, self.unroll_groups = num_local_groups, unroll_groups
     self.kl_warmup_steps, self.kl_balancing = kl_warmup_steps, kl_balancing
-    self.gibbs_chains, self.gibbs_sweeps = gibbs_chains, gibbs_sweeps
-    self.rbm_weight_decay = float(rbm_weight_decay)
-    self.log_z, self.ais_num_chains = log_z, ais_num_chains
-    self.ais_num_temperatures = ais_num_temperatures
-    self.sample_sweeps, self.sample_columns = sample_sweeps, sample_columns
+    self.rbm_prior = rbm_part if global_prior == "rbm" else None
+    self.sample_columns = sample_columns
     size = num_global // global_groups
     self.net = net_lib.ConvDVAEPPNet(
         image_shape, value_type, mean,
@@ -388,8 +370,8 @@ class DVAEPPConv:
       group_key = jax.random.fold_in(key, g)
       if self.global_prior == "normal":
         mean, log_std = net_lib.split_normal(out)
-        zetas.append(normal_sample(group_key, mean, log_std))
-        kl = kl + sum_event(normal_kl(mean, log_std, 0.0, 0.0))
+        zetas.append(normal.sample(group_key, mean, log_std))
+        kl = kl + sum_event(normal.kl(mean, log_std, 0.0, 0.0))
         continue
       zeta, posterior = smoothed_sample(estimator, group_key, out)
       zetas.append(zeta)
@@ -417,8 +399,8 @@ class DVAEPPConv:
     logits1, logits2 = logits[:, :half], logits[:, half:]
     nu1 = jax.nn.sigmoid(posteriors[:, :half] if self.global_groups > 1
                          else logits1)
-    return bounds.rbm_kl_without_log_z(self.rbm_params(params), logits1, nu1,
-                                       logits2)
+    return self.rbm_prior.kl_without_log_z(self.rbm_params(params), logits1,
+                                           nu1, logits2)
 
   def local_relaxed(self, params, key: PRNGKey, zeta: Array, local: Array,
                     estimator) -> tuple[Array, Array]:
@@ -429,8 +411,8 @@ class DVAEPPConv:
       if self.local_latent == "normal":
         mean_q, log_std_q = net_lib.split_normal(posterior)
         mean_p, log_std_p = net_lib.split_normal(prior)
-        h = normal_sample(group_key, mean_q, log_std_q)
-        kl = sum_event(normal_kl(mean_q, log_std_q, mean_p, log_std_p))
+        h = normal.sample(group_key, mean_q, log_std_q)
+        kl = sum_event(normal.kl(mean_q, log_std_q, mean_p, log_std_p))
       else:
         q_logits = posterior.reshape(posterior.shape[0], -1)  # [B, h w c]
         p_logits = prior.reshape(q_logits.shape)
@@ -487,14 +469,11 @@ class DVAEPPConv:
     diagnostics["log_likelihood_term"] = jnp.mean(log_px)
     new_state = state
     if self.global_prior == "rbm":
-      rbm_params = self.rbm_params(params)
-      new_state = self.update_chains(chain_key, rbm_params, state)
-      log_z = rbm.log_z_with_surrogate_gradient(rbm_params, new_state, 0.0)
-      decay = bounds.weight_decay(rbm_params, self.rbm_weight_decay)
-      loss = loss + kl_weight * log_z + decay
-      diagnostics.update(rbm_weight_decay_loss=jax.lax.stop_gradient(decay),
-                         chains_mean_z1=jnp.mean(new_state.z1),
-                         chains_mean_z2=jnp.mean(new_state.z2))
+      terms = self.rbm_prior.training_terms(chain_key, self.rbm_params(params),
+                                            state)
+      loss = loss + kl_weight * terms.log_z + terms.weight_decay
+      new_state = terms.chains
+      diagnostics.update(terms.diagnostics)
     return loss, ModelAux(jax.lax.stop_gradient(objective), new_state,
                           diagnostics)
 
@@ -512,21 +491,13 @@ class DVAEPPConv:
 
   # -- the RBM's persistent chains -----------------------------------------------
 
-  def update_chains(self, key: PRNGKey, rbm_params: rbm.RBMParams,
-                    chains: Optional[rbm.Chains]) -> rbm.Chains:
-    """`gibbs_sweeps` block-Gibbs sweeps of the persistent chains (fresh
-    ones from the factorial base when `chains` is None):
-    `rbm.advance_chains`."""
-    return rbm.advance_chains(key, rbm_params, chains, self.gibbs_chains,
-                              self.gibbs_sweeps)
-
   def init_state(self, key: PRNGKey, params, x_example: Array, estimator):
-    """`gibbs_chains` chains from the RBM's factorial base; None otherwise."""
+    """The RBM's persistent chains (`RBMPrior.init_state`); None otherwise."""
     self.images(x_example)
     smoothing_lib.family_and_beta(estimator)
     if self.global_prior != "rbm":
       return None
-    return rbm.init_chains(key, self.rbm_params(params), self.gibbs_chains)
+    return self.rbm_prior.init_state(key, self.rbm_params(params))
 
   # -- evaluation on the discrete model --------------------------------------------
 
@@ -540,8 +511,8 @@ class DVAEPPConv:
       group_key = jax.random.fold_in(key, g)
       if self.global_prior == "normal":
         mean, log_std = net_lib.split_normal(out)
-        z = normal_sample(group_key, mean, log_std)
-        log_q = log_q + sum_event(normal_log_prob(mean, log_std, z))
+        z = normal.sample(group_key, mean, log_std)
+        log_q = log_q + sum_event(normal.log_prob(mean, log_std, z))
       else:
         z = bernoulli.sample(group_key, out)
         log_q = log_q + sums.sum_last(bernoulli.log_prob(out, z))
@@ -551,16 +522,13 @@ class DVAEPPConv:
   def global_log_prior(self, params, z: Array) -> Array:
     """log p(z) `[N]` of global samples (the RBM's needs params[LOG_Z_KEY])."""
     if self.global_prior == "normal":
-      return sum_event(normal_log_prob(0.0, 0.0, z))
+      return sum_event(normal.log_prob(0.0, 0.0, z))
     if self.global_prior == "bernoulli":
       return sums.sum_last(bernoulli.log_prob(
           self.apply(params, "prior_logits"), z))
-    if LOG_Z_KEY not in params:
-      raise ValueError("the RBM prior's log p(z) needs log Z: pass the "
-                       "parameters returned by prepare_evaluation.")
     half = self.num_global // 2
-    return rbm.exact_log_prob(self.rbm_params(params), z[:, :half],
-                              z[:, half:], params[LOG_Z_KEY])
+    return self.rbm_prior.log_prob(self.rbm_params(params), z[:, :half],
+                                   z[:, half:], params.get(LOG_Z_KEY))
 
   def local_log_weight(self, params, key: PRNGKey, images: Array, z: Array,
                        local: Array) -> Array:
@@ -571,9 +539,9 @@ class DVAEPPConv:
       posterior = self.apply_group(group_params, "posterior", state, local)
       if self.local_latent == "normal":
         mean_q, log_std_q = net_lib.split_normal(posterior)
-        h = normal_sample(group_key, mean_q, log_std_q)
-        log_w = sum_event(normal_log_prob(*net_lib.split_normal(prior), h) -
-                          normal_log_prob(mean_q, log_std_q, h))
+        h = normal.sample(group_key, mean_q, log_std_q)
+        log_w = sum_event(normal.log_prob(*net_lib.split_normal(prior), h) -
+                          normal.log_prob(mean_q, log_std_q, h))
       else:
         h = bernoulli.sample(group_key, posterior[..., 0])
         log_w = sum_event(bernoulli.log_prob(prior[..., 0], h) -
@@ -609,17 +577,14 @@ class DVAEPPConv:
                            key, num_samples, chunk_size)
 
   def prepare_evaluation(self, params, key: PRNGKey):
-    """RBM prior: params with log Z, and info {log_z, log_z_stderr,
-    log_z_method} (exact, or AIS); `(params, {})` otherwise."""
+    """RBM prior: params with log Z under `LOG_Z_KEY`, and info {log_z,
+    log_z_stderr, log_z_method} (`RBMPrior.prepare_evaluation`: exact, or
+    AIS); `(params, {})` otherwise."""
     if self.global_prior != "rbm":
       return params, {}
-    result = bounds.estimate_log_z(
-        key, self.rbm_params(params), self.log_z,
-        ais_num_chains=self.ais_num_chains,
-        ais_num_temperatures=self.ais_num_temperatures)
-    info = {"log_z": float(result.log_z), "log_z_stderr": float(result.stderr),
-            "log_z_method": result.method}
-    return {**params, LOG_Z_KEY: result.log_z}, info
+    log_z, info = self.rbm_prior.prepare_evaluation(key,
+                                                    self.rbm_params(params))
+    return {**params, LOG_Z_KEY: log_z}, info
 
   def extra_evaluations(self) -> dict:
     """None: the loop converts the bound of 8-bit data to bits per dim."""
@@ -630,8 +595,8 @@ class DVAEPPConv:
   def sample_global(self, params, key: PRNGKey, n: int) -> Array:
     """`[n, num_global]` z ~ p(z) (the RBM's by Gibbs from fresh chains)."""
     if self.global_prior == "rbm":
-      return jnp.concatenate(rbm.sample(key, self.rbm_params(params), n,
-                                        self.sample_sweeps), -1)
+      return jnp.concatenate(self.rbm_prior.sample(
+          key, self.rbm_params(params), n), -1)
     if self.global_prior == "bernoulli":
       logits = self.apply(params, "prior_logits")
       return bernoulli.sample(key, jnp.broadcast_to(logits,
@@ -643,7 +608,7 @@ class DVAEPPConv:
     def step(group_params, group_key, state):
       prior = self.apply_group(group_params, "prior", state)
       if self.local_latent == "normal":
-        h = normal_sample(group_key, *net_lib.split_normal(prior))
+        h = normal.sample(group_key, *net_lib.split_normal(prior))
       else:
         h = bernoulli.sample(group_key, prior[..., 0])
       return self.apply_group(group_params, "absorb", state, h), None
@@ -710,7 +675,7 @@ SMOOTHING_ESTIMATORS = tuple(sorted(smoothing_lib.FAMILY_OF_ESTIMATOR))
 
 def validate_config(config) -> None:
   """Raises ValueError naming the bad field (`config.model.<field>=value`)."""
-  model, evaluation = config["model"], config["eval"]
+  model = config["model"]
   field = lambda name: f"config.model.{name}"
   checks.check_one_of(field("global_prior"), model["global_prior"],
                       GLOBAL_PRIORS)
@@ -721,8 +686,7 @@ def validate_config(config) -> None:
   check_global_size(field("num_global"), model["num_global"],
                     model["global_groups"], model["global_prior"] == "rbm")
   for name in ("num_local_groups", "local_channels", "channels",
-               "global_hidden", "num_mixtures", "gibbs_chains",
-               "gibbs_sweeps", "sample_sweeps", "sample_columns"):
+               "global_hidden", "num_mixtures", "sample_columns"):
     checks.check_int(field(name), model[name], 1)
   checks.check_int(field("num_blocks"), model["num_blocks"], 0)
   checks.check_int(field("local_level"), model["local_level"], 0)
@@ -739,23 +703,13 @@ def validate_config(config) -> None:
                      1)
   checks.check_one_of(field("activation"), model["activation"],
                       sorted(layers.ACTIVATIONS))
-  checks.check_nonnegative(field("rbm_weight_decay"),
-                           model["rbm_weight_decay"])
   checks.check_int("config.train.kl_warmup_steps",
                    config["train"]["kl_warmup_steps"], 0)
   checks.check_one_of("config.estimator.name", config["estimator"]["name"],
                       SMOOTHING_ESTIMATORS)
-  checks.check_one_of("config.eval.log_z", evaluation.get("log_z", "auto"),
-                      bounds.LOG_Z_METHODS)
-  checks.check_int("config.eval.ais_num_chains",
-                   evaluation.get("ais_num_chains", 1024), 2)
-  checks.check_int("config.eval.ais_num_temperatures",
-                   evaluation.get("ais_num_temperatures", 1000), 2)
-  if model["global_prior"] == "rbm" and evaluation.get("log_z") == "exact":
-    try:
-      bounds.log_z_method("exact", (model["num_global"] // 2,) * 2)
-    except ValueError as error:
-      raise ValueError(f"config.eval.log_z='exact': {error}") from None
+  rbm_prior.validate_config(
+      config, (model["num_global"] // 2,) * 2
+      if model["global_prior"] == "rbm" else None)
 
 
 def from_config(config, spec) -> DVAEPPConv:
@@ -765,7 +719,7 @@ def from_config(config, spec) -> DVAEPPConv:
     ValueError: naming `config.model.local_level` when the images have no
       such level.
   """
-  model, evaluation = config["model"], config["eval"]
+  model = config["model"]
   check_local_level("config.model.local_level", model["local_level"],
                     spec.image_shape)
   return DVAEPPConv(
@@ -782,11 +736,6 @@ def from_config(config, spec) -> DVAEPPConv:
       activation=model["activation"],
       kl_warmup_steps=config["train"]["kl_warmup_steps"],
       kl_balancing=model["kl_balancing"],
-      gibbs_chains=model["gibbs_chains"], gibbs_sweeps=model["gibbs_sweeps"],
-      rbm_weight_decay=model["rbm_weight_decay"],
-      log_z=evaluation.get("log_z", "auto"),
-      ais_num_chains=evaluation.get("ais_num_chains", 1024),
-      ais_num_temperatures=evaluation.get("ais_num_temperatures", 1000),
-      sample_sweeps=model["sample_sweeps"],
       sample_columns=model["sample_columns"],
-      unroll_groups=model.get("unroll_groups", False))
+      unroll_groups=model.get("unroll_groups", False),
+      **rbm_prior.model_arguments(config))

@@ -78,8 +78,6 @@ import numpy as np
 
 from discrete_vi import checks
 from discrete_vi import estimators
-from discrete_vi.distributions import categorical
-from discrete_vi.distributions import concrete
 from discrete_vi.models import _checks
 from discrete_vi.models import hdvae_net
 from discrete_vi.models import layers
@@ -88,10 +86,11 @@ from discrete_vi.models.base import ModelAux
 from discrete_vi.objectives import elbo
 from discrete_vi.objectives import iwae
 from discrete_vi.objectives import relaxed as relaxed_objectives
+from discrete_vi.stochastic import chain
+from discrete_vi.stochastic import latents
 from discrete_vi.types import Array, Estimator, PRNGKey
 
 FREEBITS_MODES = ("sample", "batch")
-LOG_2PI = float(np.log(2 * np.pi))
 
 
 class Terms(NamedTuple):
@@ -107,19 +106,6 @@ class Terms(NamedTuple):
   log_q: tuple
   log_p: tuple
   distance: Array
-
-
-def normal_log_prob(params: Array, z: Array) -> Array:
-  """log N(z; mean, exp(log_scale)^2) summed over N: params `[..., N, 2]`."""
-  mean, log_scale = params[..., 0], params[..., 1]
-  u = (z - mean) * jnp.exp(-log_scale)
-  return jnp.sum(-0.5 * (u * u + LOG_2PI) - log_scale, -1)
-
-
-def normal_sample(key: PRNGKey, params: Array) -> Array:
-  """Reparameterised z = mean + exp(log_scale) eps, `[..., N]`."""
-  eps = jax.random.normal(key, params.shape[:-1], params.dtype)
-  return params[..., 0] + jnp.exp(params[..., 1]) * eps
 
 
 def freebits_kl(kl: Array, lam: float, mode: str) -> Array:
@@ -164,6 +150,8 @@ class HDVAE:
                     key_dim, product_keys, decoder)
     self.num_layers = len(num_variables)
     self.latent, self.architecture = latent, architecture
+    self.part = (latents.Normal() if latent == "normal"
+                 else latents.Categorical(log_mass))
     self.log_mass, self.freebits = log_mass, float(freebits)
     self.freebits_mode = freebits_mode
     self.bias_temperature = float(bias_temperature)
@@ -191,37 +179,32 @@ class HDVAE:
 
   # -- one path of samples, through any sampler --------------------------------
 
-  def _terms(self, params, x, path, h, log_mass: str, temperature, rng):
-    """`Terms` of a full path `((z_l, q_l, p_l, log_z_l) for l = 0..L-1)`
-    for data x `[..., 784]` shaped like the samples' batch (log_z_l: the
-    sample's log-space value, or None; used by `log_mass="concrete"`)."""
+  def _terms(self, params, x, path, h, log_mass: Optional[str], temperature,
+             rng):
+    """`Terms` of a full path `((draw_l, q_l, p_l) for l = 0..L-1)` for
+    data x `[..., 784]` shaped like the samples' batch; log-masses in form
+    `log_mass` (None: the part's own)."""
     det = rng is None
-    z0 = path[0][0]
+    z0 = path[0][0].z
     if self.decoder == "lipschitz":
       logits = self._apply(params, "decode_lipschitz", z0)
     else:
       logits = self._apply(params, "decode", h, det, rng=rng)
-    log_q, log_p, sq = [], [], 0.0
-    for z, q, p, log_z in path:
-      if self.latent == "normal":
-        log_q.append(normal_log_prob(q, z))
-        log_p.append(normal_log_prob(p, z))
-        continue
-      log_q.append(relaxed_objectives.categorical_log_mass(
-          q, z, log_mass, temperature, log_z))
-      log_p.append(relaxed_objectives.categorical_log_mass(
-          p, z, log_mass, temperature, log_z))
-      sq = sq + jnp.square(relaxed_objectives.relaxation_distance(z))
-    return Terms(elbo.bernoulli_log_likelihood(logits, x), tuple(log_q),
-                 tuple(log_p), jnp.sqrt(sq) + jnp.zeros_like(log_q[0]))
+    log_q = tuple(self.part.log_prob(q, draw, log_mass, temperature)
+                  for draw, q, _ in path)
+    log_p = tuple(self.part.log_prob(p, draw, log_mass, temperature)
+                  for draw, _, p in path)
+    sq = sum(self.part.squared_distance(draw) for draw, _, _ in path)
+    return Terms(elbo.bernoulli_log_likelihood(logits, x), log_q, log_p,
+                 jnp.sqrt(sq) + jnp.zeros_like(log_q[0]))
 
   def _path(self, params, x, sampler: Callable, finish: Callable, rng=None,
             num_samples: Optional[int] = None):
-    """Samples every layer in inference order through `sampler(l, q,
-    rest)` (which draws z_l from q and returns rest(z_l) or rest(z_l,
-    log_z_l) with the sample's log-space value), then returns
-    `finish(path, h, xs)` with the bottom top-down state h and the data xs
-    broadcast to the samples' batch shape.
+    """Samples every layer in inference order through a
+    `stochastic.chain` sampler, `sampler(l, part, q, rest)` (which draws
+    layer l from q and returns rest(draw)), then returns `finish(path, h,
+    xs)` with the path `((draw_l, q_l, p_l), ...)`, the bottom top-down
+    state h and the data xs broadcast to the samples' batch shape.
 
     Args:
       params: parameters.
@@ -253,11 +236,11 @@ class HDVAE:
                     jnp.concatenate([h, d[l]], -1), "posterior")
     p = self._apply(params, "layer_params", l, h, "prior")
 
-    def rest(z, log_z=None):
-      new_path = ((z, q, p, log_z),) + path
+    def rest(draw):
+      new_path = ((draw, q, p),) + path
       if l == 0 and self.decoder == "lipschitz":
         return finish(new_path, None)
-      e = self._apply(params, "embedding", l, z)
+      e = self._apply(params, "embedding", l, draw.z)
       skip = h if hdvae_net.has_skips(self.architecture) else None
       h_below = self._apply(params, "top_down_stack", l, e, skip, det, rng=rng)
       if l == 0:
@@ -265,7 +248,7 @@ class HDVAE:
       return self._ladder_layer(params, d, l - 1, h_below, new_path, sampler,
                                 finish, rng)
 
-    return sampler(l, q, rest)
+    return sampler(l, self.part, q, rest)
 
   def _bottom_up_layer(self, params, l, g_in, path, sampler, finish, rng):
     """Layer l of bottom-up inference (Eqs. 17, 18): q(z_l | g_l)."""
@@ -273,16 +256,16 @@ class HDVAE:
     g = self._apply(params, "bottom_up_stack", l, g_in, det, rng=rng)
     q = self._apply(params, "layer_params", l, g, "posterior")
 
-    def rest(z, log_z=None):
-      new_path = path + ((z, q, log_z),)
+    def rest(draw):
+      new_path = path + ((draw, q),)
       if l == self.num_layers - 1:
         return self._generative(params, new_path, finish, rng)
-      e = self._apply(params, "embedding", l, z, True)
+      e = self._apply(params, "embedding", l, draw.z, True)
       g_next = g + e if hdvae_net.has_skips(self.architecture) else e
       return self._bottom_up_layer(params, l + 1, g_next, new_path, sampler,
                                    finish, rng)
 
-    return sampler(l, q, rest)
+    return sampler(l, self.part, q, rest)
 
   def _generative(self, params, path, finish, rng):
     """The top-down generative pass given every z: adds p to the path."""
@@ -290,12 +273,11 @@ class HDVAE:
     h = self._apply(params, "top_state", path[0][1].shape[:-2])
     full = [None] * self.num_layers
     for l in reversed(range(self.num_layers)):
-      z, q, log_z = path[l]
-      full[l] = (z, q, self._apply(params, "layer_params", l, h, "prior"),
-                 log_z)
+      draw, q = path[l]
+      full[l] = (draw, q, self._apply(params, "layer_params", l, h, "prior"))
       if l == 0 and self.decoder == "lipschitz":
         return finish(tuple(full), None)
-      e = self._apply(params, "embedding", l, z)
+      e = self._apply(params, "embedding", l, draw.z)
       skip = h if hdvae_net.has_skips(self.architecture) else None
       h = self._apply(params, "top_down_stack", l, e, skip, det, rng=rng)
     return finish(tuple(full), h)
@@ -303,30 +285,6 @@ class HDVAE:
   def first_layer(self) -> int:
     """The layer sampled first (its estimator is the outermost)."""
     return self.num_layers - 1 if hdvae_net.is_ladder(self.architecture) else 0
-
-  # -- samplers ------------------------------------------------------------------
-
-  def _hard_sampler(self, key):
-    key = layers.fast_key(key)
-
-    def sampler(l, q, rest):
-      k = jax.random.fold_in(key, l)
-      if self.latent == "normal":
-        return rest(normal_sample(k, q))
-      return rest(categorical.sample(k, q))
-    return sampler
-
-  def _relaxed_sampler(self, key, temperature, hard: bool):
-    """Concrete (or, with `hard`, the Gumbel-max sample of the same noise)."""
-    key = layers.fast_key(key)
-
-    def sampler(l, q, rest):
-      noise = jax.random.gumbel(jax.random.fold_in(key, l), q.shape, q.dtype)
-      sample = concrete.relax_categorical(q, noise, temperature)
-      if hard:
-        return rest(sample.hard)
-      return rest(sample.relaxed, sample.latent)
-    return sampler
 
   # -- training ------------------------------------------------------------------
 
@@ -349,94 +307,37 @@ class HDVAE:
       step: unused (the temperature schedule is the estimator's).
       estimator: the run's categorical estimator (unused by normal
         latents).
-      state: the first sampled layer's estimator state (score-function
+      state: the first sampled layer's estimator state (nested
         estimators; None otherwise).
 
     Returns:
       `(loss, ModelAux)`; aux.objective is F (freebits included) on the
-      all-hard path at tau = 0.
+      all-hard path at tau = 0 (`stochastic.chain.training_pass`).
     """
     del step
     x = self._check_data(x)
     sample_key, dropout_key = jax.random.split(key)
-    temperature = None
-    if self.latent == "discrete":
-      temperature = dict(estimator.options).get("temperature")
-      self._check_estimator(estimator)
-    finish = lambda path, h, xs: self.objective(self._terms(
-        params, xs, path, h, self.log_mass, temperature, dropout_key))
-    if self.latent == "normal":
-      value = self._path(params, x, self._hard_sampler(sample_key), finish,
-                         rng=dropout_key)
-      return -jnp.mean(value), ModelAux(jax.lax.stop_gradient(value), state,
-                                        {})
+    temperature = dict(estimator.options).get("temperature")
+
+    def run(sampler, hard):
+      p = jax.lax.stop_gradient(params) if hard else params
+      form = "hard" if hard else None
+      finish = lambda path, h, xs: self.objective(self._terms(
+          p, xs, path, h, form, temperature, dropout_key))
+      return self._path(p, x, sampler, finish, rng=dropout_key)
+
+    result = chain.training_pass(run, estimator, sample_key, state,
+                                 self.first_layer(), _training_layer_key)
     diagnostics = {}
-    if temperature is not None:
+    if not self.part.continuous and temperature is not None:
       diagnostics = {"temperature": jnp.asarray(temperature, jnp.float32)}
-    if estimator.sample is not None:
-      value, objective = self._pathwise_values(params, x, sample_key,
-                                               dropout_key, estimator, finish)
-      return -jnp.mean(value), ModelAux(objective, state, diagnostics)
-    value, aux = self._nested_values(params, x, sample_key, dropout_key,
-                                     estimator, state, finish)
-    return -jnp.mean(value), ModelAux(aux.objective, aux.state, diagnostics)
-
-  def _check_estimator(self, estimator) -> None:
-    """ValueError when `log_mass="concrete"` meets an estimator whose f
-    never sees a relaxed sample (Eq. 16 is a density of relaxed z)."""
-    if self.log_mass == "concrete" and not estimator.relaxed_forward:
-      raise ValueError(
-          f"log_mass='concrete' (Eq. 16) needs an estimator that evaluates f "
-          f"at relaxed samples (gumbel_softmax); got {estimator.name!r}.")
-
-  def _layer_key(self, sample_key, l):
-    return layers.fast_key(jax.random.fold_in(sample_key, l))
-
-  def _pathwise_values(self, params, x, sample_key, dropout_key, estimator,
-                       finish):
-    """`(F at the estimator's samples, F on the all-hard path)`, each `[B]`:
-    one pass through every layer with `estimator.sample`; for a
-    relaxed-forward estimator a second, gradient-free pass on the hard
-    samples of the same noise (H of each layer's own logits given the hard
-    layers above) with the Eq. 14 log-masses."""
-
-    def sampler(l, q, rest):
-      sample = estimator.sample(self._layer_key(sample_key, l), q)
-      return rest(sample.z, sample.log_space)
-
-    value = self._path(params, x, sampler, finish, rng=dropout_key)
-    if not estimator.relaxed_forward:
-      return value, jax.lax.stop_gradient(value)
-    frozen = jax.lax.stop_gradient(params)
-
-    def hard_sampler(l, q, rest):
-      return rest(estimator.sample(self._layer_key(sample_key, l), q).hard)
-
-    hard_finish = lambda path, h, xs: self.objective(self._terms(
-        frozen, xs, path, h, "hard", None, dropout_key))
-    objective = self._path(frozen, x, hard_sampler, hard_finish,
-                           rng=dropout_key)
-    return value, jax.lax.stop_gradient(objective)
-
-  def _nested_values(self, params, x, sample_key, dropout_key, estimator,
-                     state, finish):
-    """`(-(outer estimator's loss), outer aux)` of the nested score-function
-    estimators (module docstring)."""
-    first, captured = self.first_layer(), {}
-
-    def sampler(l, q, rest):
-      loss, aux = estimator.estimate(self._layer_key(sample_key, l), q,
-                                     rest, state if l == first else None)
-      if l == first:
-        captured["aux"] = aux
-      return -loss
-
-    value = self._path(params, x, sampler, finish, rng=dropout_key)
-    return value, captured["aux"]
+    return -jnp.mean(result.surrogate), ModelAux(result.objective,
+                                                 result.state, diagnostics)
 
   def init_state(self, key: PRNGKey, params, x: Array, estimator) -> Any:
-    """The first sampled layer's estimator state (None for normal latents)."""
-    if self.latent == "normal":
+    """The first sampled layer's estimator state (None for normal latents,
+    whose layers the estimator does not sample)."""
+    if self.part.continuous:
       return None
     x = self._check_data(x)
     first = self.first_layer()
@@ -452,7 +353,7 @@ class HDVAE:
     x = self._check_data(x)
     finish = lambda path, h, xs: _log_weight(self._terms(
         params, xs, path, h, "hard", None, None))
-    return self._path(params, x, self._hard_sampler(key), finish,
+    return self._path(params, x, _hard_sampler(key), finish,
                       num_samples=num_samples)
 
   def log_likelihood(self, params, key: PRNGKey, x: Array,
@@ -466,19 +367,20 @@ class HDVAE:
     x = self._check_data(x)
     finish = lambda path, h, xs: _kl(self._terms(params, xs, path, h, "hard",
                                                  None, None))
-    return self._path(params, x, self._hard_sampler(key), finish)
+    return self._path(params, x, _hard_sampler(key), finish)
 
   def relaxed_terms(self, params, key: PRNGKey, x: Array, temperature: float,
                     log_mass: str = "hard") -> tuple[Terms, Terms]:
     r"""`Terms` of a relaxed path (\tilde z_l ~ q^\tau given \tilde z_{>l})
     and of the hard path of the same Gumbel noise (z_l = H given z_{>l})."""
     x = self._check_data(x)
+    key = layers.fast_key(key)
     relaxed = self._path(
-        params, x, self._relaxed_sampler(key, temperature, False),
+        params, x, chain.relaxed_sampler(key, temperature),
         lambda path, h, xs: self._terms(params, xs, path, h, log_mass,
                                         temperature, None))
     hard = self._path(
-        params, x, self._relaxed_sampler(key, temperature, True),
+        params, x, chain.relaxed_sampler(key, temperature, hard=True),
         lambda path, h, xs: self._terms(params, xs, path, h, "hard", None,
                                         None))
     return relaxed, hard
@@ -511,7 +413,7 @@ class HDVAE:
     """"kl" always; "relaxation_bias" for discrete latents; "relaxed_elbo"
     with the Lipschitz decoder."""
     out = {"kl": self.kl}
-    if self.latent == "discrete":
+    if not self.part.continuous:
       out["relaxation_bias"] = self.relaxation_bias
     if self.decoder == "lipschitz":
       out["relaxed_elbo"] = self.relaxed_elbo
@@ -524,9 +426,7 @@ class HDVAE:
     z = None
     for l in reversed(range(self.num_layers)):
       p = self._apply(params, "layer_params", l, h, "prior")
-      k = jax.random.fold_in(key, l)
-      z = (normal_sample(k, p) if self.latent == "normal"
-           else categorical.sample(k, p))
+      z = self.part.sample(jax.random.fold_in(key, l), p).z
       if l == 0 and self.decoder == "lipschitz":
         return jax.nn.sigmoid(self._apply(params, "decode_lipschitz", z))
       e = self._apply(params, "embedding", l, z)
@@ -552,6 +452,16 @@ def init_params(net, key: PRNGKey, x: Array) -> dict:
   compiled = jax.jit(net.init).lower(key, x).compile(
       compiler_options=INIT_COMPILER_OPTIONS)
   return compiled(key, x)["params"]
+
+
+def _training_layer_key(key: PRNGKey, layer: int) -> PRNGKey:
+  """The key of layer `layer`'s draw in training (rbg: cheap to compile)."""
+  return layers.fast_key(jax.random.fold_in(key, layer))
+
+
+def _hard_sampler(key: PRNGKey):
+  """Exact draws of every layer (evaluation)."""
+  return chain.hard_sampler(layers.fast_key(key))
 
 
 def _log_weight(terms: Terms) -> Array:
