@@ -21,6 +21,7 @@ All timings are best-of-repeats wall-clock on this machine.
 """
 
 import copy
+import dataclasses
 import time
 
 import jax
@@ -28,6 +29,7 @@ import jax.numpy as jnp
 
 from configs import dvaepp as dvaepp_config
 from discrete_vi.distributions import rbm
+from discrete_vi.stochastic import rbm_prior
 from discrete_vi.training import setup
 from discrete_vi.training import steps as steps_lib
 from experiments import timing
@@ -68,12 +70,21 @@ def _fused(run, model, xs):
   return fused, run.state, (xs,)
 
 
+class _FrozenChainsPrior(rbm_prior.RBMPrior):
+  """An RBM prior whose persistent chains never move."""
+
+  def update_state(self, key, rbm_params, chains):
+    del key, rbm_params  # unused
+    return chains
+
+
 def frozen_chains(model):
   """A copy of a DVAE++ model (dense or convolutional) whose persistent
   chains are never updated: its step is the RBM-prior step minus the Gibbs
   sweeps."""
   frozen = copy.copy(model)
-  frozen.update_chains = lambda key, params, chains: chains
+  frozen.rbm_prior = _FrozenChainsPrior(
+      **dataclasses.asdict(model.rbm_prior))
   return frozen
 
 

@@ -101,7 +101,7 @@ def measure(config, dataset) -> dict:
   compile_s = time.perf_counter() - start
   memory = timing.compiled_memory(compiled)
   rbm_params = run.model.rbm_params(run.state.params)
-  sweeps = run.model.gibbs_sweeps
+  sweeps = run.model.rbm_prior.gibbs_sweeps
   gibbs = jax.jit(lambda chains, key: (rbm.gibbs_sweeps(
       key, rbm_params, chains, sweeps), None))
   seconds = timing.time_interleaved(

@@ -26,7 +26,6 @@ import pytest
 from configs import dvaepp_conv as config_lib
 from discrete_vi import data as data_lib
 from discrete_vi import estimators
-from discrete_vi.models import dvaepp_bounds as bounds
 from discrete_vi.models import dvaepp_conv
 from discrete_vi.models import dvaepp_conv_net as net_lib
 from discrete_vi.models import registry
@@ -100,7 +99,8 @@ def test_ais_log_z_of_the_conv_model_matches_enumeration(hier_model):
   """`prepare_evaluation` with log_z="ais" runs AIS, within 4 standard
   errors of the enumerated log Z of a random, coupled RBM."""
   model, params = hier_model
-  assert (model.log_z, model.ais_num_chains, model.ais_num_temperatures) == (
+  prior = model.rbm_prior
+  assert (prior.log_z, prior.ais_num_chains, prior.ais_num_temperatures) == (
       "ais", AIS_CHAINS, AIS_TEMPERATURES)
   k1, k2, k3 = jax.random.split(jax.random.PRNGKey(3), 3)
   half = NUM_GLOBAL // 2
@@ -157,7 +157,7 @@ def test_cifar10_paper_config_resolves_log_z_to_ais():
   config.eval.ais_num_chains = config.eval.ais_num_temperatures = 2
   model = registry.build_model(config, make_spec_of(config))
   assert model.num_global == 128
-  assert bounds.log_z_method(model.log_z, (64, 64)) == "ais"
+  assert model.rbm_prior.log_z_method_for((64, 64)) == "ais"
   params = make_zero_params(model)  # the RBM's too (as at init)
   _, info = model.prepare_evaluation(params, jax.random.PRNGKey(5))
   assert info["log_z_method"] == "ais"
@@ -169,7 +169,7 @@ def test_mnist_paper_config_resolves_log_z_to_exact():
   assert config.eval.final_num_samples == 4000
   assert config.eval.log_z == "auto" and config.model.num_global == 16
   model = registry.build_model(config, make_spec_of(config))
-  assert bounds.log_z_method(model.log_z, (8, 8)) == "exact"
+  assert model.rbm_prior.log_z_method_for((8, 8)) == "exact"
   _, info = model.prepare_evaluation(make_zero_params(model),
                                      jax.random.PRNGKey(5))
   assert info["log_z_method"] == "exact" and info["log_z_stderr"] == 0.0
@@ -289,7 +289,7 @@ def test_loss_gives_every_parameter_a_gradient(fixture, request):
 def local_weight_parts(model, params, key, images, z):
   """`model.local_log_weight` and the sub-networks' outputs that define it
   (one local group): the h it draws is rebuilt from the documented keys
-  (`scan_groups`: group j uses fold_in(key, j); `normal_sample`: h = mean +
+  (`scan_groups`: group j uses fold_in(key, j); `normal.sample`: h = mean +
   exp(log_std) eps, eps ~ N(0, I) from that key)."""
   _, local = model.apply(params, "encode", images)
   ours = model.local_log_weight(params, key, images, z, local)

@@ -23,6 +23,7 @@ from discrete_vi.distributions import overlapping
 from discrete_vi.distributions import rbm
 from discrete_vi.models import dvaepp
 from discrete_vi.models import dvaepp_bounds as bounds
+from discrete_vi.stochastic import rbm_prior
 
 import stats
 
@@ -188,11 +189,12 @@ def brute_force_rbm_kl(params, t):
 
 
 def analytic_rbm_kl(params, t, hierarchical):
-  """Eq. (7) through `bounds.rbm_kl_without_log_z`, integrated over zeta1."""
+  """Eq. (7) through `RBMPrior.kl_without_log_z`, integrated over zeta1."""
   _, log_z = rbm_log_prob(params)
   l2 = t["l2"][:, 0]  # [S, B, 2]
   nu1 = nu1_of(t)[:, 0] if hierarchical else jax.nn.sigmoid(t["l1"])
-  kl = bounds.rbm_kl_without_log_z(rbm_of(params), t["l1"], nu1, l2)  # [S, B]
+  kl = rbm_prior.RBMPrior.kl_without_log_z(rbm_of(params), t["l1"], nu1,
+                                           l2)  # [S, B]
   weight = jnp.exp(grid()[1][:, None] + t["log_q1"][:, 0])
   return jnp.sum(weight * kl, 0) + log_z
 
@@ -314,7 +316,8 @@ def test_rbm_parameter_gradient_is_unbiased():
 def test_weight_decay_is_l2_with_gradient_rate_times_params():
   params = rbm.RBMParams(jnp.array([1., -2.]), jnp.array([0.5, 0.]),
                          jnp.array([[1., 2.], [-3., 0.]]))
-  value, grad = jax.value_and_grad(bounds.weight_decay)(params, 0.1)
+  prior = rbm_prior.RBMPrior(weight_decay=0.1)
+  value, grad = jax.value_and_grad(prior.weight_decay_loss)(params)
   np.testing.assert_allclose(value, 0.05 * (5 + 0.25 + 14), rtol=1e-6)
   for g, p in zip(grad, params):
     np.testing.assert_allclose(g, 0.1 * p, rtol=1e-6)
@@ -456,9 +459,10 @@ def test_persistent_chains_and_kl_warmup():
   np.testing.assert_allclose(aux.diagnostics["kl_weight"], 0.4)
   np.testing.assert_allclose(aux.diagnostics["elbo_plus_log_z"],
                              np.mean(aux.objective))
-  np.testing.assert_allclose(aux.diagnostics["rbm_weight_decay_loss"],
-                             bounds.weight_decay(rbm_of(params), 0.5),
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+      aux.diagnostics["rbm_weight_decay_loss"],
+      rbm_prior.RBMPrior(weight_decay=0.5).weight_decay_loss(rbm_of(params)),
+      rtol=1e-6)
   samples = model.sample(params, jax.random.PRNGKey(2), 6)
   assert samples.shape == (6, PIXELS)
   assert np.all((samples >= 0) & (samples <= 1))

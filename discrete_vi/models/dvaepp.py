@@ -211,12 +211,9 @@ class DVAEPP:
     checks.check_ints("hidden_dims", hidden_dims)
     checks.check_one_of("nonlinearity", nonlinearity, sorted(layers.ACTIVATIONS))
     checks.check_int("kl_warmup_steps", kl_warmup_steps, 0)
-    checks.check_nonnegative("rbm_weight_decay", rbm_weight_decay)
-    rbm_part = rbm_prior.RBMPrior(  # checks the settings, prior or not
-        gibbs_chains=gibbs_chains, gibbs_sweeps=gibbs_sweeps,
-        sample_sweeps=sample_sweeps, log_z=log_z, ais_num_chains=ais_num_chains,
-        ais_num_temperatures=ais_num_temperatures,
-        weight_decay=float(rbm_weight_decay))
+    rbm_part = rbm_prior.from_model_arguments(  # checked, prior or not
+        gibbs_chains, gibbs_sweeps, rbm_weight_decay, log_z, ais_num_chains,
+        ais_num_temperatures, sample_sweeps)
     if prior != "factorial" and num_groups != 2:
       raise ValueError(f"prior={prior!r} needs num_groups=2 (two groups z1, "
                        f"z2); got num_groups={num_groups}.")
@@ -355,10 +352,9 @@ class DVAEPP:
     diagnostics = {"kl_weight": kl_weight}
     new_state = state
     if self.prior == "rbm":
-      terms = self.rbm_prior.training_terms(chain_key, self.rbm_params(params),
-                                            state)
-      loss = loss + kl_weight * terms.log_z + terms.weight_decay
-      new_state = terms.chains
+      terms = self.rbm_prior.training_terms(
+          chain_key, self.rbm_params(params), state, kl_weight)
+      loss, new_state = loss + terms.loss, terms.chains
       diagnostics.update(elbo_plus_log_z=jnp.mean(objective),
                          **terms.diagnostics)
     return loss, ModelAux(objective, new_state, diagnostics)

@@ -253,12 +253,9 @@ class DVAEPPConv:
       checks.check_int("squeeze_excitation", squeeze_excitation, 1)
     checks.check_one_of("activation", activation, sorted(layers.ACTIVATIONS))
     checks.check_int("kl_warmup_steps", kl_warmup_steps, 0)
-    checks.check_nonnegative("rbm_weight_decay", rbm_weight_decay)
-    rbm_part = rbm_prior.RBMPrior(  # checks the settings, prior or not
-        gibbs_chains=gibbs_chains, gibbs_sweeps=gibbs_sweeps,
-        sample_sweeps=sample_sweeps, log_z=log_z, ais_num_chains=ais_num_chains,
-        ais_num_temperatures=ais_num_temperatures,
-        weight_decay=float(rbm_weight_decay))
+    rbm_part = rbm_prior.from_model_arguments(  # checked, prior or not
+        gibbs_chains, gibbs_sweeps, rbm_weight_decay, log_z, ais_num_chains,
+        ais_num_temperatures, sample_sweeps)
     if global_prior == "rbm":
       rbm_part.log_z_method_for((num_global // 2,) * 2)
     self.image_shape, self.value_type = image_shape, value_type
@@ -469,10 +466,9 @@ class DVAEPPConv:
     diagnostics["log_likelihood_term"] = jnp.mean(log_px)
     new_state = state
     if self.global_prior == "rbm":
-      terms = self.rbm_prior.training_terms(chain_key, self.rbm_params(params),
-                                            state)
-      loss = loss + kl_weight * terms.log_z + terms.weight_decay
-      new_state = terms.chains
+      terms = self.rbm_prior.training_terms(
+          chain_key, self.rbm_params(params), state, kl_weight)
+      loss, new_state = loss + terms.loss, terms.chains
       diagnostics.update(terms.diagnostics)
     return loss, ModelAux(jax.lax.stop_gradient(objective), new_state,
                           diagnostics)

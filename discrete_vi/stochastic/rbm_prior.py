@@ -22,13 +22,15 @@ once:
     importance sampling (`prepare_evaluation`), then the normalised
     log p(z) (`log_prob`);
   - sampling: block-Gibbs sweeps from fresh chains (`sample`).
-* `validate_config`, `model_arguments`: the RBM fields of a run config
-  (`config.model.gibbs_chains`, ..., `config.eval.log_z`, ...), shared by
-  both models' registry entries.
+* `validate_config`, `model_arguments`, `from_model_arguments`: the RBM
+  fields of a run config (`config.model.gibbs_chains`, ...,
+  `config.eval.log_z`, ...) and the models' keyword arguments they become,
+  shared by both models.
 
-The authors' settings (README's reference notes): 1000 chains, 40 sweeps
-per step, weight decay 1e-4; AIS with 1024 chains and 1000 linearly spaced
-inverse temperatures before every evaluation.
+The defaults are the authors' settings (from their public code; the
+paper's Appendix E is not in our copy): 1000 chains, 40 sweeps per step,
+weight decay 1e-4; AIS with 1024 chains and 1000 linearly spaced inverse
+temperatures before every evaluation.
 
 References:
   Vahdat, Macready, Bian, Khoshaman & Andriyash (2018), DVAE++: Discrete
@@ -101,15 +103,14 @@ class TrainingTerms(NamedTuple):
   """What one training step adds for the RBM prior (`training_terms`).
 
   Attributes:
+    loss: scalar to add to minus the bound: kl_weight * (log Z surrogate)
+      + weight decay; its value is the weight decay.
     chains: the persistent `rbm.Chains` after this step's sweeps.
-    log_z: scalar, 0 in value; its gradient estimates grad log Z.
-    weight_decay: scalar L2 penalty on (a1, a2, W).
     diagnostics: `rbm_weight_decay_loss`, `chains_mean_z1`,
       `chains_mean_z2` (no gradient).
   """
+  loss: Array
   chains: rbm.Chains
-  log_z: Array
-  weight_decay: Array
   diagnostics: dict
 
 
@@ -220,17 +221,21 @@ class RBMPrior:
                                          for p in rbm_params)
 
   def training_terms(self, key: PRNGKey, rbm_params: rbm.RBMParams,
-                     chains: Optional[rbm.Chains]) -> TrainingTerms:
-    """One step's chains, log Z surrogate and weight decay.
+                     chains: Optional[rbm.Chains], kl_weight: ArrayLike
+                     ) -> TrainingTerms:
+    """One step's addition to a model's loss, and its moved chains.
 
-    A model's loss adds `kl_weight * log_z + weight_decay` to minus its
-    bound (whose KL is `kl_without_log_z`).
+    The KL of Eq. (7) is `kl_without_log_z` + log Z, so log Z takes the
+    KL's weight: the model's loss is minus its bound (with
+    `kl_without_log_z`) plus `loss` = kl_weight * `log_z_surrogate` (value
+    0) + `weight_decay_loss`, the surrogate at the chains after this step's
+    `gibbs_sweeps` sweeps.
 
     Args:
       key: PRNG key of the sweeps.
-      rbm_params: the RBM (differentiated through `log_z` and
-        `weight_decay`).
+      rbm_params: the RBM (differentiated).
       chains: the persistent chains (None: fresh ones).
+      kl_weight: the KL warm-up weight (may be traced).
     """
     chains = self.update_state(key, rbm_params, chains)
     log_z = self.log_z_surrogate(rbm_params, chains)
@@ -238,7 +243,7 @@ class RBMPrior:
     diagnostics = {"rbm_weight_decay_loss": jax.lax.stop_gradient(decay),
                    "chains_mean_z1": jnp.mean(chains.z1),
                    "chains_mean_z2": jnp.mean(chains.z2)}
-    return TrainingTerms(chains, log_z, decay, diagnostics)
+    return TrainingTerms(kl_weight * log_z + decay, chains, diagnostics)
 
   # -- evaluation on the discrete model ------------------------------------
 
@@ -324,6 +329,25 @@ def validate_config(config, num_units: Optional[tuple[int, int]]) -> None:
       log_z_method("exact", num_units)
     except ValueError as error:
       raise ValueError(f"config.eval.log_z='exact': {error}") from None
+
+
+def from_model_arguments(gibbs_chains: int, gibbs_sweeps: int,
+                         rbm_weight_decay: float, log_z: str,
+                         ais_num_chains: int, ais_num_temperatures: int,
+                         sample_sweeps: int) -> RBMPrior:
+  """The `RBMPrior` of a DVAE++ model's RBM keyword arguments (in the order
+  of the models' signatures).
+
+  Raises:
+    ValueError: naming the bad value (the weight decay as
+      `rbm_weight_decay`, the models' name).
+  """
+  checks.check_nonnegative("rbm_weight_decay", rbm_weight_decay)
+  return RBMPrior(gibbs_chains=gibbs_chains, gibbs_sweeps=gibbs_sweeps,
+                  sample_sweeps=sample_sweeps, log_z=log_z,
+                  ais_num_chains=ais_num_chains,
+                  ais_num_temperatures=ais_num_temperatures,
+                  weight_decay=float(rbm_weight_decay))
 
 
 def model_arguments(config) -> dict[str, Any]:
