@@ -66,6 +66,8 @@ PATHWISE = {
     "gumbel_softmax": (_relaxed.gumbel_softmax_sample, True),
     "st_gumbel_softmax": (_relaxed.st_gumbel_softmax_sample, False),
     "gumbel_rao": (_relaxed.gumbel_rao_sample, False),
+    **{name: (functools.partial(_smoothing.smoothing_sample, name), True)
+       for name in _smoothing.FAMILY_OF_ESTIMATOR},
 }
 
 # Initial-state functions of the stateful estimators: init(key, logits,

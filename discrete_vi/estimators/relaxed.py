@@ -80,10 +80,14 @@ class PathwiseSample(NamedTuple):
       y = log_softmax((logits + G) / tau) (Bernoulli: the logit of the
       relaxed sample), from which densities of z are computed without
       underflow; None otherwise.
+    posterior_logits: for the smoothing samplers (Bernoulli), the logits
+      of q(z = 1 | zeta) at which terms linear in z are evaluated
+      (`estimators.smoothing`, module docstring); None otherwise.
   """
   z: Array
   hard: Array
   log_space: Optional[Array] = None
+  posterior_logits: Optional[Array] = None
 
 
 def straight_through_sample(key: PRNGKey, logits: Array, *,

@@ -63,6 +63,7 @@ import jax.numpy as jnp
 from discrete_vi import checks
 from discrete_vi.distributions import overlapping
 from discrete_vi.estimators import _common
+from discrete_vi.estimators import relaxed
 from discrete_vi.types import Array, EstimatorAux, ObjectiveFn, PRNGKey
 
 # The authors' fixed inverse temperatures (Rolfe 2017; Vahdat et al. 2018a,
@@ -133,42 +134,55 @@ def takes_posterior_logits(f: ObjectiveFn) -> bool:
       inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
-def _relaxed_objective_fn(smoothing: overlapping.Smoothing, f: ObjectiveFn,
-                          logits: Array, zeta: Array, beta) -> ObjectiveFn:
-  r"""f, given logit q(z=1|\zeta) by keyword when it takes it and may.
+def smoothing_sample(name: str, key: PRNGKey, logits: Array, *,
+                     distribution: str = "bernoulli", beta=None
+                     ) -> relaxed.PathwiseSample:
+  r"""The draw the smoothing estimator `name` evaluates f at.
+
+  Returns:
+    `PathwiseSample(z=\zeta, hard=z, posterior_logits=\mathrm{logit}\,
+    q(z = 1 | \zeta))` (spike-and-exp: the logits of q themselves, the
+    mean of its step-function posterior; module docstring).
 
   References:
     Vahdat et al., 2018a, Sec. 5: \nu = \sigma(g(\mu) + \log[r(\zeta|1) /
     r(\zeta|0)]), with E_{q(\zeta)}[\nu] = \mu.
   """
-  if not takes_posterior_logits(f):
-    return f
-  if smoothing.name in POSTERIOR_FAMILIES:
-    posterior = overlapping.posterior_logits(smoothing, logits, zeta, beta)
-  else:  # spike-and-exp: the mean of its step-function posterior, q itself
-    posterior = logits
-  return functools.partial(f, **{POSTERIOR_KEYWORD: posterior})
-
-
-def _smoothed_estimate(name: str, smoothing: overlapping.Smoothing,
-                       key: PRNGKey, logits: Array, f: ObjectiveFn,
-                       distribution: str, beta) -> tuple[Array, EstimatorAux]:
-  """loss = -f(zeta) with zeta ~ q(zeta) reparameterised; f(z) in aux."""
+  smoothing = FAMILY_OF_ESTIMATOR[name]
+  beta = DEFAULT_BETA[name] if beta is None else beta
   _common.check_distribution(distribution, ("bernoulli",), estimator=name)
   logits = jnp.asarray(logits)
   _common.check_logits(logits, distribution)
   checks.check_positive("beta", beta)
   zeta, z = overlapping.sample(smoothing, key, logits, beta)  # [..., D]
-  relaxed_f = _relaxed_objective_fn(smoothing, f, logits, zeta, beta)
-  relaxed = _common.call_objective_per_example(relaxed_f, zeta, logits,
-                                               distribution, name)  # [...]
-  hard = _common.call_objective_per_example(f, z, logits, distribution, name)
-  gap = jnp.mean(jnp.abs(jax.lax.stop_gradient(zeta) - z))
-  diagnostics = {"relaxed_objective": jax.lax.stop_gradient(relaxed),
-                 "relaxation_gap": gap, "hard_samples": z}
-  aux = EstimatorAux(objective=hard, samples=zeta, state=None,
+  if smoothing.name in POSTERIOR_FAMILIES:
+    posterior = overlapping.posterior_logits(smoothing, logits, zeta, beta)
+  else:
+    posterior = logits
+  return relaxed.PathwiseSample(zeta, jax.lax.stop_gradient(z),
+                                posterior_logits=posterior)
+
+
+def _smoothed_estimate(name: str, key: PRNGKey, logits: Array,
+                       f: ObjectiveFn, distribution: str, beta
+                       ) -> tuple[Array, EstimatorAux]:
+  """loss = -f(zeta) with zeta ~ q(zeta) reparameterised; f(z) in aux."""
+  sample = smoothing_sample(name, key, logits, distribution=distribution,
+                            beta=beta)
+  relaxed_f = f
+  if takes_posterior_logits(f):
+    relaxed_f = functools.partial(
+        f, **{POSTERIOR_KEYWORD: sample.posterior_logits})
+  relaxed_value = _common.call_objective_per_example(
+      relaxed_f, sample.z, logits, distribution, name)  # [...]
+  hard = _common.call_objective_per_example(f, sample.hard, logits,
+                                            distribution, name)
+  gap = jnp.mean(jnp.abs(jax.lax.stop_gradient(sample.z) - sample.hard))
+  diagnostics = {"relaxed_objective": jax.lax.stop_gradient(relaxed_value),
+                 "relaxation_gap": gap, "hard_samples": sample.hard}
+  aux = EstimatorAux(objective=hard, samples=sample.z, state=None,
                      diagnostics=diagnostics)
-  return -relaxed, aux
+  return -relaxed_value, aux
 
 
 def overlapping_exponential(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
@@ -202,8 +216,8 @@ def overlapping_exponential(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
     Vahdat et al., 2018a, Sec. 3, Eq. 3.
   """
   del state
-  return _smoothed_estimate("overlapping_exponential", overlapping.EXPONENTIAL,
-                            key, logits, f, distribution, beta)
+  return _smoothed_estimate("overlapping_exponential", key, logits, f,
+                            distribution, beta)
 
 
 def overlapping_logistic(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
@@ -237,8 +251,8 @@ def overlapping_logistic(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
     (implicit reparameterisation gradients).
   """
   del state
-  return _smoothed_estimate("overlapping_logistic", overlapping.LOGISTIC,
-                            key, logits, f, distribution, beta)
+  return _smoothed_estimate("overlapping_logistic", key, logits, f,
+                            distribution, beta)
 
 
 def spike_and_exp(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
@@ -269,8 +283,8 @@ def spike_and_exp(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
     Rolfe, 2017, Sec. 2.1; Vahdat et al., 2018a, Sec. 2.
   """
   del state
-  return _smoothed_estimate("spike_and_exp", overlapping.SPIKE_AND_EXP, key,
-                            logits, f, distribution, beta)
+  return _smoothed_estimate("spike_and_exp", key, logits, f,
+                            distribution, beta)
 
 
 def power_function(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
@@ -302,5 +316,5 @@ def power_function(key: PRNGKey, logits: Array, f: ObjectiveFn, *,
     Vahdat et al., 2018b (power-function smoothing); Figurnov et al., 2018.
   """
   del state
-  return _smoothed_estimate("power_function", overlapping.POWER_FUNCTION, key,
-                            logits, f, distribution, beta)
+  return _smoothed_estimate("power_function", key, logits, f,
+                            distribution, beta)

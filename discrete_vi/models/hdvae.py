@@ -326,13 +326,16 @@ class HDVAE:
           p, xs, path, h, form, temperature, dropout_key))
       return self._path(p, x, sampler, finish, rng=dropout_key)
 
-    result = chain.training_pass(run, estimator, sample_key, state,
-                                 self.first_layer(), _training_layer_key)
+    first = self.first_layer()
+    states = tuple(state if l == first else None
+                   for l in range(self.num_layers))
+    result = chain.training_pass(run, estimator, sample_key, states,
+                                 _training_layer_key)
     diagnostics = {}
     if not self.part.continuous and temperature is not None:
       diagnostics = {"temperature": jnp.asarray(temperature, jnp.float32)}
-    return -jnp.mean(result.surrogate), ModelAux(result.objective,
-                                                 result.state, diagnostics)
+    return -jnp.mean(result.surrogate), ModelAux(
+        result.objective, result.states.get(first, state), diagnostics)
 
   def init_state(self, key: PRNGKey, params, x: Array, estimator) -> Any:
     """The first sampled layer's estimator state (None for normal latents,

@@ -20,16 +20,21 @@ q(z_1 | x); its objective is the ELBO integrand
 
   F(z_{1:L}) = \log p(x|z_1) + \beta [\log p(z_{1:L}) - \log q(z_{1:L}|x)]
 
-(beta = KL weight, 1 for the ELBO). With several layers the estimators are
-*nested*: layer l's objective is f_l(z_l) = -loss_{l+1}(z_l), the surrogate
-loss of layer l+1's estimator on the logits of q(z_{l+1} | z_l), and the last
-layer's objective is F. Every estimator's loss is in "magic box" form, so the
-VALUE of f_l is the sampled ELBO integrand (the right learning signal for
-layer l) while its GRADIENT carries the deeper layers' estimators (their
-score terms and pathwise terms). For estimators whose surrogate is linear in
-f (score-function family, ARM/DisARM, relaxed estimators, enumeration) the
-nested gradient is an estimate of grad E_q[F] with all layers' estimators
-composed; nesting `enumerate` everywhere gives the exact ELBO.
+(beta = KL weight, 1 for the ELBO). The layers are chained by
+`stochastic.chain` (one way for every model). Pathwise estimators
+(straight-through, Gumbel-softmax and smoothing families) draw every layer
+in one pass and the surrogate is F at those draws. The others are *nested*:
+layer l's objective is f_l(z_l) = -loss_{l+1}(z_l), the surrogate loss of
+layer l+1's estimator on the logits of q(z_{l+1} | z_l), and the last
+layer's objective is F. Every estimator's loss is in "magic box" form, so
+the VALUE of f_l is the sampled ELBO integrand (the right learning signal
+for layer l) while its GRADIENT carries the deeper layers' estimators
+(their score terms and pathwise terms). For estimators whose surrogate is
+linear in f (score-function family, ARM/DisARM, relaxed estimators,
+enumeration) the nested gradient is an estimate of grad E_q[F] with all
+layers' estimators composed; nesting `enumerate` everywhere gives the
+exact ELBO. The states and baselines of layers >= 2 are updated by a probe
+pass (`chain.training_pass`). aux.objective is F on the all-hard path.
 
 Relaxed values. F is written with the Bernoulli log-mass
 z \log\sigma(l) + (1 - z) \log\sigma(-l), which is linear in z, so it extends
@@ -40,8 +45,8 @@ of layers >= 2) see the relaxed sample.
 
 Overlapping smoothing (DVAE++). There the log-mass terms of a relaxed layer
 (its log q(z_l|.) and log p(z_l|.)) are evaluated at \nu_l = q(z_l = 1 |
-\zeta_l), which the estimator passes as `posterior_logits` (see
-`estimators.smoothing`), while the networks see \zeta_l: per sample this is
+\zeta_l), which the estimator's draw carries as `posterior_logits` (see
+`estimators.smoothing` and `stochastic.latents.Bernoulli`), while the networks see \zeta_l: per sample this is
 E_{q(z|\zeta)}[F], the joint ELBO of Vahdat et al. (2018, Eq. 4; for one
 layer, log p(x|\zeta) minus the closed-form KL(q(z|x) || p(z)) in
 expectation, since E[\nu] = q). Evaluated at \zeta itself, the
@@ -83,7 +88,7 @@ References:
   Dong, Mnih & Tucker (2020), DisARM.
 """
 
-from typing import Any, NamedTuple, Optional, Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
@@ -91,13 +96,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from discrete_vi import checks
-from discrete_vi import sums
 from discrete_vi.distributions import bernoulli
 from discrete_vi.models import _checks
 from discrete_vi.models import layers
 from discrete_vi.models.base import ModelAux
 from discrete_vi.objectives import elbo
 from discrete_vi.objectives import iwae
+from discrete_vi.stochastic import chain
+from discrete_vi.stochastic import latents
 from discrete_vi.types import Array, Estimator, EstimatorState, PRNGKey
 
 NONLINEARITIES = ("tanh", "leaky_relu")
@@ -226,6 +232,7 @@ class SigmoidBeliefNet:
     self.latent_dim = latent_dim
     self.input_baseline = input_baseline
     self.kl_warmup_steps = kl_warmup_steps
+    self.part = latents.Bernoulli()
     self.module = SBNModule(mean, latent_dim, num_layers, tuple(hidden_dims),
                             nonlinearity, input_baseline, baseline_hidden)
     shape = "linear" if not hidden_dims else "nonlinear"
@@ -254,94 +261,60 @@ class SigmoidBeliefNet:
 
   # -- the ELBO integrand --------------------------------------------------
 
-  def log_joint_terms(self, params, x: Array, path: Sequence[tuple[Array, Array]]
-                      ) -> tuple[Array, Array, Array]:
+  def log_joint_terms(self, params, x: Array, path) -> tuple[Array, Array,
+                                                             Array]:
     r"""(log p(x|z_1), log p(z_{1:L}), log q(z_{1:L}|x)) along one path.
 
     Args:
       params: model parameters.
       x: `[..., data_dim]` data.
-      path: `((z_1, q_logits_1), ..., (z_L, q_logits_L))`, the (hard or
-        relaxed) samples of every layer with the logits of q they came from;
-        an entry may carry a third element, the logits of q(z_l = 1 | zeta_l)
-        from an overlapping-smoothing estimator (or None).
+      path: `((draw_1, q_logits_1), ..., (draw_L, q_logits_L))`: each
+        layer's `stochastic.latents.Draw` (hard, relaxed or smoothed) with
+        the logits of q it came from.
 
     Returns:
       Three `[...]` arrays. Each term is the Bernoulli log-mass, linear in
-      each z (multilinear extension to relaxed z), evaluated at the layer's
-      mass point (`_mass_point`); the networks see the samples themselves.
+      each z, evaluated at the layer's mass point (`latents.Bernoulli`:
+      q(z = 1 | zeta) for smoothing draws, else z); the networks see the
+      draws' values.
     """
-    zs = [entry[0] for entry in path]
-    points = [_mass_point(entry) for entry in path]
-    log_q = sum(sums.sum_last(bernoulli.log_prob(entry[1], point))
-                for entry, point in zip(path, points))
-    log_px = elbo.bernoulli_log_likelihood(self._apply(params, "decode", 0,
-                                                       zs[0]), x)
-    log_pz = sums.sum_last(bernoulli.log_prob(self._apply(params, "prior"),
-                                              points[-1]))
-    for layer in range(1, len(zs)):
-      logits = self._apply(params, "decode", layer, zs[layer])
-      log_pz = log_pz + sums.sum_last(bernoulli.log_prob(logits,
-                                                         points[layer - 1]))
+    draws = [draw for draw, _ in path]
+    log_q = sum(self.part.log_prob(logits, draw) for draw, logits in path)
+    log_px = elbo.bernoulli_log_likelihood(
+        self._apply(params, "decode", 0, draws[0].z), x)
+    log_pz = self.part.log_prob(self._apply(params, "prior"), draws[-1])
+    for layer in range(1, len(draws)):
+      logits = self._apply(params, "decode", layer, draws[layer].z)
+      log_pz = log_pz + self.part.log_prob(logits, draws[layer - 1])
     return log_px, log_pz, log_q
 
   def integrand(self, params, x: Array, path, kl_weight=1.0) -> Array:
     r"""F = log p(x|z) + kl_weight (log p(z) - log q(z|x)), `[...]`."""
     return elbo.elbo_integrand(*self.log_joint_terms(params, x, path), kl_weight)
 
+  def _pass(self, params, x: Array, sampler, finish) -> Array:
+    """The inference pass z_1 | x, z_2 | z_1, ... through a
+    `stochastic.chain` sampler; `finish(path)` at the last layer. Each
+    layer offers the sampler its NVIL baseline c(h) when `input_baseline`.
+    """
+    def layer(l, h, path):
+      logits = self._apply(params, "encode", l, h)  # [..., D]
+      baseline = (self._apply(params, "baseline", l, h)
+                  if self.input_baseline else None)
+
+      def rest(draw):
+        new_path = path + ((draw, logits),)
+        if l == self.num_layers - 1:
+          return finish(new_path)
+        return layer(l + 1, draw.z, new_path)
+      return sampler(l, self.part, logits, rest, baseline=baseline)
+    return layer(0, x, ())
+
+  def _ancestral_path(self, params, key, x):
+    """Hard samples z_1..z_L ~ q ancestrally: `((draw, logits), ...)`."""
+    return self._pass(params, x, chain.hard_sampler(key), lambda path: path)
+
   # -- training ------------------------------------------------------------
-
-  def _nested_loss(self, params, keys, x, path, layer, estimators, states,
-                   kl_weight):
-    """Layer `layer`'s estimator, its objective nesting the layers above.
-
-    Returns:
-      `(loss [B], aux, baseline_loss [B])` of that layer's estimator, with
-      f(z) = F(path + z) for the top layer, else -(next layer's loss).
-    """
-    h = x if layer == 0 else path[-1][0]
-    logits = self._apply(params, "encode", layer, h)  # [B, D]
-
-    def objective(z, posterior_logits=None):
-      # posterior_logits: logit q(z=1|zeta) from overlapping smoothing
-      new_path = tuple(path) + ((z, logits, posterior_logits),)
-      if layer == self.num_layers - 1:
-        return self.integrand(params, x, new_path, kl_weight)
-      inner_loss, _, _ = self._nested_loss(params, keys, x, new_path, layer + 1,
-                                           estimators, states, kl_weight)
-      return -inner_loss
-
-    baseline = (self._apply(params, "baseline", layer, h)
-                if self.input_baseline else None)
-    return _estimate_with_baseline(estimators[layer], keys[layer], logits,
-                                   objective, states[layer], baseline)
-
-  def _ancestral_path(self, params, key, x, num_layers=None):
-    """Hard samples z_1..z_n ~ q ancestrally: `((z, logits), ...)`."""
-    path, h = (), x
-    for layer in range(self.num_layers if num_layers is None else num_layers):
-      logits = self._apply(params, "encode", layer, h)
-      h = bernoulli.sample(jax.random.fold_in(key, layer), logits)
-      path += ((h, logits),)
-    return path
-
-  def _probe_inner_layers(self, params, key, keys, x, estimators, states,
-                          kl_weight):
-    """New states, diagnostics and baseline losses of layers >= 2.
-
-    Inside the nested objective those layers run under the outer estimator
-    (possibly vmapped, or at relaxed inputs), where their aux cannot be
-    returned. So they are run once more at an independent ancestral hard
-    sample of the layers below, with the same keys and old states: this
-    pass supplies their state updates (from the state before this step, as
-    for layer 1) and their baseline losses; its surrogate loss is discarded.
-    """
-    path = self._ancestral_path(params, key, x, self.num_layers - 1)
-    results = []
-    for layer in range(1, self.num_layers):
-      results.append(self._nested_loss(params, keys, x, path[:layer], layer,
-                                       estimators, states, kl_weight))
-    return results
 
   def loss(self, params, key: PRNGKey, x: Array, *, step=0,
            estimator, state: EstimatorState = None, kl_weight=1.0
@@ -350,7 +323,10 @@ class SigmoidBeliefNet:
 
     Its gradient wrt `params` estimates -\nabla ELBO (up to the estimator's
     bias) for the encoder, decoder and prior, plus the baseline nets'
-    regression gradient when `input_baseline` is set.
+    regression gradient when `input_baseline` is set. The layers are
+    chained by `stochastic.chain.training_pass` (nested score-function
+    estimators, each with its own state and baseline; pathwise ones in one
+    pass).
 
     Args:
       params: model parameters.
@@ -374,30 +350,31 @@ class SigmoidBeliefNet:
     kl_weight = kl_weight * elbo.kl_warmup_factor(step, self.kl_warmup_steps)
     key, probe_key = jax.random.split(key)
     keys = tuple(jax.random.split(key, self.num_layers))
-    loss, aux, baseline_loss = self._nested_loss(params, keys, x, (), 0,
-                                                 estimators, states, kl_weight)
-    new_states = [aux.state]
-    diagnostics = _batch_means(aux.diagnostics)
-    if self.num_layers > 1 and self._needs_probe(keys, x, estimators, states):
-      probe = self._probe_inner_layers(params, probe_key, keys, x, estimators,
-                                       states, kl_weight)
-      for layer, (_, inner_aux, inner_baseline_loss) in enumerate(probe, 2):
-        new_states.append(inner_aux.state)
-        baseline_loss = baseline_loss + inner_baseline_loss
-        diagnostics.update({f"layer{layer}/{k}": v for k, v in
-                            _batch_means(inner_aux.diagnostics).items()})
-        diagnostics[f"layer{layer}/baseline_loss"] = jax.lax.stop_gradient(
-            jnp.mean(inner_baseline_loss))
-    else:
-      new_states.extend(states[1:])
-    baseline_loss = jnp.mean(baseline_loss)
+
+    def run(sampler, hard):
+      p = jax.lax.stop_gradient(params) if hard else params
+      return self._pass(p, x, sampler,
+                        lambda path: self.integrand(p, x, path, kl_weight))
+
+    probe = (probe_key if self.num_layers > 1 and
+             self._needs_probe(keys, x, estimators, states) else None)
+    result = chain.training_pass(run, estimators, None, states,
+                                 lambda _, l: keys[l], probe_key=probe)
+    new_states = tuple(result.states.get(l, states[l])
+                       for l in range(self.num_layers))
+    diagnostics = {}
+    for l, layer_diagnostics in sorted(result.diagnostics.items()):
+      prefix = "" if l == 0 else f"layer{l + 1}/"
+      diagnostics.update({prefix + k: v for k, v in
+                          _batch_means(layer_diagnostics).items()})
+    baseline_loss = jnp.mean(result.baseline_loss)
     diagnostics.update(
         kl_weight=jnp.asarray(kl_weight),
-        objective=jax.lax.stop_gradient(jnp.mean(aux.objective)),
+        objective=jax.lax.stop_gradient(jnp.mean(result.objective)),
         baseline_loss=jax.lax.stop_gradient(baseline_loss))
-    new_state = new_states[0] if self.num_layers == 1 else tuple(new_states)
-    return (jnp.mean(loss) + baseline_loss,
-            ModelAux(aux.objective, new_state, diagnostics))
+    new_state = new_states[0] if self.num_layers == 1 else new_states
+    return (-jnp.mean(result.surrogate) + baseline_loss,
+            ModelAux(result.objective, new_state, diagnostics))
 
   def _needs_probe(self, keys, x, estimators, states) -> bool:
     """Whether a layer >= 2 has a state to update or a baseline to train."""
@@ -542,44 +519,6 @@ class SigmoidBeliefNet:
       raise ValueError(f"state must be a tuple of {self.num_layers} estimator "
                        f"states (one per layer); got {type(state).__name__}.")
     return state
-
-
-def _estimate_with_baseline(estimator: Estimator, key, logits, f, state,
-                            baseline: Optional[Array]):
-  """Runs the estimator, centring its learning signal by `baseline` if given.
-
-  Returns:
-    `(loss, aux, baseline_loss)`; loss and aux.objective are shifted back so
-    that their values do not depend on the baseline; baseline_loss
-    (stop_gradient(F) - b)^2 trains only the baseline (zeros without one).
-  """
-  if baseline is None:
-    loss, aux = estimator.estimate(key, logits, f, state)
-    return loss, aux, jnp.zeros(loss.shape, loss.dtype)
-  b = jax.lax.stop_gradient(baseline)  # [B]
-
-  def centred(z, posterior_logits=None):  # keeps f's keyword (smoothing)
-    return f(z, posterior_logits=posterior_logits) - b
-
-  loss, aux = estimator.estimate(key, logits, centred, state)
-  objective = aux.objective + b
-  baseline_loss = jnp.square(jax.lax.stop_gradient(objective) - baseline)
-  return loss - b, aux._replace(objective=objective), baseline_loss
-
-
-def _mass_point(entry) -> Array:
-  r"""Where a layer's log-mass terms are evaluated: z, or \nu = q(z=1|\zeta).
-
-  Args:
-    entry: `(z, q_logits)` or `(z, q_logits, posterior_logits)` of one layer.
-
-  Returns:
-    `[..., D]`: sigmoid(posterior_logits) when given (overlapping smoothing,
-    Vahdat et al., 2018, Sec. 5), else z.
-  """
-  if len(entry) > 2 and entry[2] is not None:
-    return jax.nn.sigmoid(entry[2])
-  return entry[0]
 
 
 def _batch_means(diagnostics: dict) -> dict:

@@ -4,24 +4,28 @@ A latent part is a small immutable object (static configuration only) with
 pure functions of the layer's distribution parameters:
 
 * `check_estimator(estimator, layer)`: ValueError naming the estimator and
-  the layer when the part cannot be sampled by it (one place for every
-  model; see `ACCEPTS` of each part).
+  the layer when the part cannot be sampled by it (the one place where a
+  part's accepted estimators are declared: `estimators.DISTRIBUTIONS` and
+  the bound `distribution` option; continuous parts accept any, since the
+  estimator does not apply to them).
 * `sample(key, params)`: an exact draw of q (hard for discrete parts).
 * `pathwise(estimator, key, params)`: the draw a pathwise estimator
-  evaluates f at (`estimators.PathwiseSample`: the value carrying the
-  estimator's gradient, its hard sample, the log-space relaxed sample).
+  evaluates f at (`Estimator.sample`).
 * `relaxed(key, params, temperature)`: the Concrete draw and the hard draw
   of the same noise (for relaxation-bias evaluations).
 * `log_prob(params, draw, form)`: the log-mass (or density) of the draw,
   summed over the layer's variables, `[...]`.
-* `kl(q_params, p_params)`: analytic KL(q || p) where one exists.
+* `kl(q_params, p_params)`: analytic KL(q || p), summed over the layer.
+* `squared_distance(draw)`: \|z - H(z)\|^2 over the layer.
 
-Parts: `Categorical` (N variables with K classes; the variational memory
-layer of Lievin et al. (2019) is this part with logits from a
-`models.memory.VariationalMemory`), `Normal` (factorial Gaussians,
-reparameterised; the run's estimator does not apply).
+Parts: `Bernoulli` (factorial binary units; every binary estimator, the
+smoothing families of DVAE / DVAE++ / DVAE# included), `Categorical` (N
+variables with K classes; the variational memory layer of Lievin et al.
+(2019) is this part with logits from a `models.memory.VariationalMemory`),
+`Normal` (factorial Gaussians, reparameterised).
 
-`Draw` is `estimators.PathwiseSample`: (z, hard, log_space).
+`Draw` is `estimators.PathwiseSample`: (z, hard, log_space,
+posterior_logits).
 """
 
 import dataclasses
@@ -31,7 +35,9 @@ import jax
 import jax.numpy as jnp
 
 from discrete_vi import checks
+from discrete_vi import sums
 from discrete_vi import estimators as estimators_lib
+from discrete_vi.distributions import bernoulli
 from discrete_vi.distributions import categorical
 from discrete_vi.distributions import concrete
 from discrete_vi.distributions import normal
@@ -48,6 +54,78 @@ def hard_draw(z: Array) -> Draw:
 
 def _layer_name(layer) -> str:
   return "" if layer is None else f" (layer {layer})"
+
+
+def _check_discrete_estimator(distribution: str, estimator: Estimator,
+                              layer) -> None:
+  """ValueError unless `estimator` is bound to sample `distribution`."""
+  where = _layer_name(layer)
+  name = estimator.name
+  supported = estimators_lib.DISTRIBUTIONS.get(name, ())
+  if distribution not in supported:
+    raise ValueError(f"estimator {name!r} cannot sample the {distribution} "
+                     f"layer{where}: it supports distribution in "
+                     f"{supported}.")
+  bound = dict(estimator.options).get("distribution", "bernoulli")
+  if bound != distribution:
+    raise ValueError(f"estimator {name!r} samples distribution={bound!r}; "
+                     f"the {distribution} layer{where} needs "
+                     f"distribution={distribution!r}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Bernoulli:
+  r"""D factorial binary units; params: logits `[..., D]`.
+
+  Accepts every binary estimator of the registry, the smoothing families
+  included (their draws \zeta carry logit q(z = 1 | \zeta), at which the
+  log-masses are evaluated: `mass_point`). Log-masses are
+  z log sigma(l) + (1 - z) log sigma(-l), linear in z, so a relaxed or
+  straight-through draw gets the pathwise gradient of the rate terms.
+  """
+
+  distribution = "bernoulli"
+  continuous = False
+
+  def check_estimator(self, estimator: Estimator, layer=None) -> None:
+    _check_discrete_estimator(self.distribution, estimator, layer)
+
+  def sample(self, key: PRNGKey, logits: Array) -> Draw:
+    """z ~ Bernoulli(sigmoid(logits)) in {0, 1}, `[..., D]`."""
+    return hard_draw(bernoulli.sample(key, logits))
+
+  def pathwise(self, estimator: Estimator, key: PRNGKey, logits: Array
+               ) -> Draw:
+    return estimator.sample(key, logits)
+
+  def relaxed(self, key: PRNGKey, logits: Array, temperature) -> Draw:
+    """The binary Concrete draw and the hard draw of the same noise."""
+    noise = concrete.sample_noise(key, logits.shape, "bernoulli",
+                                  logits.dtype)
+    sample = concrete.relax_binary(logits, noise, temperature)
+    return Draw(sample.relaxed, sample.hard, sample.latent)
+
+  def mass_point(self, draw: Draw) -> Array:
+    r"""Where the log-masses are evaluated: 
+u = q(z = 1 | \zeta) for a
+    smoothing draw (Vahdat et al., 2018, Sec. 5), else z."""
+    if draw.posterior_logits is not None:
+      return jax.nn.sigmoid(draw.posterior_logits)
+    return draw.z
+
+  def log_prob(self, logits: Array, draw: Draw, form: Optional[str] = None,
+               temperature=None) -> Array:
+    """log q (or p) at the draw's mass point, summed over D, `[...]`."""
+    del form, temperature
+    return sums.sum_last(bernoulli.log_prob(logits, self.mass_point(draw)))
+
+  def kl(self, logits_q: Array, logits_p: Array) -> Array:
+    """KL(q || p) summed over D, `[...]`."""
+    return sums.sum_last(bernoulli.kl_divergence(logits_q, logits_p))
+
+  def squared_distance(self, draw: Draw) -> Array:
+    r"""\|z - H(z)\|^2 over the layer, `[...]`."""
+    return sums.sum_last(jnp.square(draw.z - draw.hard))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,21 +151,12 @@ class Categorical:
   def check_estimator(self, estimator: Estimator, layer=None) -> None:
     """ValueError unless `estimator` samples categorical variables (and,
     for `log_mass="concrete"`, evaluates f at relaxed samples)."""
-    where = _layer_name(layer)
-    name = estimator.name
-    bound = dict(estimator.options).get("distribution", "bernoulli")
-    if "categorical" not in estimators_lib.DISTRIBUTIONS.get(name, ()):
-      raise ValueError(f"estimator {name!r} cannot sample the categorical "
-                       f"layer{where}: it supports distribution in "
-                       f"{estimators_lib.DISTRIBUTIONS.get(name)}.")
-    if bound != "categorical":
-      raise ValueError(f"estimator {name!r} samples distribution={bound!r}; "
-                       f"the categorical layer{where} needs "
-                       f"distribution='categorical'.")
+    _check_discrete_estimator(self.distribution, estimator, layer)
     if self.log_mass == "concrete" and not estimator.relaxed_forward:
       raise ValueError(f"log_mass='concrete' (Eq. 16) of the categorical "
-                       f"layer{where} needs an estimator that evaluates f at "
-                       f"relaxed samples (gumbel_softmax); got {name!r}.")
+                       f"layer{_layer_name(layer)} needs an estimator that "
+                       f"evaluates f at relaxed samples (gumbel_softmax); got "
+                       f"{estimator.name!r}.")
 
   def sample(self, key: PRNGKey, logits: Array) -> Draw:
     """One-hot z ~ Cat(softmax(logits)), `[..., N, K]`."""
