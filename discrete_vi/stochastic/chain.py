@@ -220,7 +220,8 @@ class TrainingPass(NamedTuple):
 
 def training_pass(run: Pass, estimators, key: PRNGKey, states: Any = None,
                   layer_key=default_layer_key,
-                  probe_key: Optional[PRNGKey] = None) -> TrainingPass:
+                  probe_key: Optional[PRNGKey] = None,
+                  hard_objective: bool = True) -> TrainingPass:
   """Runs the model's pass `run` under the estimator(s).
 
   Pathwise estimators draw their layers in one pass; the others nest (the
@@ -240,6 +241,10 @@ def training_pass(run: Pass, estimators, key: PRNGKey, states: Any = None,
     layer_key: `layer_key(key, l)`.
     probe_key: key of the probes' ancestral draws (None: no probes; inner
       layers' states are then left as they are).
+    hard_objective: compute F on the all-hard path when a relaxed-forward
+      estimator drew a layer (one more forward pass, without gradient);
+      False reports the surrogate's value there instead (the relaxed
+      objective), for models that do not need the honest training value.
 
   Returns:
     `TrainingPass`. The objective is F on the all-hard path when a layer
@@ -268,10 +273,10 @@ def training_pass(run: Pass, estimators, key: PRNGKey, states: Any = None,
         **report.aux.diagnostics,
         "baseline_loss": jax.lax.stop_gradient(report.baseline_loss)}
     baseline_loss = baseline_loss + report.baseline_loss
-  if sampler.relaxed:
+  if sampler.relaxed and hard_objective:
     objective = run(exact_and_pathwise_hard_sampler(estimators, key,
                                                     layer_key), True)
-  elif sampler.record is not None:
+  elif sampler.record is not None and not sampler.relaxed:
     objective = sampler.record.aux.objective
   else:
     objective = surrogate
