@@ -1,8 +1,9 @@
 """discrete_vi: variational inference with discrete latent variables in JAX.
 
 `import discrete_vi` loads what estimator users need (distributions,
-estimators, types); the data, model and training layers load on first use
-(`discrete_vi.data`, or `from discrete_vi import models, training`).
+estimators, types); the stochastic parts, data, model and training layers
+load on first use (`discrete_vi.data`, or `from discrete_vi import
+stochastic, models, training`).
 """
 
 import importlib
@@ -15,7 +16,8 @@ from discrete_vi.types import Estimator, EstimatorAux
 __version__ = "0.1.0"
 
 # Subpackages imported on first attribute access.
-_LAZY_SUBPACKAGES = ("data", "models", "objectives", "training")
+_LAZY_SUBPACKAGES = ("data", "models", "objectives", "stochastic",
+                     "training")
 
 
 def __getattr__(name: str):
@@ -25,5 +27,5 @@ def __getattr__(name: str):
 
 
 __all__ = ["data", "distributions", "estimators", "ESTIMATORS", "make",
-           "Estimator", "EstimatorAux", "models", "objectives", "training",
-           "__version__"]
+           "Estimator", "EstimatorAux", "models", "objectives", "stochastic",
+           "training", "__version__"]
