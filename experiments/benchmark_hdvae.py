@@ -4,8 +4,11 @@
     python -m experiments.benchmark_hdvae
 
 The 6-layer skip-LVAE with 16 variables per layer (K = 16^2 classes,
-product keys, d_1 = d_2 = 8) against the Gaussian baseline with the same
-6 x 16 variables, batch 128, `STEPS_PER_CALL` fused train steps per call
+product keys, d_1 = d_2 = 8), trained with the paper's Gumbel-softmax and
+with straight-through Gumbel-softmax (`ROWS`: the first evaluates its
+honest training objective on the hard samples, one more forward pass
+without gradient; the second's forward value is that objective), against
+the Gaussian baseline with the same 6 x 16 variables, batch 128, `STEPS_PER_CALL` fused train steps per call
 (Adamax, the memory values' own group for discrete rows), at each width of
 `WIDTHS`: the quick protocol's (32 filters, one residual block per
 connection) and the paper's (64 filters, three blocks; Appendix A).
@@ -39,16 +42,27 @@ REPEATS = 3
 TARGET_RATIO = 1.3
 # (name, filters, residual blocks per connection)
 WIDTHS = (("quick", 32, 1), ("paper", 64, 3))
+# (row, latent, estimator or None for the config's): the discrete model
+# under the paper's Gumbel-softmax (relaxed forward: its honest training
+# objective costs one more forward pass, without gradient) and under
+# straight-through Gumbel-softmax (hard forward: one pass), and the
+# Gaussian model.
+ROWS = (("discrete", "discrete", None),
+        ("discrete_st", "discrete", "st_gumbel_softmax"),
+        ("normal", "normal", None))
 MEMORY_KEYS = ("peak", "temp", "argument", "output", "alias")
 
 
 def row_config(latent: str, layers: int = LAYERS, units: int = UNITS_PER_LAYER,
                classes: int = CLASSES, batch: int = BATCH, filters=None,
-               num_blocks=None):
+               num_blocks=None, estimator=None):
   """The benchmarked config: `configs/hdvae.py:<latent>,layers=L` with N_l =
   `units` and K_l = `classes` in every layer (`filters` and `num_blocks`
-  to resize; the quick protocol's by default)."""
+  to resize; the quick protocol's by default; `estimator` to replace the
+  config's)."""
   config = hdvae_config.get_config(f"{latent},layers={layers}")
+  if estimator is not None:
+    config.estimator.name = estimator
   config.model.num_variables = (units,) * layers
   config.model.num_classes = (classes,) * layers
   config.train.batch_size = batch
@@ -75,47 +89,52 @@ def measure(dataset, *, layers: int = LAYERS, units: int = UNITS_PER_LAYER,
             classes: int = CLASSES, batch: int = BATCH, filters=None,
             num_blocks=None, repeats: int = REPEATS,
             time_steps: bool = True) -> dict:
-  """{latent: {"step_s", "memory", "parameters", "description"}} for
-  "discrete" and "normal"."""
-  runs, calls, out = {}, [], {}
+  """{row: {"step_s", "memory", "parameters", "description"}} for each row
+  of `ROWS`."""
+  calls, out = [], {}
   xs = jnp.asarray(dataset.train[:batch * STEPS_PER_CALL]).reshape(
       STEPS_PER_CALL, batch, -1)
-  for latent in ("discrete", "normal"):
+  for row, latent, estimator in ROWS:
     config = row_config(latent, layers, units, classes, batch, filters,
-                        num_blocks)
+                        num_blocks, estimator)
     run = setup.create_train_state(config, dataset)
     step = steps_lib.make_train_step(run.model, run.tx, run.estimator)
-    out[latent] = {"memory": memory_bytes(step, run.state, xs[0]),
-                   "parameters": count_parameters(run.state.params),
-                   "description": run.model.description}
+    out[row] = {"memory": memory_bytes(step, run.state, xs[0]),
+                "parameters": count_parameters(run.state.params),
+                "description": run.model.description}
     # Fused as the training loop fuses them (unrolled for these conv nets).
     calls.append((jax.jit(steps_lib.fuse_steps(
         step, unroll=config.train.unroll_steps)), run.state, (xs,)))
-    runs[latent] = run
   if time_steps:
     seconds = timing.time_interleaved(calls, repeats=repeats, per_repeat=1)
-    for latent, s in zip(("discrete", "normal"), seconds):
-      out[latent]["step_s"] = s / STEPS_PER_CALL
+    for (row, _, _), s in zip(ROWS, seconds):
+      out[row]["step_s"] = s / STEPS_PER_CALL
   return out
 
 
 def table(results: dict) -> list[str]:
-  """Markdown lines of `measure`'s results, with the discrete / normal
-  ratios against `TARGET_RATIO`."""
-  d, n = results["discrete"], results["normal"]
+  """Markdown lines of `measure`'s results, with each discrete row's ratio
+  to the normal row (target `TARGET_RATIO`)."""
+  d, st, n = results["discrete"], results["discrete_st"], results["normal"]
   mib = lambda r, k: r["memory"].get(k, float("nan")) / 2**20
-  lines = ["| | discrete | normal | discrete / normal |", "|---|---|---|---|"]
+  ratio = lambda a, b: a / b if b else float("nan")
+  lines = ["| | discrete (Gumbel-softmax) | discrete (ST Gumbel-softmax) | "
+           "normal | Gumbel-softmax / normal | ST / normal |",
+           "|---|---|---|---|---|---|"]
   if "step_s" in d:
-    lines.append(f"| train step (ms) | {d['step_s'] * 1e3:.0f} | "
-                 f"{n['step_s'] * 1e3:.0f} | "
-                 f"{d['step_s'] / n['step_s']:.2f} |")
-  lines.append(f"| parameters (M) | {d['parameters'] / 1e6:.2f} | "
-               f"{n['parameters'] / 1e6:.2f} | "
-               f"{d['parameters'] / n['parameters']:.2f} |")
+    ms = [r["step_s"] * 1e3 for r in (d, st, n)]
+    lines.append(f"| train step (ms) | {ms[0]:.0f} | {ms[1]:.0f} | "
+                 f"{ms[2]:.0f} | {ratio(ms[0], ms[2]):.2f} | "
+                 f"{ratio(ms[1], ms[2]):.2f} |")
+  counts = [r["parameters"] / 1e6 for r in (d, st, n)]
+  lines.append(f"| parameters (M) | {counts[0]:.2f} | {counts[1]:.2f} | "
+               f"{counts[2]:.2f} | {ratio(counts[0], counts[2]):.2f} | "
+               f"{ratio(counts[1], counts[2]):.2f} |")
   for key in MEMORY_KEYS:
-    ratio = mib(d, key) / mib(n, key) if mib(n, key) else float("nan")
-    lines.append(f"| XLA {key} memory (MiB) | {mib(d, key):.1f} | "
-                 f"{mib(n, key):.1f} | {ratio:.2f} |")
+    m = [mib(r, key) for r in (d, st, n)]
+    lines.append(f"| XLA {key} memory (MiB) | {m[0]:.1f} | {m[1]:.1f} | "
+                 f"{m[2]:.1f} | {ratio(m[0], m[2]):.2f} | "
+                 f"{ratio(m[1], m[2]):.2f} |")
   return lines
 
 

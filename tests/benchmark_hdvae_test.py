@@ -11,7 +11,7 @@ def test_memory_table_at_tiny_size():
   dataset = data_lib.load_dataset("mnist5k")
   results = benchmark_hdvae.measure(dataset, layers=2, units=2, classes=4,
                                     batch=4, filters=4, time_steps=False)
-  assert set(results) == {"discrete", "normal"}
+  assert set(results) == {"discrete", "discrete_st", "normal"}
   for r in results.values():
     memory = r["memory"]
     if memory:
