@@ -36,7 +36,12 @@ from discrete_vi import checks
 from discrete_vi.distributions import bernoulli
 from discrete_vi.models import xor_flow_common as common
 from discrete_vi.models.base import ModelAux
+from discrete_vi.stochastic import chain
+from discrete_vi.stochastic import latents
 from discrete_vi.types import Array, Estimator, PRNGKey
+
+
+_PART = latents.Bernoulli()  # every layer's u
 
 
 class STEFlowModule(nn.Module):
@@ -113,8 +118,9 @@ class STEFlow(common.FlowBase):
     r"""log p(x) = log p_Y(t^{-1}(x)) (Eq. 2) and its surrogate.
 
     Layer l: u = h(\sigma(f_l(x^{(l-1)}))) and x^{(l)} = x^{(l-1)} \oplus u,
-    each layer through `estimator`, nested so that layer l's objective is
-    the rest of the flow.
+    each layer a `stochastic.latents.Bernoulli` drawn through `estimator`
+    by `stochastic.chain` (straight-through in one pass; an estimator that
+    needs f nests, so that layer l's objective is the rest of the flow).
 
     Args:
       params: parameters.
@@ -128,17 +134,20 @@ class STEFlow(common.FlowBase):
       `(surrogate [B], log_px [B])`: the surrogate's gradient is the STE
       gradient; both equal log p(x) in value.
     """
-    def rest(layer, h):
-      if layer == self.depth:
-        return jnp.sum(self.base_log_prob(params, h), -1)
-      logits = self.apply(params, "conditioner", layer, h)
-      loss, _ = estimator.estimate(jax.random.fold_in(key, layer), logits,
-                                   lambda u: rest(layer + 1, common.xor(h, u)))
-      return -loss
+    def run(sampler, hard):
+      del hard
+
+      def layer(l, h):
+        if l == self.depth:
+          return jnp.sum(self.base_log_prob(params, h), -1)
+        logits = self.apply(params, "conditioner", l, h)
+        return sampler(l, _PART, logits,
+                       lambda draw: layer(l + 1, common.xor(h, draw.z)))
+      return layer(0, x)
 
     key = jax.random.PRNGKey(0) if key is None else key
-    surrogate = rest(0, x)
-    return surrogate, jax.lax.stop_gradient(surrogate)
+    result = chain.training_pass(run, estimator, key)
+    return result.surrogate, result.objective
 
   def to_base(self, params, x: Array) -> Array:
     """y = t^{-1}(x) with hard thresholds (no gradient), `[..., D]`."""
