@@ -24,6 +24,7 @@ from discrete_vi.models import dvaepp_conv
 from discrete_vi.models import dvaepp_conv_net as net_lib
 from discrete_vi.models import registry
 from discrete_vi.objectives import iwae
+from discrete_vi.stochastic import latents
 from discrete_vi.training import loop
 from discrete_vi.training import validation
 
@@ -314,26 +315,42 @@ def test_scan_groups_runs_group_j_on_the_state_of_group_j_minus_1(
   assert scan_unroll(model) == [1] and scan_unroll(unrolled_model) == [3]
 
 
-def test_smoothed_sample_has_the_estimators_value_and_gradient():
+def test_bernoulli_draws_have_the_estimators_value_and_gradient():
+  """The model's binary groups are drawn by their part's `pathwise` (the
+  estimator's `sample`): f at that draw has the value and gradient of the
+  estimator's own loss, and the draw carries logit q(z = 1 | zeta)."""
   logits = jnp.array([[0.3, -1.0, 2.0], [0.0, 0.5, -0.2]])
   f = lambda z: jnp.sum(jnp.sin(3.0 * z) + z**2, -1)
   key = jax.random.PRNGKey(8)
   names = ("overlapping_exponential", "spike_and_exp", "power_function")
+  parts = {dvaepp_conv.GLOBAL_PARTS["rbm"], dvaepp_conv.GLOBAL_PARTS[
+      "bernoulli"], dvaepp_conv.LOCAL_PARTS["bernoulli"]}
+  assert parts == {latents.Bernoulli()}
+  part = latents.Bernoulli()
 
   @jax.jit
-  def gradients(logits):  # [estimator, direct or ours, B, n]
+  def gradients(logits):  # [estimator, (direct, ours, posterior), B, n]
     out = []
     for name in names:
       estimator = estimators.make(name)
-      direct = jax.grad(lambda l: -jnp.sum(estimator.estimate(key, l, f)[0]))
-      ours = jax.grad(lambda l: jnp.sum(
-          f(dvaepp_conv.smoothed_sample(estimator, key, l)[0])))
-      out.append((direct(logits), ours(logits)))
+      direct = jax.value_and_grad(
+          lambda l: -jnp.sum(estimator.estimate(key, l, f)[0]))
+      ours = jax.value_and_grad(lambda l: jnp.sum(
+          f(part.pathwise(estimator, key, l).z)))
+      out.append((direct(logits), ours(logits),
+                  part.pathwise(estimator, key, logits).posterior_logits))
     return out
 
-  for direct, ours in gradients(logits):
+  for name, ((value, direct), (ours_value, ours), posterior) in zip(
+      names, gradients(logits)):
+    np.testing.assert_allclose(ours_value, value, rtol=1e-6)
     np.testing.assert_allclose(ours, direct, rtol=1e-5, atol=1e-6)
     assert np.abs(np.asarray(direct)).sum() > 0
+    if name == "spike_and_exp":  # the mean of its step-function posterior
+      np.testing.assert_array_equal(posterior, logits)
+    else:
+      assert np.all(np.isfinite(posterior))
+      assert not np.allclose(posterior, logits)
 
 
 def test_kl_balancing_redistributes_the_warm_up_weight():

@@ -27,28 +27,32 @@ Training objectives (maximised; KL weight w = min(step / warm-up, 1)):
 
 * joint ELBO (Eq. 4): E_q[\log p(x|\zeta)] - w [KL(q(z_1|x) || p(z_1)) +
   E_{q(\zeta_1|x)} KL(q(z_2|x,\zeta_1) || p(z_2|\zeta_1))], closed-form
-  factorial KLs, group 2's at the sampled \zeta_1 (`dvaepp_bounds.joint_kl`);
+  factorial KLs (`latents.Bernoulli.kl`), group 2's at the sampled \zeta_1;
 * marginal ELBO (Eq. 5): the KLs between the smoothed mixtures q(\zeta) and
   p(\zeta) by one Monte Carlo sample (`dvaepp_bounds.marginal_kl`);
 * RBM prior: the joint ELBO with the KL of Eq. (7), \nu_1 = q(z_1 = 1|x,
-  \zeta_1) the estimator's `posterior_logits`. Everything about the RBM
-  is the part `stochastic.rbm_prior.RBMPrior` that the model holds: the KL
-  minus log Z (`kl_without_log_z`); log Z, unknown during training, enters
-  only through its gradient (`training_terms`: value 0, gradient the mean
-  of -\nabla E over persistent block-Gibbs chains carried in the model
-  state; Appendix E's idea), plus an L2 weight decay on (a_1, a_2, W). So
-  the sampled training objective of an RBM model (`ModelAux.objective`,
-  "train_objective" in the metrics) is the ELBO PLUS log Z, reported also
-  as the diagnostic `elbo_plus_log_z`.
+  \zeta_1) the draw's `posterior_logits` (`latents.Bernoulli.mass_point`).
+  Everything about the RBM is the part `stochastic.rbm_prior.RBMPrior`
+  that the model holds: the KL minus log Z (`kl_without_log_z`); log Z,
+  unknown during training, enters only through its gradient
+  (`training_terms`: value 0, gradient the mean of -\nabla E over
+  persistent block-Gibbs chains carried in the model state; Appendix E's
+  idea), plus an L2 weight decay on (a_1, a_2, W). So the sampled training
+  objective of an RBM model (`ModelAux.objective`, "train_objective" in
+  the metrics) is the ELBO PLUS log Z, reported also as the diagnostic
+  `elbo_plus_log_z`.
 
-The estimators are nested per group as in `models.sbn`: group 1's estimator
-runs on the logits of q(z_1|x) with the objective f_1(\zeta_1) = -loss_2,
-the loss of group 2's estimator on the logits of q(z_2|x, \zeta_1) whose
-objective is the integrand above. The estimator must be a smoothing one
+The groups are chained by `stochastic.chain`, as every model's layers:
+the inference pass (`_pass`) offers each group's logits with the part
+`latents.Bernoulli` to a sampler. The estimator must be a smoothing one
 (`estimators.smoothing`: overlapping exponential by default, spike-and-exp
-for the DVAE column of Table 2); its loss is -f(\zeta), so training is fully
-pathwise and `ModelAux.objective` = -loss per example is the sampled relaxed
-objective.
+for the DVAE column of Table 2); these are pathwise, so
+`chain.training_pass` draws every group's \zeta_g (with logit q(z_g = 1 |
+\zeta_g), Sec. 5) in one pass, and the surrogate is the integrand above at
+those draws: training is fully pathwise. `ModelAux.objective` is that
+sampled relaxed objective (`hard_objective=False`: the discrete model is
+evaluated by `log_likelihood`, and its value on the hard path would cost
+another forward pass).
 
 Evaluation is on the discrete model (beta = infinity, \zeta = z): hard
 z_1 ~ q(z_1|x), z_2 ~ q(z_2|x, z_1), the prior's Bernoulli probabilities at
@@ -74,8 +78,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from discrete_vi import checks
-from discrete_vi import sums
-from discrete_vi.distributions import bernoulli
 from discrete_vi.distributions import rbm
 from discrete_vi.estimators import smoothing as smoothing_lib
 from discrete_vi.models import _checks
@@ -84,6 +86,8 @@ from discrete_vi.models import layers
 from discrete_vi.models.base import ModelAux
 from discrete_vi.objectives import elbo
 from discrete_vi.objectives import iwae
+from discrete_vi.stochastic import chain
+from discrete_vi.stochastic import latents
 from discrete_vi.stochastic import rbm_prior
 from discrete_vi.types import Array, PRNGKey
 
@@ -94,9 +98,56 @@ MEAN_CLIP = (1e-3, 0.999)  # decoder bias init: logit(clip(mean_x, ...))
 LOG_Z_KEY = "log_z"  # where prepare_evaluation puts log Z in the params
 
 
-# The RBM's parameter module under its old name, which `dvaepp_conv_net`
-# still uses (the prior itself is `rbm_prior.RBMPrior`).
-RBMPrior = rbm_prior.RBMParameters
+def sequential_pass(num_groups: int, part: Any, q_params_of,
+                    sampler: chain.Sampler, finish):
+  r"""Groups g = 0..G-1 of q drawn in order through a `stochastic.chain`
+  sampler, each conditioned on the draws before it (q(z_g | x,
+  \zeta_{<g}), Vahdat et al., 2018, Fig. 2d and Sec. 6.2).
+
+  Args:
+    num_groups: G.
+    part: the groups' latent part (`stochastic.latents`).
+    q_params_of: `q_params_of(g, path)`, group g's parameters of q given
+      the path of the groups before it.
+    sampler: a `chain.Sampler`; group g is its layer g.
+    finish: `finish(path)` after the last group, with the path
+      `((draw_g, q_params_g), ...)` of `latents.Draw`s and q's parameters.
+
+  Returns:
+    What `finish` returns, through the sampler.
+  """
+  def group(g, path):
+    q = q_params_of(g, path)
+
+    def rest(draw):
+      new_path = path + ((draw, q),)
+      if g == num_groups - 1:
+        return finish(new_path)
+      return group(g + 1, new_path)
+    return sampler(g, part, q, rest)
+  return group(0, ())
+
+
+def with_log_z(prior: Optional[rbm_prior.RBMPrior], rbm_params_of,
+               params, key: PRNGKey) -> tuple[Any, dict]:
+  """The evaluation parameters of a DVAE++ (dense or conv) and their info.
+
+  Args:
+    prior: the model's `rbm_prior.RBMPrior`, or None (factorial priors).
+    rbm_params_of: `params -> rbm.RBMParams` (called with an RBM only).
+    params: the model's parameters.
+    key: PRNG key (AIS).
+
+  Returns:
+    With an RBM prior, params with log Z under `LOG_Z_KEY` and info
+    {log_z, log_z_stderr, log_z_method} (`RBMPrior.prepare_evaluation`:
+    exact enumeration of a half of <= 20 units, else AIS); otherwise
+    `(params, {})`.
+  """
+  if prior is None:
+    return params, {}
+  log_z, info = prior.prepare_evaluation(key, rbm_params_of(params))
+  return {**params, LOG_Z_KEY: log_z}, info
 
 
 class DVAEPPModule(nn.Module):
@@ -227,6 +278,7 @@ class DVAEPP:
     self.hierarchical = hierarchical and num_groups == 2
     self.kl_warmup_steps = kl_warmup_steps
     self.rbm_prior = rbm_part if prior == "rbm" else None
+    self.part = latents.Bernoulli()  # every group of q (and of the prior)
     self.module = DVAEPPModule(mean, latent_dim, num_groups, self.hierarchical,
                                prior, tuple(hidden_dims), nonlinearity)
     arch = "nonlinear" if hidden_dims else "linear"
@@ -253,79 +305,72 @@ class DVAEPP:
 
   # -- the relaxed training objective -------------------------------------
 
-  def kl(self, params, path, smoothing, beta) -> Array:
+  def _pass(self, params, x: Array, sampler: chain.Sampler, finish):
+    r"""The inference pass q(z_1|x) r(\zeta_1|z_1) q(z_2|x, \zeta_1) ...
+    through a `stochastic.chain` sampler (Fig. 2c-d, g).
+
+    Group g's logits are offered to `sampler(g, part, logits, rest)` with
+    the part `latents.Bernoulli`; the drawn \zeta_1 feeds q(z_2|x, \zeta_1)
+    (`hierarchical`).
+
+    Args:
+      params: model parameters.
+      x: `[..., data_dim]` data.
+      sampler: a `chain.Sampler`.
+      finish: `finish(path)` at the last group, with the path
+        `((draw_1, q_logits_1), ...)`: each group's `latents.Draw` and the
+        logits `[..., n]` of q it came from.
+
+    Returns:
+      What `finish` returns, through the sampler.
+    """
+    def q_logits(g, path):  # [..., n]
+      return self._apply(params, "encode", g, x,
+                         path[0][0].z if path else None)
+    return sequential_pass(self.num_groups, self.part, q_logits, sampler,
+                           finish)
+
+  def kl(self, params, path, marginal=None) -> Array:
     r"""The per-sample KL term of the training bound (log Z excluded), `[...]`.
 
     Args:
       params: model parameters.
-      path: `((zeta_1, q_logits_1, posterior_logits_1), ...)`, one entry per
-        group: the sample the estimator passed (relaxed, or hard at
-        beta -> infinity), the logits of q it came from, and logit
-        q(z = 1 | zeta) (None at the hard sample).
-      smoothing: the estimator's family (`estimators.smoothing.
-        family_and_beta`), for the marginal ELBO.
-      beta: its inverse temperature.
+      path: `((draw_1, q_logits_1), ...)` (`_pass`), one entry per group:
+        the `latents.Draw` the estimator drew (\zeta, hard z and logit
+        q(z = 1 | \zeta), None for hard draws) and the logits of q it came
+        from.
+      marginal: None for the joint ELBO (Eq. 4), or the estimator's
+        `(smoothing family, beta)` for the marginal ELBO (Eq. 5).
     """
-    zeta1 = path[0][0]
-    if self.prior == "rbm":
-      (z1, logits1, post1), (_, logits2, _) = path
-      nu1 = (jax.nn.sigmoid(logits1) if not self.hierarchical else
-             z1 if post1 is None else jax.nn.sigmoid(post1))
+    draw1 = path[0][0]
+    if self.rbm_prior is not None:
+      (_, logits1), (_, logits2) = path
+      nu1 = (self.part.mass_point(draw1) if self.hierarchical else
+             jax.nn.sigmoid(logits1))  # [..., n], Sec. 5
       return self.rbm_prior.kl_without_log_z(self.rbm_params(params), logits1,
                                              nu1, logits2)
     total = 0.0
-    for g, (zeta, q_logits, _) in enumerate(path):
-      p_logits = self._apply(params, "prior_logits_of", g, zeta1)
-      if self.elbo_kind == "joint":
-        total = total + bounds.joint_kl(q_logits, p_logits)
-      else:
-        total = total + bounds.marginal_kl(smoothing, q_logits, p_logits,
-                                           zeta, beta)
+    for g, (draw, q_logits) in enumerate(path):
+      p_logits = self._apply(params, "prior_logits_of", g, draw1.z)
+      total = total + bounds.group_kl(self.part, q_logits, p_logits, draw,
+                                      marginal)
     return total
 
-  def integrand(self, params, x, path, kl_weight, smoothing, beta) -> Array:
-    r"""log p(x | zeta) - kl_weight * KL (`kl`), `[...]`."""
-    logits = self._apply(params, "decode", [entry[0] for entry in path])
+  def integrand(self, params, x, path, kl_weight, marginal=None) -> Array:
+    r"""log p(x | \zeta) - kl_weight * KL (`kl`), `[...]`."""
+    logits = self._apply(params, "decode", [draw.z for draw, _ in path])
     return (elbo.bernoulli_log_likelihood(logits, x) -
-            kl_weight * self.kl(params, path, smoothing, beta))
-
-  def nested_loss(self, params, keys, x, estimator, kl_weight) -> Array:
-    r"""The nested estimators' loss per example, `[B]` (module docstring).
-
-    Its value is minus the sampled relaxed objective (log Z excluded for
-    the RBM); its gradient the smoothing estimators' pathwise gradient.
-
-    A smoothing estimator calls its objective twice: at the relaxed \zeta
-    with `posterior_logits` (the training signal), and at the hard z
-    without them (its `aux.objective`). The hard value is not used here
-    (the discrete model is evaluated by `log_likelihood`), so the objective
-    returns zeros there instead of tracing the groups below and the
-    decoder again.
-    """
-    smoothing, beta = smoothing_lib.family_and_beta(estimator)
-
-    def estimate(group, path):
-      zeta1 = path[0][0] if path else None
-      logits = self._apply(params, "encode", group, x, zeta1)  # [B, n]
-
-      def objective(zeta, posterior_logits=None):
-        if posterior_logits is None:  # the estimator's hard call: unused
-          return jnp.zeros(zeta.shape[:-1], zeta.dtype)
-        new_path = path + ((zeta, logits, posterior_logits),)
-        if group == self.num_groups - 1:
-          return self.integrand(params, x, new_path, kl_weight, smoothing,
-                                beta)
-        return -estimate(group + 1, new_path)
-
-      loss, _ = estimator.estimate(keys[group], logits, objective, None)
-      return loss
-
-    return estimate(0, ())
+            kl_weight * self.kl(params, path, marginal))
 
   def loss(self, params, key: PRNGKey, x: Array, *, step=0, estimator,
            state=None) -> tuple[Array, ModelAux]:
     r"""The training loss: minus the relaxed bound (batch mean), plus for the
     RBM the log Z gradient surrogate and the weight decay.
+
+    The groups are drawn by `chain.training_pass` in one pathwise pass
+    (module docstring); group g's key is entry g of
+    `jax.random.split(key', 2)`, key' the first half of `key` (its second
+    half drives the RBM's chains).
 
     Args:
       params: model parameters.
@@ -337,21 +382,30 @@ class DVAEPP:
         chains from the factorial base); None for the other priors.
 
     Returns:
-      `(loss, ModelAux)`; for the RBM, `aux.state` holds the chains after
-      this step's sweeps (`RBMPrior.training_terms`) and `aux.objective`
-      excludes -log Z.
+      `(loss, ModelAux)`; `aux.objective` is the sampled relaxed objective
+      per example (for the RBM log Z excluded), and for the RBM `aux.state`
+      holds the chains after this step's sweeps (`RBMPrior.training_terms`).
     """
     x = self._check_data(x)
-    smoothing_lib.family_and_beta(estimator)  # a smoothing estimator
+    smoothing = smoothing_lib.family_and_beta(estimator)  # a smoothing one
+    marginal = smoothing if self.elbo_kind == "marginal" else None
     kl_weight = elbo.kl_warmup_factor(step, self.kl_warmup_steps)
     key, chain_key = jax.random.split(key)
-    per_example = self.nested_loss(params, jax.random.split(key, 2), x,
-                                   estimator, kl_weight)  # [B]
-    objective = jax.lax.stop_gradient(-per_example)
-    loss = jnp.mean(per_example)
+    keys = jax.random.split(key, 2)  # group g's
+
+    def run(sampler, hard):
+      del hard  # hard_objective=False: the training pass only
+      return self._pass(params, x, sampler, lambda path: self.integrand(
+          params, x, path, kl_weight, marginal))
+
+    result = chain.training_pass(run, estimator, None,
+                                 layer_key=lambda _, g: keys[g],
+                                 hard_objective=False)
+    objective = result.objective  # [B], the relaxed objective
+    loss = -jnp.mean(result.surrogate)
     diagnostics = {"kl_weight": kl_weight}
     new_state = state
-    if self.prior == "rbm":
+    if self.rbm_prior is not None:
       terms = self.rbm_prior.training_terms(
           chain_key, self.rbm_params(params), state, kl_weight)
       loss, new_state = loss + terms.loss, terms.chains
@@ -365,34 +419,32 @@ class DVAEPP:
     parameters); None otherwise."""
     self._check_data(x_example)
     smoothing_lib.family_and_beta(estimator)
-    if self.prior != "rbm":
+    if self.rbm_prior is None:
       return None
     return self.rbm_prior.init_state(key, self.rbm_params(params))
 
   # -- evaluation on the discrete model -------------------------------------
 
   def hard_path(self, params, key: PRNGKey, x: Array) -> tuple:
-    """Hard ancestral samples of q at beta = infinity: `((z_g, logits_g), ...)`."""
-    path = ()
-    for g in range(self.num_groups):
-      logits = self._apply(params, "encode", g, x, path[0][0] if path else None)
-      path += ((bernoulli.sample(jax.random.fold_in(key, g), logits), logits),)
-    return path
+    """Hard ancestral samples of q at beta = infinity, `((z_g, logits_g),
+    ...)` (`chain.hard_sampler`: group g's key `fold_in(key, g)`)."""
+    return self._pass(params, x, chain.hard_sampler(key), lambda path: tuple(
+        (draw.z, logits) for draw, logits in path))
 
   def log_prior(self, params, zs: Sequence[Array]) -> Array:
     """log p(z) of the discrete prior at hard z, `[...]` (the RBM's needs
     `params[LOG_Z_KEY]`, from `prepare_evaluation`)."""
-    if self.prior == "rbm":
+    if self.rbm_prior is not None:
       return self.rbm_prior.log_prob(self.rbm_params(params), zs[0], zs[1],
                                      params.get(LOG_Z_KEY))
-    return sum(sums.sum_last(bernoulli.log_prob(
-        self._apply(params, "prior_logits_of", g, zs[0]), z))
+    return sum(self.part.log_prob(
+        self._apply(params, "prior_logits_of", g, zs[0]), latents.hard_draw(z))
                for g, z in enumerate(zs))
 
   def log_weight_at(self, params, x: Array, path) -> Array:
     """log p(x, z) - log q(z | x) at hard `path` = ((z_g, q_logits_g), ...)."""
     zs = [z for z, _ in path]
-    log_q = sum(sums.sum_last(bernoulli.log_prob(logits, z))
+    log_q = sum(self.part.log_prob(logits, latents.hard_draw(z))
                 for z, logits in path)
     log_px = elbo.bernoulli_log_likelihood(self._apply(params, "decode", zs), x)
     return log_px + self.log_prior(params, zs) - log_q
@@ -416,11 +468,7 @@ class DVAEPP:
     """RBM prior: params with log Z added under `LOG_Z_KEY`, and info
     {log_z, log_z_stderr, log_z_method} (`RBMPrior.prepare_evaluation`);
     `(params, {})` for the other priors."""
-    if self.prior != "rbm":
-      return params, {}
-    log_z, info = self.rbm_prior.prepare_evaluation(key,
-                                                    self.rbm_params(params))
-    return {**params, LOG_Z_KEY: log_z}, info
+    return with_log_z(self.rbm_prior, self.rbm_params, params, key)
 
   def extra_evaluations(self) -> dict:
     """None beyond the bound (log Z is reported by prepare_evaluation)."""
@@ -428,13 +476,13 @@ class DVAEPP:
 
   def sample_latents(self, params, key: PRNGKey, n: int) -> list:
     """`[n, latent_dim]` hard z_g ~ p(z) per group (the RBM's by Gibbs)."""
-    if self.prior == "rbm":
+    if self.rbm_prior is not None:
       return list(self.rbm_prior.sample(key, self.rbm_params(params), n))
     zs = []
     for g in range(self.num_groups):
       logits = self._apply(params, "prior_logits_of", g, zs[0] if zs else None)
-      zs.append(bernoulli.sample(jax.random.fold_in(key, g),
-                                 jnp.broadcast_to(logits, (n, self.latent_dim))))
+      zs.append(self.part.sample(jax.random.fold_in(key, g), jnp.broadcast_to(
+          logits, (n, self.latent_dim))).z)
     return zs
 
   def sample(self, params, key: PRNGKey, n: int) -> Array:

@@ -11,7 +11,7 @@ p(z) an RBM (the part `stochastic.rbm_prior.RBMPrior`, parameters from
 zero), r the smoothing of the run's smoothing estimator (overlapping
 exponential by default), h_j J = `num_local_groups` groups of
 `local_channels` factorial normal variables per location of the
-intermediate scale (`distributions.normal`), and p(x | \zeta, h) the
+intermediate scale (`stochastic.latents.Normal`), and p(x | \zeta, h) the
 multi-scale decoder p(x_0 | .) \prod_i p(x_i | ., x_{<i}) over subsampled
 scales from 4 x 4 to the full image, or one factorial p(x | \zeta, h)
 (`decoder`; the scales, and why the product is a proper likelihood of x,
@@ -43,11 +43,11 @@ KL_global: the RBM's Eq. (7) at the sampled \zeta (`RBMPrior.
 kl_without_log_z`, \nu_1 = q(z_1 = 1 | x, \zeta_1) from the smoothed
 posterior; log Z enters through its gradient on persistent block-Gibbs
 chains carried in the model state, plus an L2 weight decay on the RBM:
-`RBMPrior.training_terms`), the sum of the groups' marginal KLs (Eq. 5,
-`dvaepp_bounds.marginal_kl`) for the Bernoulli prior, or closed-form normal
-KLs (`distributions.normal.kl`). KL_j: closed-form KL(q(h_j|.) ||
-p(h_j|.)) summed over the group at the sampled h_{<j} (normal), or its
-marginal KL (Bernoulli).
+`RBMPrior.training_terms`), or the sum of the groups' KLs for a factorial
+prior (`dvaepp_bounds.group_kl`: marginal KLs, Eq. 5, for the Bernoulli
+prior; closed-form normal KLs, `latents.Normal.kl`, for N(0, I)). KL_j:
+closed-form KL(q(h_j|.) || p(h_j|.)) summed over the group at the sampled
+h_{<j} (normal), or its marginal KL (Bernoulli), by the same function.
 
 KL balancing (the paper's Appendix H, not in our copy; our rule, in the
 spirit of NVAE's, Vahdat & Kautz, 2020): during the warm-up, the local
@@ -67,15 +67,20 @@ Diagnostics `kl_global` (`kl_global_without_log_z` for the RBM) and
 `kl_local_<j>` (nats per example) are logged every `log_every_steps` as
 `diag/...` curves in `metrics.jsonl`, with the range of the \gamma_j.
 
-Smoothed samples. The smoothing estimators are pathwise: their loss is
--f(\zeta) at a reparameterised \zeta. The model draws each group's \zeta
-through the public estimator (`smoothed_sample`: `estimator.estimate` with a
-constant objective; `aux.samples` is \zeta with its reparameterisation
-gradient) and evaluates the whole bound once at those samples, which has
-the value and gradient of nesting the bound in the estimators' objectives
-(as `models.dvaepp` does) without their evaluation of the objective at
-the hard sample too, 2^(groups) evaluations of the network for nested
-groups.
+Latent parts. Each group is drawn by its part (`stochastic.latents`):
+`Bernoulli` for binary groups, `Normal` for continuous ones (reparameterised,
+the network's log std clipped: `dvaepp_conv_net.latent_params`). The
+smoothing estimators are pathwise: a Bernoulli group's \zeta, with logit
+q(z = 1 | \zeta) (Sec. 5), is the estimator's own draw
+(`latents.Bernoulli.pathwise`, i.e. `Estimator.sample`), whose
+reparameterisation gradient is the estimator's pathwise gradient of any
+objective evaluated at it. The global groups are chained by
+`stochastic.chain` (`global_pass`: `chain.TrainingSampler` in training,
+`chain.hard_sampler` in evaluation); the local groups, one step of a scan
+each, are drawn by their part directly (same keys). The whole bound is
+evaluated once at those draws, which has the value and gradient of nesting
+it in the estimators' objectives (as `models.dvaepp` did) without their
+evaluation of the objective at the hard sample too.
 
 Evaluation on the discrete model (beta = infinity, \zeta = z): hard z ~ q,
 normal h ~ q (hard Bernoulli h for Bernoulli groups), and the importance-
@@ -108,11 +113,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from discrete_vi import checks
-from discrete_vi import sums
 from discrete_vi import data as data_lib
-from discrete_vi.distributions import bernoulli
-from discrete_vi.distributions import normal
-from discrete_vi.distributions import overlapping
 from discrete_vi.distributions import rbm
 from discrete_vi.estimators import smoothing as smoothing_lib
 from discrete_vi.models import _checks
@@ -123,6 +124,8 @@ from discrete_vi.models import layers
 from discrete_vi.models.base import ModelAux
 from discrete_vi.objectives import elbo
 from discrete_vi.objectives import iwae
+from discrete_vi.stochastic import chain
+from discrete_vi.stochastic import latents
 from discrete_vi.stochastic import rbm_prior
 from discrete_vi.types import Array, PRNGKey
 
@@ -134,39 +137,19 @@ VALUE_TYPES = ("binary", "uint8")
 KL_BALANCE_EPS = 0.01  # nats, keeps every group's weight above zero
 LOG_Z_KEY = dvaepp.LOG_Z_KEY
 LOCAL_GROUPS_KEY = "local_groups"  # params: the J groups' stacked networks
+# The latent part of each kind of global and local latents.
+GLOBAL_PARTS = {"rbm": latents.Bernoulli(), "bernoulli": latents.Bernoulli(),
+                "normal": latents.Normal()}
+LOCAL_PARTS = {"normal": latents.Normal(), "bernoulli": latents.Bernoulli()}
 
 
 # -- densities ---------------------------------------------------------------
 
 
-def sum_event(a: Array) -> Array:
-  """Sums every axis but the first (the batch), `[B]`."""
-  return jnp.sum(a.reshape(a.shape[0], -1), -1)
-
-
-def smoothed_sample(estimator, key: PRNGKey, logits: Array
-                    ) -> tuple[Array, Array]:
-  r"""(\zeta, logit q(z = 1 | \zeta)) of one group, from a smoothing estimator.
-
-  \zeta is `aux.samples` of `estimator.estimate` with a constant objective:
-  the estimator's reparameterised sample, whose gradient is the estimator's
-  pathwise gradient of any objective evaluated at it (module docstring).
-  The posterior logits are those the estimator hands to an objective
-  (`estimators.smoothing`): logits + log r(\zeta|1) - log r(\zeta|0) for the
-  overlapping families, the logits of q for spike-and-exp.
-
-  Args:
-    estimator: a smoothing `Estimator`.
-    key: PRNG key.
-    logits: `[B, n]` logits of q(z = 1 | .).
-  """
-  _, aux = estimator.estimate(
-      key, logits, lambda z: jnp.zeros(z.shape[:-1], z.dtype), None)
-  family, beta = smoothing_lib.family_and_beta(estimator)
-  if family.name in smoothing_lib.POSTERIOR_FAMILIES:
-    return aux.samples, overlapping.posterior_logits(family, logits,
-                                                     aux.samples, beta)
-  return aux.samples, logits
+def units(params: Array) -> Array:
+  """One local group's part parameters `[B, h, w, c(, 2)]` as
+  `[B, h w c(, 2)]`: the group's variables as the units of its part."""
+  return params.reshape((params.shape[0], -1) + params.shape[4:])
 
 
 def balanced_kl_weights(kls: Array, kl_weight: Array, enabled: bool
@@ -265,6 +248,8 @@ class DVAEPPConv:
     self.num_local_groups, self.unroll_groups = num_local_groups, unroll_groups
     self.kl_warmup_steps, self.kl_balancing = kl_warmup_steps, kl_balancing
     self.rbm_prior = rbm_part if global_prior == "rbm" else None
+    self.global_part = GLOBAL_PARTS[global_prior]
+    self.local_part = LOCAL_PARTS[local_latent]
     self.sample_columns = sample_columns
     size = num_global // global_groups
     self.net = net_lib.ConvDVAEPPNet(
@@ -357,33 +342,59 @@ class DVAEPPConv:
 
   # -- the relaxed training bound ----------------------------------------------
 
+  def global_pass(self, params, features: Array, sampler: chain.Sampler,
+                  finish):
+    r"""The global groups q(z_g | x, \zeta_{<g}), g = 0..G-1, through a
+    `stochastic.chain` sampler (Sec. 6.2; group g's key under the chain's
+    default `fold_in(key, g)`).
+
+    Args:
+      params: model parameters.
+      features: `[B, F]` the encoder's global features.
+      sampler: a `chain.Sampler`.
+      finish: `finish(path)` after the last group, with the path
+        `((draw_g, q_params_g), ...)`: each group's `latents.Draw` and its
+        parameters of q (logits `[B, n_g]` or normal `[B, n_g, 2]`).
+    """
+    def q_params(g, path):  # [B, n_g(, 2)]
+      previous = (jnp.concatenate([draw.z for draw, _ in path], -1)
+                  if path else None)
+      return self.apply(params, "global_params", g, features, previous)
+    return dvaepp.sequential_pass(self.global_groups, self.global_part,
+                                  q_params, sampler, finish)
+
   def global_relaxed(self, params, key: PRNGKey, features: Array, estimator
                      ) -> tuple[Array, Array]:
-    r"""(\zeta `[B, n]`, KL_global `[B]`, the RBM's without log Z)."""
-    zetas, logits, posteriors, kl = [], [], [], 0.0
-    for g in range(self.global_groups):
-      out = self.apply(params, "global_params", g, features,
-                       jnp.concatenate(zetas, -1) if zetas else None)
-      group_key = jax.random.fold_in(key, g)
-      if self.global_prior == "normal":
-        mean, log_std = net_lib.split_normal(out)
-        zetas.append(normal.sample(group_key, mean, log_std))
-        kl = kl + sum_event(normal.kl(mean, log_std, 0.0, 0.0))
-        continue
-      zeta, posterior = smoothed_sample(estimator, group_key, out)
-      zetas.append(zeta)
-      logits.append(out)
-      posteriors.append(posterior)
-    zeta = jnp.concatenate(zetas, -1)
-    if self.global_prior == "rbm":
-      kl = self.rbm_kl(params, jnp.concatenate(logits, -1),
-                       jnp.concatenate(posteriors, -1))
-    elif self.global_prior == "bernoulli":
-      family, beta = smoothing_lib.family_and_beta(estimator)
-      prior = self.apply(params, "prior_logits")
-      kl = bounds.marginal_kl(family, jnp.concatenate(logits, -1), prior,
-                              zeta, beta)
-    return zeta, kl
+    r"""(\zeta `[B, n]`, KL_global `[B]`, the RBM's without log Z), the
+    groups drawn under the (pathwise) estimator."""
+    marginal = smoothing_lib.family_and_beta(estimator)
+
+    def finish(path):
+      zeta = jnp.concatenate([draw.z for draw, _ in path], -1)
+      return zeta, self.global_kl(params, path, marginal)
+    return self.global_pass(params, features,
+                            chain.TrainingSampler(estimator, key), finish)
+
+  def global_kl(self, params, path, marginal) -> Array:
+    r"""KL_global `[B]` along a relaxed global path (`global_pass`): the
+    RBM's Eq. (7) minus log Z, or the sum of the factorial prior's group
+    KLs (`dvaepp_bounds.group_kl`: marginal, Eq. 5, for Bernoulli groups;
+    closed-form for normal ones).
+
+    Args:
+      params: model parameters.
+      path: `((draw_g, q_params_g), ...)`.
+      marginal: the estimator's `(smoothing family, beta)`.
+    """
+    if self.rbm_prior is not None:
+      return self.rbm_kl(
+          params, jnp.concatenate([q for _, q in path], -1),
+          jnp.concatenate([draw.posterior_logits for draw, _ in path], -1))
+    prior = self.apply(params, "global_prior_params")  # [num_global(, 2)]
+    size = self.num_global // self.global_groups
+    return sum(bounds.group_kl(self.global_part, q,
+                               prior[g * size:(g + 1) * size], draw, marginal)
+               for g, (draw, q) in enumerate(path))
 
   def rbm_kl(self, params, logits: Array, posteriors: Array) -> Array:
     r"""Eq. (7) minus log Z for `[B, n]` logits of q and posterior logits.
@@ -399,25 +410,34 @@ class DVAEPPConv:
     return self.rbm_prior.kl_without_log_z(self.rbm_params(params), logits1,
                                            nu1, logits2)
 
+  def local_params(self, group_params, state: Array,
+                   local: Optional[Array] = None):
+    """p(h_j | .)'s part parameters `[B, U(, 2)]` (U = h_L w_L c units,
+    `units`) from s_{j-1}, or with the encoder's `local` features the pair
+    (q(h_j | .)'s, p(h_j | .)'s)."""
+    prior = units(self.apply_group(group_params, "prior", state))
+    if local is None:
+      return prior
+    return units(self.apply_group(group_params, "posterior", state,
+                                  local)), prior
+
+  def absorb(self, group_params, state: Array, draw: latents.Draw) -> Array:
+    """s_j = s_{j-1} + conv(h_j), h_j the group's draw `[B, U]` reshaped to
+    `[B, h_L, w_L, c]`."""
+    h = draw.z.reshape(state.shape[:3] + (self.net.local_channels,))
+    return self.apply_group(group_params, "absorb", state, h)
+
   def local_relaxed(self, params, key: PRNGKey, zeta: Array, local: Array,
                     estimator) -> tuple[Array, Array]:
-    """(s_J, `[B, J]` KL_j) of the local groups sampled from q."""
+    """(s_J, `[B, J]` KL_j) of the local groups drawn from q under the
+    (pathwise) estimator; KL_j by `dvaepp_bounds.group_kl`."""
+    marginal = smoothing_lib.family_and_beta(estimator)
+
     def step(group_params, group_key, state):
-      prior = self.apply_group(group_params, "prior", state)
-      posterior = self.apply_group(group_params, "posterior", state, local)
-      if self.local_latent == "normal":
-        mean_q, log_std_q = net_lib.split_normal(posterior)
-        mean_p, log_std_p = net_lib.split_normal(prior)
-        h = normal.sample(group_key, mean_q, log_std_q)
-        kl = sum_event(normal.kl(mean_q, log_std_q, mean_p, log_std_p))
-      else:
-        q_logits = posterior.reshape(posterior.shape[0], -1)  # [B, h w c]
-        p_logits = prior.reshape(q_logits.shape)
-        flat, _ = smoothed_sample(estimator, group_key, q_logits)
-        family, beta = smoothing_lib.family_and_beta(estimator)
-        kl = bounds.marginal_kl(family, q_logits, p_logits, flat, beta)
-        h = flat.reshape(posterior.shape[:-1])
-      return self.apply_group(group_params, "absorb", state, h), kl
+      q, p = self.local_params(group_params, state, local)  # [B, U(, 2)]
+      draw = self.local_part.pathwise(estimator, group_key, q)
+      kl = bounds.group_kl(self.local_part, q, p, draw, marginal)  # [B]
+      return self.absorb(group_params, state, draw), kl
     state, kls = self.scan_groups(
         params, key, self.apply(params, "top_down_init", zeta), step)
     return state, kls.T  # [B, J]
@@ -465,7 +485,7 @@ class DVAEPPConv:
     diagnostics = self.kl_diagnostics(path, weights, kl_weight)
     diagnostics["log_likelihood_term"] = jnp.mean(log_px)
     new_state = state
-    if self.global_prior == "rbm":
+    if self.rbm_prior is not None:
       terms = self.rbm_prior.training_terms(
           chain_key, self.rbm_params(params), state, kl_weight)
       loss, new_state = loss + terms.loss, terms.chains
@@ -475,7 +495,7 @@ class DVAEPPConv:
 
   def kl_diagnostics(self, path: Path, weights: Array, kl_weight) -> dict:
     """Per-group KLs (nats per example) and the balancing weights' range."""
-    name = ("kl_global_without_log_z" if self.global_prior == "rbm"
+    name = ("kl_global_without_log_z" if self.rbm_prior is not None
             else "kl_global")
     out = {"kl_weight": kl_weight, name: jnp.mean(path.global_kl),
            "kl_balance_min": jnp.min(weights) / jnp.maximum(kl_weight, 1e-8),
@@ -491,7 +511,7 @@ class DVAEPPConv:
     """The RBM's persistent chains (`RBMPrior.init_state`); None otherwise."""
     self.images(x_example)
     smoothing_lib.family_and_beta(estimator)
-    if self.global_prior != "rbm":
+    if self.rbm_prior is None:
       return None
     return self.rbm_prior.init_state(key, self.rbm_params(params))
 
@@ -500,49 +520,30 @@ class DVAEPPConv:
   def global_hard(self, params, key: PRNGKey, features: Array
                   ) -> tuple[Array, Array]:
     """(z `[N, n]` ~ q(z | x) at beta = infinity, log q(z | x) `[N]`)."""
-    zs, log_q = [], 0.0
-    for g in range(self.global_groups):
-      out = self.apply(params, "global_params", g, features,
-                       jnp.concatenate(zs, -1) if zs else None)
-      group_key = jax.random.fold_in(key, g)
-      if self.global_prior == "normal":
-        mean, log_std = net_lib.split_normal(out)
-        z = normal.sample(group_key, mean, log_std)
-        log_q = log_q + sum_event(normal.log_prob(mean, log_std, z))
-      else:
-        z = bernoulli.sample(group_key, out)
-        log_q = log_q + sums.sum_last(bernoulli.log_prob(out, z))
-      zs.append(z)
-    return jnp.concatenate(zs, -1), log_q
+    def finish(path):
+      z = jnp.concatenate([draw.z for draw, _ in path], -1)
+      return z, sum(self.global_part.log_prob(q, draw) for draw, q in path)
+    return self.global_pass(params, features, chain.hard_sampler(key), finish)
 
   def global_log_prior(self, params, z: Array) -> Array:
     """log p(z) `[N]` of global samples (the RBM's needs params[LOG_Z_KEY])."""
-    if self.global_prior == "normal":
-      return sum_event(normal.log_prob(0.0, 0.0, z))
-    if self.global_prior == "bernoulli":
-      return sums.sum_last(bernoulli.log_prob(
-          self.apply(params, "prior_logits"), z))
-    half = self.num_global // 2
-    return self.rbm_prior.log_prob(self.rbm_params(params), z[:, :half],
-                                   z[:, half:], params.get(LOG_Z_KEY))
+    if self.rbm_prior is not None:
+      half = self.num_global // 2
+      return self.rbm_prior.log_prob(self.rbm_params(params), z[:, :half],
+                                     z[:, half:], params.get(LOG_Z_KEY))
+    return self.global_part.log_prob(self.apply(params, "global_prior_params"),
+                                     latents.hard_draw(z))
 
   def local_log_weight(self, params, key: PRNGKey, images: Array, z: Array,
                        local: Array) -> Array:
     """log p(x, h | z) - log q(h | x, z) `[N]` at h ~ q (hard Bernoulli
     groups), given global z `[N, n]` and the encoder's local features."""
     def step(group_params, group_key, state):
-      prior = self.apply_group(group_params, "prior", state)
-      posterior = self.apply_group(group_params, "posterior", state, local)
-      if self.local_latent == "normal":
-        mean_q, log_std_q = net_lib.split_normal(posterior)
-        h = normal.sample(group_key, mean_q, log_std_q)
-        log_w = sum_event(normal.log_prob(*net_lib.split_normal(prior), h) -
-                          normal.log_prob(mean_q, log_std_q, h))
-      else:
-        h = bernoulli.sample(group_key, posterior[..., 0])
-        log_w = sum_event(bernoulli.log_prob(prior[..., 0], h) -
-                          bernoulli.log_prob(posterior[..., 0], h))
-      return self.apply_group(group_params, "absorb", state, h), log_w
+      q, p = self.local_params(group_params, state, local)  # [N, U(, 2)]
+      draw = self.local_part.sample(group_key, q)
+      log_w = self.local_part.log_prob(p, draw) - self.local_part.log_prob(
+          q, draw)
+      return self.absorb(group_params, state, draw), log_w
     state, log_ws = self.scan_groups(
         params, key, self.apply(params, "top_down_init", z), step)
     return jnp.sum(log_ws, 0) + self.apply(params, "data_log_prob", state,
@@ -576,11 +577,7 @@ class DVAEPPConv:
     """RBM prior: params with log Z under `LOG_Z_KEY`, and info {log_z,
     log_z_stderr, log_z_method} (`RBMPrior.prepare_evaluation`: exact, or
     AIS); `(params, {})` otherwise."""
-    if self.global_prior != "rbm":
-      return params, {}
-    log_z, info = self.rbm_prior.prepare_evaluation(key,
-                                                    self.rbm_params(params))
-    return {**params, LOG_Z_KEY: log_z}, info
+    return dvaepp.with_log_z(self.rbm_prior, self.rbm_params, params, key)
 
   def extra_evaluations(self) -> dict:
     """None: the loop converts the bound of 8-bit data to bits per dim."""
@@ -590,24 +587,19 @@ class DVAEPPConv:
 
   def sample_global(self, params, key: PRNGKey, n: int) -> Array:
     """`[n, num_global]` z ~ p(z) (the RBM's by Gibbs from fresh chains)."""
-    if self.global_prior == "rbm":
+    if self.rbm_prior is not None:
       return jnp.concatenate(self.rbm_prior.sample(
           key, self.rbm_params(params), n), -1)
-    if self.global_prior == "bernoulli":
-      logits = self.apply(params, "prior_logits")
-      return bernoulli.sample(key, jnp.broadcast_to(logits,
-                                                    (n,) + logits.shape))
-    return jax.random.normal(key, (n, self.num_global))
+    prior = self.apply(params, "global_prior_params")  # [num_global(, 2)]
+    return self.global_part.sample(
+        key, jnp.broadcast_to(prior, (n,) + prior.shape)).z
 
   def sample_local(self, params, key: PRNGKey, z: Array) -> Array:
     """s_J after h_j ~ p(h_j | z, h_{<j}) for every local group."""
     def step(group_params, group_key, state):
-      prior = self.apply_group(group_params, "prior", state)
-      if self.local_latent == "normal":
-        h = normal.sample(group_key, *net_lib.split_normal(prior))
-      else:
-        h = bernoulli.sample(group_key, prior[..., 0])
-      return self.apply_group(group_params, "absorb", state, h), None
+      draw = self.local_part.sample(group_key,
+                                    self.local_params(group_params, state))
+      return self.absorb(group_params, state, draw), None
     state, _ = self.scan_groups(
         params, key, self.apply(params, "top_down_init", z), step)
     return state

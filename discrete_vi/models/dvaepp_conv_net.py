@@ -61,9 +61,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from discrete_vi.distributions import discretized_logistic as dlogistic
-from discrete_vi.models import dvaepp
 from discrete_vi.models import layers
 from discrete_vi.models import residual
+from discrete_vi.stochastic import rbm_prior as rbm_prior_lib
 from discrete_vi.types import Array
 
 MAX_BASE_SIDE = 4  # the coarsest scale x_0 is at most 4 x 4
@@ -152,6 +152,15 @@ def split_normal(outputs: Array) -> tuple[Array, Array]:
   return outputs[..., 0], jnp.clip(outputs[..., 1], *LOG_SCALE_CLIP)
 
 
+def latent_params(outputs: Array) -> Array:
+  """The parameters of a latent part (`stochastic.latents`) from a head's
+  outputs `[..., per]`: Bernoulli logits `[...]` (per = 1), or normal
+  (mean, log std clipped to `LOG_SCALE_CLIP`) `[..., 2]` (per = 2)."""
+  if outputs.shape[-1] == 1:
+    return outputs[..., 0]
+  return jnp.stack(split_normal(outputs), -1)
+
+
 class Head(nn.Module):
   """A convolution (plain, near-zero init) to `[..., h, w, features, per]`."""
   features: int
@@ -211,15 +220,16 @@ class LocalGroup(nn.Module):
     self.post_in, self.absorb_conv = conv(), conv()
 
   def prior(self, state: Array) -> Array:
-    """p(h_j | \\zeta, h_{<j}) parameters `[B, h_L, w_L, c, per]` from
-    s_{j-1} `[B, h_L, w_L, channels]`."""
-    return self.prior_head(self.prior_stack(state))
+    """p(h_j | \\zeta, h_{<j}) parameters (`latent_params`: logits
+    `[B, h_L, w_L, c]` or normal `[B, h_L, w_L, c, 2]`) from s_{j-1}
+    `[B, h_L, w_L, channels]`."""
+    return latent_params(self.prior_head(self.prior_stack(state)))
 
   def posterior(self, state: Array, local: Array) -> Array:
-    """q(h_j | x, \\zeta, h_{<j}) parameters `[B, h_L, w_L, c, per]` from
-    s_{j-1} and the encoder's features `local` at the same scale."""
+    """q(h_j | x, \\zeta, h_{<j}) parameters (as `prior`) from s_{j-1} and
+    the encoder's features `local` at the same scale."""
     h = self.post_in(jnp.concatenate([state, local], -1))
-    return self.post_head(self.post_stack(h))
+    return latent_params(self.post_head(self.post_stack(h)))
 
   def absorb(self, state: Array, h: Array) -> Array:
     """s_j = s_{j-1} + conv(h_j), `h  # [B, h_L, w_L, c]`."""
@@ -299,7 +309,7 @@ class ConvDVAEPPNet(nn.Module):
                          for g, n in enumerate(self.global_sizes)]
     total = sum(self.global_sizes)
     if self.global_latent == "binary" and self.rbm_prior:
-      self.rbm = dvaepp.RBMPrior(total // 2)
+      self.rbm = rbm_prior_lib.RBMParameters(total // 2)
     elif self.global_latent == "binary":
       self.global_prior_logits = self.param(
           "global_prior_logits", nn.initializers.zeros, (total,))
@@ -356,13 +366,13 @@ class ConvDVAEPPNet(nn.Module):
 
   def global_params(self, group: int, features: Array,
                     previous: Optional[Array]) -> Array:
-    """q(z_g | x, \\zeta_{<g}): logits `[B, n_g]` or normal `[B, n_g, 2]`."""
+    """q(z_g | x, \\zeta_{<g}): logits `[B, n_g]` or normal `[B, n_g, 2]`
+    (`latent_params`)."""
     h = features if previous is None else jnp.concatenate(
         [features, previous], -1)
     out = self.global_heads[group](h)
-    if self.global_latent == "normal":
-      return out.reshape(out.shape[:-1] + (-1, 2))
-    return out
+    per = 2 if self.global_latent == "normal" else 1
+    return latent_params(out.reshape(out.shape[:-1] + (-1, per)))
 
   # -- generation ------------------------------------------------------------
 
@@ -370,8 +380,11 @@ class ConvDVAEPPNet(nn.Module):
     """The RBM prior's `rbm.RBMParams` (binary global latents, RBM prior)."""
     return self.rbm()
 
-  def prior_logits(self) -> Array:
-    """`[n]` logits of the factorial Bernoulli global prior."""
+  def global_prior_params(self) -> Array:
+    """The factorial global prior's parameters: learned logits `[n]`
+    (Bernoulli), or N(0, I) as (mean, log std) = 0 `[n, 2]` (normal)."""
+    if self.global_latent == "normal":
+      return jnp.zeros((sum(self.global_sizes), 2))
     return self.global_prior_logits
 
   def top_down_init(self, zeta: Array) -> Array:
