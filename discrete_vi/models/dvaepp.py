@@ -98,36 +98,6 @@ MEAN_CLIP = (1e-3, 0.999)  # decoder bias init: logit(clip(mean_x, ...))
 LOG_Z_KEY = "log_z"  # where prepare_evaluation puts log Z in the params
 
 
-def sequential_pass(num_groups: int, part: Any, q_params_of,
-                    sampler: chain.Sampler, finish):
-  r"""Groups g = 0..G-1 of q drawn in order through a `stochastic.chain`
-  sampler, each conditioned on the draws before it (q(z_g | x,
-  \zeta_{<g}), Vahdat et al., 2018, Fig. 2d and Sec. 6.2).
-
-  Args:
-    num_groups: G.
-    part: the groups' latent part (`stochastic.latents`).
-    q_params_of: `q_params_of(g, path)`, group g's parameters of q given
-      the path of the groups before it.
-    sampler: a `chain.Sampler`; group g is its layer g.
-    finish: `finish(path)` after the last group, with the path
-      `((draw_g, q_params_g), ...)` of `latents.Draw`s and q's parameters.
-
-  Returns:
-    What `finish` returns, through the sampler.
-  """
-  def group(g, path):
-    q = q_params_of(g, path)
-
-    def rest(draw):
-      new_path = path + ((draw, q),)
-      if g == num_groups - 1:
-        return finish(new_path)
-      return group(g + 1, new_path)
-    return sampler(g, part, q, rest)
-  return group(0, ())
-
-
 def with_log_z(prior: Optional[rbm_prior.RBMPrior], rbm_params_of,
                params, key: PRNGKey) -> tuple[Any, dict]:
   """The evaluation parameters of a DVAE++ (dense or conv) and their info.
@@ -327,7 +297,7 @@ class DVAEPP:
     def q_logits(g, path):  # [..., n]
       return self._apply(params, "encode", g, x,
                          path[0][0].z if path else None)
-    return sequential_pass(self.num_groups, self.part, q_logits, sampler,
+    return chain.sequential(self.num_groups, self.part, q_logits, sampler,
                            finish)
 
   def kl(self, params, path, marginal=None) -> Array:

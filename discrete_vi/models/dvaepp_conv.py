@@ -360,8 +360,8 @@ class DVAEPPConv:
       previous = (jnp.concatenate([draw.z for draw, _ in path], -1)
                   if path else None)
       return self.apply(params, "global_params", g, features, previous)
-    return dvaepp.sequential_pass(self.global_groups, self.global_part,
-                                  q_params, sampler, finish)
+    return chain.sequential(self.global_groups, self.global_part, q_params,
+                            sampler, finish)
 
   def global_relaxed(self, params, key: PRNGKey, features: Array, estimator
                      ) -> tuple[Array, Array]:

@@ -294,21 +294,20 @@ class SigmoidBeliefNet:
 
   def _pass(self, params, x: Array, sampler, finish) -> Array:
     """The inference pass z_1 | x, z_2 | z_1, ... through a
-    `stochastic.chain` sampler; `finish(path)` at the last layer. Each
-    layer offers the sampler its NVIL baseline c(h) when `input_baseline`.
-    """
-    def layer(l, h, path):
-      logits = self._apply(params, "encode", l, h)  # [..., D]
-      baseline = (self._apply(params, "baseline", l, h)
-                  if self.input_baseline else None)
+    `stochastic.chain` sampler (`chain.sequential`); `finish(path)` at the
+    last layer. Each layer offers the sampler its NVIL baseline c(h) when
+    `input_baseline`."""
+    def input_of(l, path):
+      return x if l == 0 else path[-1][0].z
 
-      def rest(draw):
-        new_path = path + ((draw, logits),)
-        if l == self.num_layers - 1:
-          return finish(new_path)
-        return layer(l + 1, draw.z, new_path)
-      return sampler(l, self.part, logits, rest, baseline=baseline)
-    return layer(0, x, ())
+    def q_logits(l, path):
+      return self._apply(params, "encode", l, input_of(l, path))  # [..., D]
+
+    def baseline(l, path):
+      return self._apply(params, "baseline", l, input_of(l, path))
+
+    return chain.sequential(self.num_layers, self.part, q_logits, sampler,
+                            finish, baseline if self.input_baseline else None)
 
   def _ancestral_path(self, params, key, x):
     """Hard samples z_1..z_L ~ q ancestrally: `((draw, logits), ...)`."""

@@ -28,6 +28,7 @@ decides how the layer is drawn:
   whole pass below it, scored against that layer's own state and
   baseline.
 
+`sequential` writes the common pass of layers drawn one after the other.
 `training_pass` runs a model's pass under the estimators and returns the
 surrogate, the honest objective (F on the all-hard path at tau = 0), the
 nested layers' new states and diagnostics (inner layers by a probe pass)
@@ -83,6 +84,40 @@ def relaxed_sampler(key: PRNGKey, temperature, hard: bool = False,
     draw = part.relaxed(layer_key(key, l), params, temperature)
     return rest(latents.hard_draw(draw.hard) if hard else draw)
   return sampler
+
+
+def sequential(num_layers: int, part: Any, q_params_of: Callable,
+               sampler: Sampler, finish: Callable,
+               baseline_of: Optional[Callable] = None):
+  """Layers l = 0..L-1 of one part drawn in order through `sampler`, each
+  conditioned on the draws before it (an SBN's z_l | z_{l-1}, DVAE++'s
+  groups q(z_g | x, zeta_{<g})).
+
+  Args:
+    num_layers: L.
+    part: the layers' latent part (`stochastic.latents`).
+    q_params_of: `q_params_of(l, path)`: layer l's parameters of q given
+      the path of the layers before it.
+    sampler: a `Sampler`; layer l is drawn as its layer l.
+    finish: `finish(path)` after the last layer, with the path
+      `((draw_l, q_params_l), ...)`.
+    baseline_of: optional `baseline_of(l, path)`, layer l's input-dependent
+      baseline (NVIL), handed to the sampler.
+
+  Returns:
+    What `finish` returns, through the sampler.
+  """
+  def layer(l, path):
+    q = q_params_of(l, path)
+    baseline = None if baseline_of is None else baseline_of(l, path)
+
+    def rest(draw):
+      new_path = path + ((draw, q),)
+      if l == num_layers - 1:
+        return finish(new_path)
+      return layer(l + 1, new_path)
+    return sampler(l, part, q, rest, baseline=baseline)
+  return layer(0, ())
 
 
 def _estimator_of(estimators, l) -> Estimator:
