@@ -8,6 +8,11 @@ stochastic, models, training`).
 
 import importlib
 
+from discrete_vi import _xla_workarounds
+
+_xla_workarounds.apply()  # before any JAX computation (module docstring)
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from discrete_vi import distributions
 from discrete_vi import estimators
 from discrete_vi.estimators import ESTIMATORS, make
