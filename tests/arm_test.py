@@ -112,49 +112,18 @@ def test_value_samples_and_pathwise_gradient(name):
   np.testing.assert_allclose(grad_theta, expected, rtol=1e-6)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_jit_vmap_scan(name):
-  est = estimators.make(name)
-  assert est.init(jax.random.PRNGKey(0), LOGITS) is None
-  keys = jax.random.split(jax.random.PRNGKey(2), 4)
-  losses, aux = jax.jit(jax.vmap(lambda k: est.estimate(k, LOGITS,
-                                                        objective)))(keys)
-  chex.assert_shape(losses, (4, 2))
-  chex.assert_shape(aux.samples, (4, 2, 2, 3))
-
-  def train_step(logits, key):
-    grad = jax.grad(lambda l: jnp.sum(est.estimate(key, l, objective)[0]))(
-        logits)
-    return logits - 0.1 * grad, None
-  logits, _ = jax.jit(lambda l: jax.lax.scan(train_step, l, keys))(LOGITS)
-  chex.assert_tree_all_finite(logits)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_finite_at_extreme_logits(name):
+def test_disarm_gives_deterministic_units_no_gradient():
+  """At |logits| = 50 a unit's antithetic pair agrees (b = b~), so DisARM's
+  gradient for it is exactly zero, whatever the other units draw; finite
+  elsewhere. (Finiteness of both estimators at extreme logits is the
+  registry's test_extreme_logits_stay_finite.)"""
   logits = jnp.array([[50., -50., 0., 3.], [-50., 50., 1., -2.]])
   t = jnp.array([0.2, 0.9, 0.5, 0.1])
   f = lambda z: (jnp.sum(z * t, -1) - jnp.sum((z - t)**2, -1) +
                  z[..., 0] * z[..., 2])
-  fn = estimators.ESTIMATORS[name]
   grad_fn = jax.jit(jax.vmap(jax.grad(
-      lambda l, k: jnp.sum(fn(k, l, f)[0])), in_axes=(None, 0)))
+      lambda l, k: jnp.sum(arm.disarm(k, l, f)[0])), in_axes=(None, 0)))
   grads = grad_fn(logits, jax.random.split(jax.random.PRNGKey(0), 1000))
   chex.assert_tree_all_finite(grads)
-  if name == "disarm":
-    # Units at |logits| = 50 are deterministic: b = b~, so no gradient.
-    np.testing.assert_array_equal(grads[:, :, :2], 0.)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_categorical_raises(name):
-  with pytest.raises(ValueError, match="categorical"):
-    estimators.ESTIMATORS[name](jax.random.PRNGKey(0), jnp.zeros((2, 3, 4)),
-                                lambda z: jnp.sum(z, (-1, -2)),
-                                distribution="categorical")
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_per_unit_objective_raises(name):
-  with pytest.raises(ValueError, match="per example"):
-    estimators.ESTIMATORS[name](jax.random.PRNGKey(0), LOGITS, lambda z: z)
+  np.testing.assert_array_equal(grads[:, :, :2], 0.)
+  assert float(jnp.max(jnp.abs(grads[:, :, 2:]))) > 0  # the others do get one

@@ -1,9 +1,12 @@
 """`estimators.option_specs` and `estimators.check_options`: option types for
-the config schema, and bad option values rejected without data."""
+the config schema, and bad option values rejected without data, by
+check_options and by the state `init` of the estimators that have one."""
 
 import inspect
 import re
 
+import jax
+import jax.numpy as jnp
 import pytest
 
 from discrete_vi import estimators
@@ -18,10 +21,10 @@ BAD_VALUES = {
     "greedy": ["yes", 1, None],
     "std_floor": [0.0, -1.0, float("inf"), "1"],
     "std_warmup": [-1, 2.5, True, "10"],
-    "num_samples": [0, -3, 2.5, True, "4"],
+    "num_samples": [0, -1, -3, 2.0, 2.5, True, "4"],
     "variant": ["greedy", "", None],
-    "temperature": [0, 0.0, -0.5, float("nan"), float("inf"), "1"],
-    "beta": [-1, 0.0, float("inf"), "10"],
+    "temperature": [0, 0.0, -0.5, -1.0, float("nan"), float("inf"), "1"],
+    "beta": [-1, -1.0, 0.0, float("nan"), float("inf"), "10"],
     "eta": [float("nan"), float("inf"), "1"],
     "learn_control_variate": ["yes", 1],
     "cv_learning_rate": [0.0, -1e-3, float("nan")],
@@ -56,23 +59,40 @@ def test_option_specs_cover_every_configurable_option():
   assert "baseline_value" not in specs and "state" not in specs
 
 
+def init_options(name):
+  """The options the state `init` of estimator `name` takes (none if it is
+  stateless)."""
+  init = estimators.STATE_INITS.get(name)
+  if init is None:
+    return set()
+  return {p.name for p in inspect.signature(init).parameters.values()
+          if p.kind == inspect.Parameter.KEYWORD_ONLY}
+
+
 @pytest.mark.parametrize("name,option,value", bad_cases())
 def test_check_options_names_the_bad_value(name, option, value):
-  with pytest.raises(ValueError, match=re.escape(f"{option}={value!r}")):
+  """check_options (tracing init and estimate, as jit does) raises naming
+  `option=value`; so does the state `init` alone when it takes the option."""
+  pattern = re.escape(f"{option}={value!r}")
+  with pytest.raises(ValueError, match=pattern):
     estimators.check_options(name, **{option: value})
+  if option in init_options(name):
+    init = estimators.make(name, **{option: value}).init
+    with pytest.raises(ValueError, match=pattern):
+      jax.eval_shape(lambda key: init(key, jnp.zeros((2, 1))),
+                     jax.random.PRNGKey(0))
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_check_options_accepts_defaults_and_good_values(name):
+  """Defaults, good values and every declared distribution pass."""
   estimators.check_options(name)
   if "num_samples" in estimators.options_of(name):
     estimators.check_options(name, num_samples=5)
   if "temperature" in estimators.options_of(name):
     estimators.check_options(name, temperature=0.3)
-  categorical = not any(name.startswith(p) for p in (
-      "rebar", "relax", "arm", "disarm", "overlapping", "spike", "power"))
-  if categorical:
-    estimators.check_options(name, distribution="categorical")
+  for distribution in estimators.DISTRIBUTIONS[name]:
+    estimators.check_options(name, distribution=distribution)
 
 
 def test_check_options_good_reinforce_combinations():
@@ -86,8 +106,3 @@ def test_check_options_unknown_name_and_option():
     estimators.check_options("not_an_estimator")
   with pytest.raises(ValueError, match="eps"):
     estimators.check_options("reinforce", eps=1e-6)  # renamed std_floor
-
-
-def test_check_options_for_a_binary_estimator_names_categorical():
-  with pytest.raises(ValueError, match="distribution='categorical'"):
-    estimators.check_options("disarm", distribution="categorical")

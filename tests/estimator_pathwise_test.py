@@ -9,7 +9,6 @@ standardising baselines it is the pathwise part plus the score part divided
 by the scale, and that is tested too. Mean within 4 standard errors.
 """
 
-import functools
 import itertools
 
 import jax

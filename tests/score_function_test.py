@@ -1,6 +1,8 @@
 """Tests of the score-function estimators: reinforce (all baselines), rloo,
-vimco. Unbiasedness against exact enumeration, variance orderings, errors,
-and jit / vmap / grad / scan."""
+vimco. Unbiasedness against exact enumeration, variance orderings, errors
+specific to them, and stateful reinforce under jit / vmap / grad / scan.
+(The contract with default options, and bad option values, are
+tests/registry_test.py's and tests/estimator_options_test.py's.)"""
 
 import functools
 import itertools
@@ -408,49 +410,13 @@ def test_rloo_beats_averaged_reinforce(distribution):
 # -------------------------------------------------------------------- errors
 
 
-def test_unknown_baseline_raises():
-  with pytest.raises(ValueError, match="baseline='mean'"):
-    sf.reinforce(jax.random.PRNGKey(0), LOGITS["bernoulli"],
-                 objective("bernoulli"), baseline="mean")
-  with pytest.raises(ValueError, match="baseline='mean'"):
-    sf.init_reinforce(None, LOGITS["bernoulli"], baseline="mean")
-
-
-@pytest.mark.parametrize("estimator", [sf.rloo, sf.vimco])
-@pytest.mark.parametrize("num_samples", [1, 0, 2.0])
-def test_too_few_samples_raise(estimator, num_samples):
-  with pytest.raises(ValueError, match="num_samples="):
-    estimator(jax.random.PRNGKey(0), LOGITS["bernoulli"],
-              objective("bernoulli"), num_samples=num_samples)
-
-
-@pytest.mark.parametrize("estimator", [sf.reinforce, sf.rloo, sf.vimco])
-def test_bad_objective_shape_raises(estimator):
-  bad = lambda z: jnp.sum(z)  # a scalar for a batch of 2
-  with pytest.raises(ValueError, match="f must return shape"):
-    estimator(jax.random.PRNGKey(0), LOGITS["bernoulli"], bad)
-
-
-@pytest.mark.parametrize("estimator", [sf.rloo, sf.vimco])
-def test_per_unit_objective_rejected_by_multi_sample(estimator):
-  with pytest.raises(ValueError, match="one value per example"):
-    estimator(jax.random.PRNGKey(0), LOGITS["bernoulli"],
-              additive_units("bernoulli"))
-
-
-def test_bad_options_raise():
+def test_bad_baseline_value_and_state_raise():
+  """A baseline_value of the wrong shape and a state for other logits are
+  rejected, naming the problem. (Bad option values, too few samples, f of
+  the wrong shape and per-unit f for rloo / vimco: estimator_options_test.py
+  and registry_test.py.)"""
   logits, f = LOGITS["bernoulli"], objective("bernoulli")
   key = jax.random.PRNGKey(0)
-  with pytest.raises(ValueError, match="decay=1.0"):
-    sf.reinforce(key, logits, f, baseline="moving_average", decay=1.0)
-  with pytest.raises(ValueError, match="std_floor=0.0"):
-    sf.reinforce(key, logits, f, std_floor=0.0)
-  with pytest.raises(ValueError, match="std_warmup=-1"):
-    sf.reinforce(key, logits, f, std_warmup=-1)
-  with pytest.raises(ValueError, match="greedy='yes'"):
-    sf.reinforce(key, logits, f, greedy="yes")
-  with pytest.raises(ValueError, match="distribution='gaussian'"):
-    sf.reinforce(key, logits, f, distribution="gaussian")
   with pytest.raises(ValueError, match="baseline_value must have shape"):
     sf.reinforce(key, logits, f, baseline_value=jnp.zeros(3))
   with pytest.raises(ValueError, match="state must be RunningStats"):
