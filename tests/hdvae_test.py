@@ -435,6 +435,21 @@ def test_discrete_needs_categorical_estimator():
     training.validate_config(config)
 
 
+@pytest.mark.parametrize("name,log_mass,message", [
+    ("arm", "relaxed", "cannot sample the categorical layer"),
+    ("st_gumbel_softmax", "concrete", "relaxed samples"),
+])
+def test_the_categorical_part_refuses_estimators_before_the_run(
+    name, log_mass, message):
+  """The part's declared estimators, checked by `validate_config`."""
+  config = hdvae_config.get_config("discrete")
+  config.estimator.name = name
+  config.model.log_mass = log_mass
+  with pytest.raises(ValueError, match=message) as error:
+    training.validate_config(config)
+  assert f"config.estimator.name={name!r}" in str(error.value)
+
+
 # -- residual blocks --------------------------------------------------------
 
 

@@ -541,13 +541,15 @@ def validate_config(config) -> None:
   if model["latent"] == "discrete" and distribution != "categorical":
     raise ValueError(f"config.estimator.distribution={distribution!r} must be "
                      f"'categorical' for discrete HD-VAE layers.")
-  name = config["estimator"].get("name")
-  relaxed_forward = estimators.PATHWISE.get(name, (None, False))[1]
-  if (model["latent"] == "discrete" and model["log_mass"] == "concrete"
-      and not relaxed_forward):
-    raise ValueError(f"config.model.log_mass='concrete' (Eq. 16) needs an "
-                     f"estimator that evaluates f at relaxed samples "
-                     f"(gumbel_softmax); config.estimator.name={name!r}.")
+  if model["latent"] == "discrete":  # the part's own check, before the run
+    name = config["estimator"].get("name")
+    try:
+      latents.Categorical(model["log_mass"]).check_estimator(
+          estimators.make(name, distribution=distribution))
+    except ValueError as error:
+      raise ValueError(f"config.estimator.name={name!r} with "
+                       f"config.model.log_mass={model['log_mass']!r}: "
+                       f"{error}") from None
 
 
 def from_config(config, spec) -> HDVAE:
