@@ -73,8 +73,24 @@ def _check_discrete_estimator(distribution: str, estimator: Estimator,
                      f"distribution={distribution!r}.")
 
 
+class _DiscretePart:
+  """What the discrete parts share: the estimator draws them."""
+
+  distribution: str
+  continuous = False
+
+  def check_estimator(self, estimator: Estimator, layer=None) -> None:
+    """ValueError unless `estimator` samples this part's distribution."""
+    _check_discrete_estimator(self.distribution, estimator, layer)
+
+  def pathwise(self, estimator: Estimator, key: PRNGKey, params: Array
+               ) -> Draw:
+    """The pathwise estimator's draw (`Estimator.sample`)."""
+    return estimator.sample(key, params)
+
+
 @dataclasses.dataclass(frozen=True)
-class Bernoulli:
+class Bernoulli(_DiscretePart):
   r"""D factorial binary units; params: logits `[..., D]`.
 
   Accepts every binary estimator of the registry, the smoothing families
@@ -85,18 +101,10 @@ class Bernoulli:
   """
 
   distribution = "bernoulli"
-  continuous = False
-
-  def check_estimator(self, estimator: Estimator, layer=None) -> None:
-    _check_discrete_estimator(self.distribution, estimator, layer)
 
   def sample(self, key: PRNGKey, logits: Array) -> Draw:
     """z ~ Bernoulli(sigmoid(logits)) in {0, 1}, `[..., D]`."""
     return hard_draw(bernoulli.sample(key, logits))
-
-  def pathwise(self, estimator: Estimator, key: PRNGKey, logits: Array
-               ) -> Draw:
-    return estimator.sample(key, logits)
 
   def relaxed(self, key: PRNGKey, logits: Array, temperature) -> Draw:
     """The binary Concrete draw and the hard draw of the same noise."""
@@ -129,7 +137,7 @@ u = q(z = 1 | \zeta) for a
 
 
 @dataclasses.dataclass(frozen=True)
-class Categorical:
+class Categorical(_DiscretePart):
   """N categorical variables with K classes; params: logits `[..., N, K]`.
 
   Attributes:
@@ -142,7 +150,6 @@ class Categorical:
   log_mass: str = "relaxed"
 
   distribution = "categorical"
-  continuous = False
 
   def __post_init__(self):
     checks.check_one_of("log_mass", self.log_mass,
@@ -151,7 +158,7 @@ class Categorical:
   def check_estimator(self, estimator: Estimator, layer=None) -> None:
     """ValueError unless `estimator` samples categorical variables (and,
     for `log_mass="concrete"`, evaluates f at relaxed samples)."""
-    _check_discrete_estimator(self.distribution, estimator, layer)
+    super().check_estimator(estimator, layer)
     if self.log_mass == "concrete" and not estimator.relaxed_forward:
       raise ValueError(f"log_mass='concrete' (Eq. 16) of the categorical "
                        f"layer{_layer_name(layer)} needs an estimator that "
@@ -161,11 +168,6 @@ class Categorical:
   def sample(self, key: PRNGKey, logits: Array) -> Draw:
     """One-hot z ~ Cat(softmax(logits)), `[..., N, K]`."""
     return hard_draw(categorical.sample(key, logits))
-
-  def pathwise(self, estimator: Estimator, key: PRNGKey, logits: Array
-               ) -> Draw:
-    """The pathwise estimator's draw (`Estimator.sample`)."""
-    return estimator.sample(key, logits)
 
   def relaxed(self, key: PRNGKey, logits: Array, temperature) -> Draw:
     """The Concrete draw (Eq. 4) and the hard draw of the same noise."""
