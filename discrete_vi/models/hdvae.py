@@ -23,7 +23,9 @@ definition), written per example as KL_l where the batch mean exceeds
 \lambda and \lambda otherwise (same value and gradient as
 \max(\lambda, mean_B KL_l)).
 
-Discrete layers are sampled by the run's categorical estimator.
+Discrete layers are sampled by the run's categorical estimator, through
+`stochastic.chain.training_pass` (each layer a `stochastic.latents` part:
+`Categorical(log_mass)`, or `Normal`).
 
 * Pathwise estimators (`estimator.sample`: `gumbel_softmax`,
   `st_gumbel_softmax`, `gumbel_rao`, `straight_through`): every layer is
@@ -39,8 +41,8 @@ Discrete layers are sampled by the run's categorical estimator.
   (every layer H of its own noise given the hard layers above): the
   forward value itself for hard-forward estimators; for `gumbel_softmax`
   one more forward pass, without gradient.
-* Score-function estimators (`reinforce`, `rloo`, `vimco`, ...) are nested
-  as in `models.sbn`: the estimator of the first layer sampled (z_L for
+* Score-function estimators (`reinforce`, `rloo`, `vimco`, ...) are nested:
+  the estimator of the first layer sampled (z_L for
   ladder models, z_1 for the bottom-up VAEs) has objective f(z) = -(loss
   of the next layer's estimator given z), the last one F. Only the first
   layer's estimator state is carried between steps (inner layers run with
