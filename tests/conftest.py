@@ -32,6 +32,22 @@ if os.environ.get("DISCRETE_VI_TEST_FAST_COMPILE", "1") != "0":
       f for f in (os.environ.get("XLA_FLAGS"), TEST_XLA_FLAGS) if f)
 
 
+def require_installed_package() -> None:
+  """A clear stop when pytest runs where the package is not installed (a
+  bare `pytest` outside the environment of `pip install -e '.[test]'`)."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  import pytest  # pylint: disable=g-import-not-at-top
+  missing = [m for m in ("jax", "flax", "optax", "discrete_vi")
+             if importlib.util.find_spec(m) is None]
+  if missing:
+    raise pytest.UsageError(
+        f"the tests need the package and its test extra installed in this "
+        f"Python ({missing} not found): pip install -e '.[test]' && pytest -q")
+
+
+require_installed_package()
+
+
 def use_private_compilation_cache() -> None:
   """Points JAX's persistent compilation cache at a fresh directory that is
   deleted when this process exits; caches every program, however small."""
