@@ -44,16 +44,18 @@ def apply(environ=os.environ) -> tuple[str, ...]:
   Returns:
     The flags added (empty when none apply).
   """
-  wanted = FLAGS_BY_JAXLIB.get(_jaxlib_version(), ())
+  version = _jaxlib_version()
   current = environ.get("XLA_FLAGS", "")
-  added = tuple(f for f in wanted if f.split("=")[0] not in current)
+  added = tuple(f for f in FLAGS_BY_JAXLIB.get(version, ())
+                if f.split("=")[0] not in current)
   if not added:
     return ()
-  if _backend_started():
+  if _backend_started():  # too late: XLA has read its flags
     logging.warning(
         "jaxlib %s miscompiles some CPU reductions (jax-ml/jax#39103) and "
         "JAX's backend started before discrete_vi was imported: set "
-        "XLA_FLAGS=%s before the first JAX computation.", _jaxlib_version(),
+        "XLA_FLAGS=%s before the first JAX computation.", version,
         " ".join(added))
+    return ()
   environ["XLA_FLAGS"] = " ".join([current, *added]).strip()
   return added

@@ -23,8 +23,10 @@ def test_fused_reductions_are_right_under_jit():
 
 def test_flags_are_added_once_and_respect_the_users():
   environ = {"XLA_FLAGS": "--other=1"}
-  original = _xla_workarounds._jaxlib_version
+  original = (_xla_workarounds._jaxlib_version,
+              _xla_workarounds._backend_started)
   try:
+    _xla_workarounds._backend_started = lambda: False
     _xla_workarounds._jaxlib_version = lambda: "0.10.2"
     added = _xla_workarounds.apply(environ)
     assert added and all(f in environ["XLA_FLAGS"] for f in added)
@@ -34,5 +36,11 @@ def test_flags_are_added_once_and_respect_the_users():
     assert _xla_workarounds.apply(users) == ()
     _xla_workarounds._jaxlib_version = lambda: "0.10.1"
     assert _xla_workarounds.apply({}) == ()
+    # Once JAX's backend runs, XLA has read its flags: nothing is set.
+    _xla_workarounds._jaxlib_version = lambda: "0.10.2"
+    _xla_workarounds._backend_started = lambda: True
+    late = {}
+    assert _xla_workarounds.apply(late) == () and "XLA_FLAGS" not in late
   finally:
-    _xla_workarounds._jaxlib_version = original
+    (_xla_workarounds._jaxlib_version,
+     _xla_workarounds._backend_started) = original

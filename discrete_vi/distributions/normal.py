@@ -2,7 +2,7 @@ r"""Factorial normal distributions N(mean, exp(log_std)^2), elementwise.
 
 The one implementation of the Gaussian latent variables of the HD-VAE
 baseline (Lievin et al., 2019, Appendix A) and the continuous groups of the
-convolutional DVAE++ (Vahdat et al., 2018, Sec. 7.2): density, the
+convolutional DVAE++ (Vahdat et al., 2018, Sec. 6): density, the
 reparameterised sampler and the analytic KL divergence. Every function
 works per element; callers sum over their event axes.
 """
@@ -24,7 +24,8 @@ def log_prob(mean: Array, log_std: Array, x: Array) -> Array:
 
 
 def sample(key: PRNGKey, mean: Array, log_std: Array) -> Array:
-  """mean + exp(log_std) eps, eps ~ N(0, I): reparameterised."""
+  """mean + exp(log_std) eps, eps ~ N(0, I): the reparameterisation of
+  Kingma & Welling (2014, Sec. 2.4)."""
   eps = jax.random.normal(key, jnp.shape(mean), jnp.result_type(mean))
   return mean + jnp.exp(log_std) * eps
 

@@ -93,7 +93,8 @@ class PathwiseSample(NamedTuple):
 def straight_through_sample(key: PRNGKey, logits: Array, *,
                             distribution: str = "bernoulli",
                             variant: str = "stochastic") -> PathwiseSample:
-  """The sample `straight_through` evaluates f at (see there)."""
+  """The sample `straight_through` evaluates f at: h + (p - sg(p)) (Bengio,
+  Leonard & Courville, 2013; see `straight_through`)."""
   logits = _check_inputs(logits, distribution, "straight_through")
   if variant not in STRAIGHT_THROUGH_VARIANTS:
     raise ValueError(f"straight_through: variant={variant!r} is unknown; "
@@ -135,7 +136,8 @@ def gumbel_rao_sample(key: PRNGKey, logits: Array, *,
                       distribution: str = "bernoulli",
                       temperature: float = 1.0,
                       num_samples: int = 10) -> PathwiseSample:
-  """The hard sample with the Rao-Blackwellised Jacobian (`gumbel_rao`)."""
+  """The hard sample with the Rao-Blackwellised Jacobian of Paulus,
+  Maddison & Krause (2021; see `gumbel_rao`)."""
   logits = _check_inputs(logits, distribution, "gumbel_rao")
   checks.check_positive("temperature", temperature)
   checks.check_int("num_samples", num_samples, 1)

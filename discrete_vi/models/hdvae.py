@@ -151,10 +151,10 @@ class HDVAE:
     check_structure(latent, architecture, num_variables, num_classes,
                     key_dim, product_keys, decoder)
     self.num_layers = len(num_variables)
-    self.latent, self.architecture = latent, architecture
+    self.architecture = architecture
     self.part = (latents.Normal() if latent == "normal"
                  else latents.Categorical(log_mass))
-    self.log_mass, self.freebits = log_mass, float(freebits)
+    self.freebits = float(freebits)
     self.freebits_mode = freebits_mode
     self.bias_temperature = float(bias_temperature)
     self.decoder = decoder

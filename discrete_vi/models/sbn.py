@@ -355,10 +355,9 @@ class SigmoidBeliefNet:
       return self._pass(p, x, sampler,
                         lambda path: self.integrand(p, x, path, kl_weight))
 
-    probe = (probe_key if self.num_layers > 1 and
-             self._needs_probe(keys, x, estimators, states) else None)
-    result = chain.training_pass(run, estimators, None, states,
-                                 lambda _, l: keys[l], probe_key=probe)
+    result = chain.training_pass(
+        run, estimators, None, states, lambda _, l: keys[l],
+        probe_key=probe_key if self.num_layers > 1 else None)
     new_states = tuple(result.states.get(l, states[l])
                        for l in range(self.num_layers))
     diagnostics = {}
@@ -374,19 +373,6 @@ class SigmoidBeliefNet:
     new_state = new_states[0] if self.num_layers == 1 else new_states
     return (-jnp.mean(result.surrogate) + baseline_loss,
             ModelAux(result.objective, new_state, diagnostics))
-
-  def _needs_probe(self, keys, x, estimators, states) -> bool:
-    """Whether a layer >= 2 has a state to update or a baseline to train."""
-    if self.input_baseline:
-      return True
-    for layer in range(1, self.num_layers):
-      if states[layer] is not None:
-        return True
-      logits = jax.ShapeDtypeStruct(x.shape[:-1] + (self.latent_dim,),
-                                    jnp.float32)
-      if jax.eval_shape(estimators[layer].init, keys[layer], logits) is not None:
-        return True
-    return False
 
   def init_state(self, key: PRNGKey, params, x: Array,
                  estimator) -> EstimatorState:

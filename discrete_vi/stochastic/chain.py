@@ -134,7 +134,9 @@ def estimate_with_baseline(estimator: Estimator, key: PRNGKey, logits: Array,
                            f: Callable, state: Any,
                            baseline: Optional[Array]):
   """Runs `estimator`, centring its learning signal by an input-dependent
-  `baseline` c(x) `[...]` when given (NVIL; Mnih & Gregor, 2014).
+  `baseline` c(x) `[...]` when given: the signal F - c(x), and c trained by
+  regression on F (Mnih & Gregor, 2014, Sec. 3.3, "input-dependent
+  signal centering").
 
   Returns:
     `(loss, aux, baseline_loss)`; loss and aux.objective are shifted back
@@ -159,7 +161,10 @@ class Record(NamedTuple):
 
 
 class TrainingSampler:
-  """Draws layers under the run's estimator(s) (module docstring).
+  """Draws layers under the run's estimator(s) (module docstring). Nested
+  layers compose their estimators' surrogates as stochastic computation
+  graphs do (Schulman, Heess, Weber & Abbeel, 2015): each layer's score
+  term is weighted by the objective of everything below it.
 
   Attributes:
     estimators: one `Estimator`, or one per layer (indexed by layer).
@@ -180,7 +185,6 @@ class TrainingSampler:
                                                      target)
     self.depth = 0
     self.record: Optional[Record] = None
-    self.discrete = False
     self.relaxed = False
     self.inner = []  # (depth, layer, stateful, baseline given) of layers
 
@@ -194,7 +198,6 @@ class TrainingSampler:
     estimator = _estimator_of(self.estimators, l)
     state = _state_of(self.states, l)
     part.check_estimator(estimator, l)
-    self.discrete = True
     if estimator.sample is not None:
       self.relaxed = self.relaxed or estimator.relaxed_forward
       return self._descend(rest, part.pathwise(estimator, key, params))
@@ -317,13 +320,3 @@ def training_pass(run: Pass, estimators, key: PRNGKey, states: Any = None,
     objective = surrogate
   return TrainingPass(surrogate, jax.lax.stop_gradient(objective),
                       new_states, diagnostics, baseline_loss)
-
-
-def check_estimator(parts: Sequence[Any], estimator: Optional[Estimator]
-                    ) -> None:
-  """ValueError naming the first layer whose part cannot be sampled by
-  `estimator` (continuous parts accept any)."""
-  if estimator is None:
-    return
-  for l, part in enumerate(parts):
-    part.check_estimator(estimator, l)

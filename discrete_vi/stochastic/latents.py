@@ -88,6 +88,15 @@ class _DiscretePart:
     """The pathwise estimator's draw (`Estimator.sample`)."""
     return estimator.sample(key, params)
 
+  def relaxed(self, key: PRNGKey, logits: Array, temperature) -> Draw:
+    """The Concrete draw at `temperature` and the hard draw of the same
+    noise (Maddison, Mnih & Teh, 2017; Jang, Gu & Poole, 2017; Lievin et
+    al., 2019, Eq. 4), with its log-space value."""
+    noise = concrete.sample_noise(key, logits.shape, self.distribution,
+                                  logits.dtype)
+    sample = concrete.relax(logits, noise, temperature, self.distribution)
+    return Draw(sample.relaxed, sample.hard, sample.latent)
+
 
 @dataclasses.dataclass(frozen=True)
 class Bernoulli(_DiscretePart):
@@ -106,16 +115,8 @@ class Bernoulli(_DiscretePart):
     """z ~ Bernoulli(sigmoid(logits)) in {0, 1}, `[..., D]`."""
     return hard_draw(bernoulli.sample(key, logits))
 
-  def relaxed(self, key: PRNGKey, logits: Array, temperature) -> Draw:
-    """The binary Concrete draw and the hard draw of the same noise."""
-    noise = concrete.sample_noise(key, logits.shape, "bernoulli",
-                                  logits.dtype)
-    sample = concrete.relax_binary(logits, noise, temperature)
-    return Draw(sample.relaxed, sample.hard, sample.latent)
-
   def mass_point(self, draw: Draw) -> Array:
-    r"""Where the log-masses are evaluated: 
-u = q(z = 1 | \zeta) for a
+    r"""Where the log-masses are evaluated: \nu = q(z = 1 | \zeta) for a
     smoothing draw (Vahdat et al., 2018, Sec. 5), else z."""
     if draw.posterior_logits is not None:
       return jax.nn.sigmoid(draw.posterior_logits)
@@ -169,12 +170,6 @@ class Categorical(_DiscretePart):
     """One-hot z ~ Cat(softmax(logits)), `[..., N, K]`."""
     return hard_draw(categorical.sample(key, logits))
 
-  def relaxed(self, key: PRNGKey, logits: Array, temperature) -> Draw:
-    """The Concrete draw (Eq. 4) and the hard draw of the same noise."""
-    noise = jax.random.gumbel(key, logits.shape, logits.dtype)
-    sample = concrete.relax_categorical(logits, noise, temperature)
-    return Draw(sample.relaxed, sample.hard, sample.latent)
-
   def log_prob(self, logits: Array, draw: Draw, form: Optional[str] = None,
                temperature=None) -> Array:
     """log q (or p) of the draw in `form` (default `log_mass`), `[...]`."""
@@ -194,8 +189,11 @@ class Categorical(_DiscretePart):
 class Normal:
   """N factorial Gaussians; params `[..., N, 2]` = (mean, log std).
 
-  Reparameterised: z = mean + exp(log std) eps, whatever the run's
-  estimator (which applies to discrete layers only).
+  Reparameterised: z = mean + exp(log std) eps (Kingma & Welling, 2014,
+  Sec. 2.4), whatever the run's estimator (which applies to discrete layers
+  only). The Gaussian baseline of Lievin et al. (2019, Appendix A) and the
+  continuous groups of the convolutional DVAE++ (Vahdat et al., 2018,
+  Sec. 6).
   """
 
   distribution = None
@@ -207,8 +205,7 @@ class Normal:
 
   def sample(self, key: PRNGKey, params: Array) -> Draw:
     """Reparameterised z `[..., N]` (its value is also its `hard`)."""
-    z = normal.sample(key, params[..., 0], params[..., 1])
-    return Draw(z, jax.lax.stop_gradient(z))
+    return hard_draw(normal.sample(key, params[..., 0], params[..., 1]))
 
   def pathwise(self, estimator: Estimator, key: PRNGKey, params: Array
                ) -> Draw:
