@@ -125,10 +125,6 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.num_steps = 10_000
   config.train.batch_size = 24
   config.train.steps_per_jit = 10  # train steps fused in one lax.scan.
-  # Unroll those steps instead of scanning them (`steps.fuse_steps`): for
-  # convolutional models on CPU, whose convolutions run ~10x slower inside
-  # a loop; set with steps_per_jit = 1 (compile time grows with the count).
-  config.train.unroll_steps = False
   config.train.log_every_steps = 500
   config.train.checkpoint_every_steps = 5_000
   config.train.kl_warmup_steps = 0

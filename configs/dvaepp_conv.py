@@ -25,7 +25,7 @@ decoder as the paper's MNIST columns), 3000 steps of batch 32, Adam 1e-3
 (eps 1e-3), KL warm-up over 30 %, 100 persistent chains x 5 Gibbs sweeps,
 100-sample bounds (validation every 1000 steps and final). About 0.2 s
 per step on one CPU core with the steps and the local groups unrolled
-(`config.train.unroll_steps`, `config.model.unroll_groups`: XLA's CPU
+(the registry's `unroll_on_cpu`, `config.model.unroll_groups`: XLA's CPU
 convolutions run ~10x slower inside a loop body), so 3000 steps take
 ~15 minutes with evaluation; other rows by replacing `mixed` (e.g.
 `:all_continuous`):
@@ -174,7 +174,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # One unrolled step per call: XLA's CPU convolutions run ~10x slower in
   # a scan's loop body (`training.steps.fuse_steps`).
   config.train.steps_per_jit = 1
-  config.train.unroll_steps = True
   name, binarization, decoder, num_global = DATA_SETS[parsed["data"]]
   config.model.decoder, config.model.num_global = decoder, num_global
   if parsed["protocol"] == "quick":

@@ -136,7 +136,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # One unrolled step per call: XLA's CPU convolutions run ~10x slower in
   # a scan's loop body (`training.steps.fuse_steps`).
   config.train.steps_per_jit = 1
-  config.train.unroll_steps = True
   config.optim.name = "adamax"
   config.optim.learning_rate = 2e-3
   if parsed["name"] == "discrete":  # sparse updates of the memory values

@@ -480,13 +480,14 @@ def benchmark_evaluation(num_images: int = 1000, num_samples: int = 5000,
   test = data_lib.evaluation_split(dataset, "test")
   images = np.concatenate([test, dataset.valid])[:num_images]
   eval_step = steps_lib.make_eval_step(model, num_samples, chunk_size)
-  compiled = eval_step.lower(params, jax.random.PRNGKey(0),
+  compiled = eval_step.lower(params, None, jax.random.PRNGKey(0),
                              jnp.asarray(images[:batch])).compile()
   analysis = compiled.memory_analysis()
   temp_mb = getattr(analysis, "temp_size_in_bytes", 0) / 2**20
   rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
   start = time.perf_counter()
-  value = loop.evaluate(eval_step, params, images, jax.random.PRNGKey(1), batch)
+  value = loop.evaluate(eval_step, params, None, images,
+                        jax.random.PRNGKey(1), batch)
   seconds = time.perf_counter() - start
   rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
   return (f"Evaluation: {num_samples}-sample bound on {len(images)} images "

@@ -36,6 +36,7 @@ import numpy as np
 from configs import dvaepp_conv as config_lib
 from discrete_vi import data as data_lib
 from discrete_vi.distributions import rbm
+from discrete_vi.models import registry
 from discrete_vi.training import setup
 from discrete_vi.training import steps as steps_lib
 from experiments import benchmark_dvaepp
@@ -94,7 +95,7 @@ def measure(config, dataset) -> dict:
   def fused(model):
     return jax.jit(steps_lib.fuse_steps(
         steps_lib.make_train_step(model, run.tx, run.estimator),
-        unroll=config.train.unroll_steps))  # as the training loop runs it
+        unroll=registry.unroll_steps(config)))  # as the training loop runs it
   whole, frozen = fused(run.model), fused(benchmark_dvaepp.frozen_chains(run.model))
   start = time.perf_counter()
   compiled = whole.lower(run.state, x).compile()

@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from configs import hdvae as hdvae_config
+from discrete_vi.models import registry
 from discrete_vi.training import setup
 from discrete_vi.training import steps as steps_lib
 from experiments import timing
@@ -104,7 +105,7 @@ def measure(dataset, *, layers: int = LAYERS, units: int = UNITS_PER_LAYER,
                 "description": run.model.description}
     # Fused as the training loop fuses them (unrolled for these conv nets).
     calls.append((jax.jit(steps_lib.fuse_steps(
-        step, unroll=config.train.unroll_steps)), run.state, (xs,)))
+        step, unroll=registry.unroll_steps(config))), run.state, (xs,)))
   if time_steps:
     seconds = timing.time_interleaved(calls, repeats=repeats, per_repeat=1)
     for (row, _, _), s in zip(ROWS, seconds):

@@ -108,13 +108,14 @@ def test_ais_log_z_of_the_conv_model_matches_enumeration(hier_model):
                 "a2": jax.random.normal(k2, (half,)),
                 "w": 2.0 * jax.random.normal(k3, (half, half))}
   params = {**params, "rbm": rbm_params}
-  eval_params, info = model.prepare_evaluation(params, jax.random.PRNGKey(4))
+  context, info = model.prepare_evaluation(params, jax.random.PRNGKey(4))
   exact = base.rbm_log_z_by_hand(
       (rbm_params["a1"], rbm_params["a2"], rbm_params["w"]))
   uncoupled = float(np.sum(np.logaddexp(0.0, np.concatenate(
       [rbm_params["a1"], rbm_params["a2"]]))))
   assert info["log_z_method"] == "ais"
-  assert np.isclose(float(eval_params[dvaepp_conv.LOG_Z_KEY]), info["log_z"])
+  assert np.isclose(float(context.value), info["log_z"])
+  assert np.isclose(float(context.stderr), info["log_z_stderr"])
   # Not trivial: the coupling moves log Z by nats, far beyond the tolerance.
   assert abs(exact - uncoupled) > 1.0, (exact, uncoupled)
   # An AIS estimate has a positive standard error (0 would mean exact).

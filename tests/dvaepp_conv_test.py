@@ -148,26 +148,26 @@ def test_tiny_model_trains_and_its_bound_matches_brute_force(mixed_run):
   model, losses, x = mixed_run["model"], mixed_run["losses"], mixed_run["x"]
   params, key = mixed_run["history"][-1], jax.random.PRNGKey(0)
   assert np.mean(losses[-3:]) < np.mean(losses[:3]) - 0.3, losses  # learns
-  eval_params, info = model.prepare_evaluation(params, key)
+  context, info = model.prepare_evaluation(params, key)
   assert info["log_z_method"] == "exact"
   image = x[:1]  # [1, D]
-  bound = float(jax.jit(lambda p: model.log_likelihood(
-      p, jax.random.PRNGKey(1), image, num_samples=4000, chunk_size=1000))(
-          eval_params)[0])
+  bound = float(jax.jit(lambda p, c: model.log_likelihood(
+      p, jax.random.PRNGKey(1), image, num_samples=4000, chunk_size=1000,
+      context=c))(params, context)[0])
 
   # Brute force: every z, 400 h ~ q(h | x, z) each (fixed keys).
   zs = np.array(list(itertools.product([0, 1], repeat=4)), np.float32)
   num_h = 400
   images = model.images(image)
-  _, local = model.apply(eval_params, "encode", images)
+  _, local = model.apply(params, "encode", images)
   tile = lambda a, n: jnp.repeat(a, n, axis=0)
   z_all = tile(jnp.asarray(zs), num_h)  # [16 num_h, 4]
   log_w = jax.jit(lambda p: model.local_log_weight(
       p, jax.random.PRNGKey(2), tile(images, len(z_all)), z_all,
-      tile(local, len(z_all))))(eval_params)
+      tile(local, len(z_all))))(params)
   log_px_given_z = iwae.log_mean_exp(
       np.asarray(log_w, np.float64).reshape(len(zs), num_h), axis=1)
-  log_prior = rbm_log_prior_by_hand(model.rbm_params(eval_params), zs)
+  log_prior = rbm_log_prior_by_hand(model.rbm_params(params), zs)
   brute = float(np.logaddexp.reduce(log_prior + log_px_given_z))
   # Monte Carlo error of both sides is ~0.01 nats here; a wrong log Z,
   # log q(z | x) or log p(z) shifts the bound by far more.
@@ -180,9 +180,9 @@ def test_model_log_prior_of_rbm_matches_enumeration(mixed_run):
   rbm_params = jax.tree_util.tree_map(
       lambda p: jax.random.normal(key, p.shape), model.rbm_params(params))
   params = {**params, "rbm": rbm_params._asdict()}
-  eval_params, _ = model.prepare_evaluation(params, key)
+  context, _ = model.prepare_evaluation(params, key)
   zs = np.array(list(itertools.product([0, 1], repeat=4)), np.float32)
-  np.testing.assert_allclose(model.global_log_prior(eval_params, zs),
+  np.testing.assert_allclose(model.global_log_prior(params, zs, context),
                              rbm_log_prior_by_hand(rbm_params, zs),
                              atol=1e-4)
 

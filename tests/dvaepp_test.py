@@ -345,40 +345,40 @@ def test_discrete_evaluation_is_the_exact_marginal_likelihood(prior,
                                                               hierarchical):
   model = tiny(prior, hierarchical, log_z="exact")
   params = random_params(model, seed=5)
-  eval_params, info = model.prepare_evaluation(params, jax.random.PRNGKey(0))
+  context, info = model.prepare_evaluation(params, jax.random.PRNGKey(0))
   if prior == "rbm":
     assert info["log_z_method"] == "exact" and info["log_z_stderr"] == 0.0
     np.testing.assert_allclose(info["log_z"], rbm_log_prob(params)[1],
                                rtol=1e-5)
   else:
-    assert info == {}
+    assert context is None and info == {}
   exact = jax.jit(exact_discrete, static_argnums=1)(params, prior, X)
   # Sum over every hard configuration of q(z|x) w(z) = p(x): the weights
   # (decoder at hard z, prior at hard parents) are exact.
 
   @jax.jit
-  def weighted_sum(eval_params):
+  def weighted_sum(params, context):
     z = support()
     z1 = jnp.repeat(z, 4, 0)[:, None, :]  # [16, 1, 2]: every (z1, z2)
     z2 = jnp.tile(z, (4, 1))[:, None, :]
     z1, z2 = (jnp.broadcast_to(z, (16,) + X.shape[:1] + (UNITS,))
               for z in (z1, z2))
-    l1 = jnp.broadcast_to(lin(eval_params["encoders_0"], X - MEAN), z1.shape)
-    l2 = encode2(eval_params, X, z1, hierarchical)
+    l1 = jnp.broadcast_to(lin(params["encoders_0"], X - MEAN), z1.shape)
+    l2 = encode2(params, X, z1, hierarchical)
     log_q = log_bern(l1, z1) + log_bern(l2, z2)  # [16, B]
-    log_w = model.log_weight_at(eval_params, X, ((z1, l1), (z2, l2)))
+    log_w = model.log_weight_at(params, X, ((z1, l1), (z2, l2)), context)
     return jax.scipy.special.logsumexp(log_q + log_w, 0)
 
-  np.testing.assert_allclose(weighted_sum(eval_params), exact, rtol=1e-5,
+  np.testing.assert_allclose(weighted_sum(params, context), exact, rtol=1e-5,
                              atol=1e-5)
-  bound = jax.jit(lambda p, k: model.log_likelihood(
-      p, k, X, num_samples=20_000, chunk_size=5_000))(eval_params,
-                                                      jax.random.PRNGKey(2))
+  bound = jax.jit(lambda p, c, k: model.log_likelihood(
+      p, k, X, num_samples=20_000, chunk_size=5_000, context=c))(
+          params, context, jax.random.PRNGKey(2))
   np.testing.assert_allclose(bound, exact, atol=0.03)
   assert np.all(np.asarray(bound) <= np.asarray(exact) + 0.01)
 
 
-def test_log_likelihood_of_the_rbm_needs_prepared_params():
+def test_log_likelihood_of_the_rbm_needs_the_evaluation_context():
   model = tiny("rbm")
   params = model.init(jax.random.PRNGKey(0), X)
   with pytest.raises(ValueError, match="prepare_evaluation"):

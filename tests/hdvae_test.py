@@ -300,7 +300,7 @@ def test_relaxed_elbo_is_below_the_exact_elbo():
                              atol=float(4 * jnp.max(jnp.std(hard, 0)) /
                                         math.sqrt(len(keys))) + 1e-3)
   fn = model.extra_evaluations()["relaxed_elbo"]
-  assert fn(params, keys[0], x).shape == (2,)
+  assert fn(params, keys[0], x, context=None).shape == (2,)
 
 
 # -- training through the loop, configs -------------------------------------
@@ -435,19 +435,21 @@ def test_discrete_needs_categorical_estimator():
     training.validate_config(config)
 
 
-@pytest.mark.parametrize("name,log_mass,message", [
-    ("arm", "relaxed", "cannot sample the categorical layer"),
-    ("st_gumbel_softmax", "concrete", "relaxed samples"),
+@pytest.mark.parametrize("name,log_mass,accepted", [
+    ("arm", "relaxed", "gumbel_softmax, muprop"),  # binary only
+    ("st_gumbel_softmax", "concrete", "it accepts gumbel_softmax."),  # Eq. 16
 ])
 def test_the_categorical_part_refuses_estimators_before_the_run(
-    name, log_mass, message):
-  """The part's declared estimators, checked by `validate_config`."""
+    name, log_mass, accepted):
+  """The part's declared estimators, checked by the registry in
+  `validate_config`, naming the estimator and what the model accepts."""
   config = hdvae_config.get_config("discrete")
   config.estimator.name = name
   config.model.log_mass = log_mass
-  with pytest.raises(ValueError, match=message) as error:
+  with pytest.raises(ValueError, match="not accepted by the 'hdvae'") as error:
     training.validate_config(config)
   assert f"config.estimator.name={name!r}" in str(error.value)
+  assert accepted in str(error.value)
 
 
 # -- residual blocks --------------------------------------------------------

@@ -146,7 +146,9 @@ def test_exact_log_z_and_log_prob_normalise_by_enumeration():
   params = random_params(3, scale=1.5)
   log_z, info = prior.prepare_evaluation(jax.random.PRNGKey(0), params)
   assert info["log_z_method"] == "exact" and info["log_z_stderr"] == 0.0
-  assert isinstance(info["log_z"], float) and info["log_z"] == float(log_z)
+  assert isinstance(log_z, rbm_prior.LogZ) and float(log_z.stderr) == 0.0
+  assert isinstance(info["log_z"], float) and info["log_z"] == float(
+      log_z.value)
   np.testing.assert_allclose(info["log_z"], brute_log_z(params), rtol=1e-6)
   z1, z2 = every_pair(N1, N2)
   log_p = np.asarray(prior.log_prob(params, z1, z2, log_z), np.float64)

@@ -103,12 +103,13 @@ def test_unrolled_steps_equal_scanned_steps():
   jaxpr = str(jax.make_jaxpr(steps_lib.fuse_steps(step, unroll=True))(
       state, xs))
   assert "scan" not in jaxpr and "while" not in jaxpr
-  # ConfigDict refuses the wrong type itself; a plain mapping reaches the
-  # validation.
-  config = test_config.get_config("reinforce").to_dict()
-  config["train"]["unroll_steps"] = 1
-  with pytest.raises(ValueError, match="config.train.unroll_steps"):
-    training.validate_config(config)
+  # The conv families declare unrolled steps on a CPU, the others do not.
+  unrolled_families = {name for name, entry in registry.MODELS.items()
+                       if entry.unroll_on_cpu}
+  assert unrolled_families == {"dvaepp_conv", "hdvae"}
+  on_cpu = jax.default_backend() == "cpu"
+  assert registry.unroll_steps({"model": {"name": "hdvae"}}) == on_cpu
+  assert not registry.unroll_steps({"model": {"name": "sbn"}})
 
 
 def test_annealed_temperature_is_traced_not_retraced():
@@ -411,8 +412,8 @@ def test_switching_estimator_drops_the_config_files_preferences():
 
 def test_evaluate_with_stderr_is_the_mean_and_its_standard_error():
   values = np.random.default_rng(0).random((7, 3)).astype(np.float32)
-  sums = lambda params, key, x: jnp.sum(x, -1)
-  mean, stderr = loop.evaluate_with_stderr(sums, None, values,
+  sums = lambda params, context, key, x: jnp.sum(x, -1)
+  mean, stderr = loop.evaluate_with_stderr(sums, None, None, values,
                                            jax.random.PRNGKey(0), 3)
   per_example = values.astype(np.float64).sum(-1)
   np.testing.assert_allclose(mean, per_example.mean(), rtol=1e-6)

@@ -28,6 +28,7 @@ from discrete_vi import estimators
 from discrete_vi import training
 from discrete_vi.estimators import baselines
 from discrete_vi.models import xor_flow
+from discrete_vi.models import registry
 
 import stats
 
@@ -786,7 +787,7 @@ def test_invalid_config_raises_naming_the_value(row, section, field, value,
   config = xor_flow_config.get_config(row).to_dict()  # not type-checked
   config[section][field] = value
   with pytest.raises(ValueError, match=match) as error:
-    xor_flow.validate_config(config)
+    registry.validate_model_config(config)  # the family's and the registry's
   if field not in ("name", "variant"):
     assert f"config.{section}.{field}" in str(error.value)
   if section == "model" and field != "variant":

@@ -81,6 +81,7 @@ from discrete_vi import checks
 from discrete_vi.distributions import rbm
 from discrete_vi.estimators import smoothing as smoothing_lib
 from discrete_vi.models import _checks
+from discrete_vi.models import base
 from discrete_vi.models import dvaepp_bounds as bounds
 from discrete_vi.models import layers
 from discrete_vi.models.base import ModelAux
@@ -95,12 +96,12 @@ PRIORS = ("factorial", "directed", "rbm")
 ELBOS = ("joint", "marginal")
 ARCHITECTURES = ("linear", "nonlinear")
 MEAN_CLIP = (1e-3, 0.999)  # decoder bias init: logit(clip(mean_x, ...))
-LOG_Z_KEY = "log_z"  # where prepare_evaluation puts log Z in the params
 
 
-def with_log_z(prior: Optional[rbm_prior.RBMPrior], rbm_params_of,
-               params, key: PRNGKey) -> tuple[Any, dict]:
-  """The evaluation parameters of a DVAE++ (dense or conv) and their info.
+def prepare_rbm_evaluation(prior: Optional[rbm_prior.RBMPrior],
+                           rbm_params_of, params, key: PRNGKey
+                           ) -> tuple[Optional[rbm_prior.LogZ], dict]:
+  """The evaluation context of a DVAE++ (dense or conv) and its info.
 
   Args:
     prior: the model's `rbm_prior.RBMPrior`, or None (factorial priors).
@@ -109,15 +110,13 @@ def with_log_z(prior: Optional[rbm_prior.RBMPrior], rbm_params_of,
     key: PRNG key (AIS).
 
   Returns:
-    With an RBM prior, params with log Z under `LOG_Z_KEY` and info
-    {log_z, log_z_stderr, log_z_method} (`RBMPrior.prepare_evaluation`:
-    exact enumeration of a half of <= 20 units, else AIS); otherwise
-    `(params, {})`.
+    With an RBM prior, its `rbm_prior.LogZ` and info {log_z, log_z_stderr,
+    log_z_method} (`RBMPrior.prepare_evaluation`: exact enumeration of a
+    half of <= 20 units, else AIS); otherwise `(None, {})`.
   """
   if prior is None:
-    return params, {}
-  log_z, info = prior.prepare_evaluation(key, rbm_params_of(params))
-  return {**params, LOG_Z_KEY: log_z}, info
+    return None, {}
+  return prior.prepare_evaluation(key, rbm_params_of(params))
 
 
 class DVAEPPModule(nn.Module):
@@ -185,6 +184,7 @@ class DVAEPPModule(nn.Module):
 
 class DVAEPP:
   """A DVAE++ model and the pure functions of `models.base.Model`."""
+  sample_columns = base.SAMPLE_COLUMNS
 
   def __init__(self, data_mean: Any, *, data_dim: int = 784,
                latent_dim: int = 200, prior: str = "factorial",
@@ -265,7 +265,6 @@ class DVAEPP:
     return jax.jit(self.module.init)(key, x)["params"]  # one compile
 
   def _apply(self, params, method: str, *args):
-    params = {k: v for k, v in params.items() if k != LOG_Z_KEY}
     return self.module.apply({"params": params}, *args,
                              method=getattr(DVAEPPModule, method))
 
@@ -401,44 +400,48 @@ class DVAEPP:
     return self._pass(params, x, chain.hard_sampler(key), lambda path: tuple(
         (draw.z, logits) for draw, logits in path))
 
-  def log_prior(self, params, zs: Sequence[Array]) -> Array:
+  def log_prior(self, params, zs: Sequence[Array], context=None) -> Array:
     """log p(z) of the discrete prior at hard z, `[...]` (the RBM's needs
-    `params[LOG_Z_KEY]`, from `prepare_evaluation`)."""
+    its `rbm_prior.LogZ` as `context`, from `prepare_evaluation`)."""
     if self.rbm_prior is not None:
       return self.rbm_prior.log_prob(self.rbm_params(params), zs[0], zs[1],
-                                     params.get(LOG_Z_KEY))
+                                     context)
     return sum(self.part.log_prob(
         self._apply(params, "prior_logits_of", g, zs[0]), latents.hard_draw(z))
                for g, z in enumerate(zs))
 
-  def log_weight_at(self, params, x: Array, path) -> Array:
+  def log_weight_at(self, params, x: Array, path, context=None) -> Array:
     """log p(x, z) - log q(z | x) at hard `path` = ((z_g, q_logits_g), ...)."""
     zs = [z for z, _ in path]
     log_q = sum(self.part.log_prob(logits, latents.hard_draw(z))
                 for z, logits in path)
     log_px = elbo.bernoulli_log_likelihood(self._apply(params, "decode", zs), x)
-    return log_px + self.log_prior(params, zs) - log_q
+    return log_px + self.log_prior(params, zs, context) - log_q
 
-  def log_weights(self, params, key: PRNGKey, x: Array, num_samples: int
-                  ) -> Array:
+  def log_weights(self, params, key: PRNGKey, x: Array, num_samples: int,
+                  context=None) -> Array:
     """`[n, B]` log importance weights at hard samples z ~ q(z | x)."""
     xs = jnp.broadcast_to(x, (num_samples,) + x.shape)
-    return self.log_weight_at(params, xs, self.hard_path(params, key, xs))
+    return self.log_weight_at(params, xs, self.hard_path(params, key, xs),
+                              context)
 
   def log_likelihood(self, params, key: PRNGKey, x: Array, num_samples: int = 100,
-                     chunk_size: int = 100) -> Array:
+                     chunk_size: int = 100, context=None) -> Array:
     """`[B]` the k-sample importance-weighted bound of the discrete model
-    (Burda et al., 2016), chunked (`objectives.iwae.iwae_bound`); params as
-    returned by `prepare_evaluation`."""
+    (Burda et al., 2016), chunked (`objectives.iwae.iwae_bound`); `context`
+    as returned by `prepare_evaluation` (the RBM's `LogZ`)."""
     x = self._check_data(x)
-    return iwae.iwae_bound(lambda k, n: self.log_weights(params, k, x, n),
-                           key, num_samples, chunk_size)
+    return iwae.iwae_bound(
+        lambda k, n: self.log_weights(params, k, x, n, context), key,
+        num_samples, chunk_size)
 
-  def prepare_evaluation(self, params, key: PRNGKey):
-    """RBM prior: params with log Z added under `LOG_Z_KEY`, and info
-    {log_z, log_z_stderr, log_z_method} (`RBMPrior.prepare_evaluation`);
-    `(params, {})` for the other priors."""
-    return with_log_z(self.rbm_prior, self.rbm_params, params, key)
+  def prepare_evaluation(self, params, key: PRNGKey, *, state=None):
+    """RBM prior: its `rbm_prior.LogZ` as the context, and info {log_z,
+    log_z_stderr, log_z_method} (`RBMPrior.prepare_evaluation`); `(None,
+    {})` for the other priors."""
+    del state
+    return prepare_rbm_evaluation(self.rbm_prior, self.rbm_params, params,
+                                  key)
 
   def extra_evaluations(self) -> dict:
     """None beyond the bound (log Z is reported by prepare_evaluation)."""
@@ -489,14 +492,19 @@ def validate_config(config) -> None:
                       sorted(layers.ACTIVATIONS))
   checks.check_int("config.train.kl_warmup_steps",
                    config["train"]["kl_warmup_steps"], 0)
-  checks.check_one_of("config.estimator.name", config["estimator"]["name"],
-                      SMOOTHING_ESTIMATORS)
   if model["prior"] == "rbm" and model["elbo"] != "joint":
     raise ValueError(f"config.model.elbo={model['elbo']!r}: the RBM prior "
                      f"trains the joint bound with the KL of Eq. (7); use "
                      f"'joint'.")
   rbm_prior.validate_config(
       config, (model["num_latents"],) * 2 if model["prior"] == "rbm" else None)
+
+
+def accepted_estimators(config) -> tuple[str, ...]:
+  """The smoothing estimators (DVAE, DVAE++, DVAE#): the model's bounds
+  need the smoothed zeta of Eqs. (4)-(5) whatever the config."""
+  del config
+  return SMOOTHING_ESTIMATORS
 
 
 def num_groups_of(prior: str, layers_: int) -> tuple[int, bool]:

@@ -135,7 +135,6 @@ DECODERS = ("multiscale", "factorial")
 GLOBAL_GROUPS = (1, 2, 4)
 VALUE_TYPES = ("binary", "uint8")
 KL_BALANCE_EPS = 0.01  # nats, keeps every group's weight above zero
-LOG_Z_KEY = dvaepp.LOG_Z_KEY
 LOCAL_GROUPS_KEY = "local_groups"  # params: the J groups' stacked networks
 # The latent part of each kind of global and local latents.
 GLOBAL_PARTS = {"rbm": latents.Bernoulli(), "bernoulli": latents.Bernoulli(),
@@ -290,10 +289,9 @@ class DVAEPPConv:
     return params
 
   def apply(self, params, method: str, *args):
-    """Calls the network's `method` (the local groups' and evaluation
-    entries such as log Z are dropped from `params`)."""
-    params = {k: v for k, v in params.items()
-              if k not in (LOG_Z_KEY, LOCAL_GROUPS_KEY)}
+    """Calls the network's `method` (the local groups' entry is dropped
+    from `params`)."""
+    params = {k: v for k, v in params.items() if k != LOCAL_GROUPS_KEY}
     return self.net.apply({"params": params}, *args,
                           method=getattr(net_lib.ConvDVAEPPNet, method))
 
@@ -525,12 +523,13 @@ class DVAEPPConv:
       return z, sum(self.global_part.log_prob(q, draw) for draw, q in path)
     return self.global_pass(params, features, chain.hard_sampler(key), finish)
 
-  def global_log_prior(self, params, z: Array) -> Array:
-    """log p(z) `[N]` of global samples (the RBM's needs params[LOG_Z_KEY])."""
+  def global_log_prior(self, params, z: Array, context=None) -> Array:
+    """log p(z) `[N]` of global samples (the RBM's needs its
+    `rbm_prior.LogZ` as `context`, from `prepare_evaluation`)."""
     if self.rbm_prior is not None:
       half = self.num_global // 2
       return self.rbm_prior.log_prob(self.rbm_params(params), z[:, :half],
-                                     z[:, half:], params.get(LOG_Z_KEY))
+                                     z[:, half:], context)
     return self.global_part.log_prob(self.apply(params, "global_prior_params"),
                                      latents.hard_draw(z))
 
@@ -549,9 +548,10 @@ class DVAEPPConv:
     return jnp.sum(log_ws, 0) + self.apply(params, "data_log_prob", state,
                                            images)
 
-  def log_weights(self, params, key: PRNGKey, x: Array, num_samples: int
-                  ) -> Array:
-    """`[n, B]` log importance weights log p(x, z, h) - log q(z, h | x)."""
+  def log_weights(self, params, key: PRNGKey, x: Array, num_samples: int,
+                  context=None) -> Array:
+    """`[n, B]` log importance weights log p(x, z, h) - log q(z, h | x)
+    (`context` from `prepare_evaluation`)."""
     images = self.images(x)
     batch = images.shape[0]
     features, local = self.apply(params, "encode", images)
@@ -559,25 +559,29 @@ class DVAEPPConv:
         (num_samples * batch,) + a.shape[1:])
     global_key, local_key = jax.random.split(key)
     z, log_q = self.global_hard(params, global_key, tile(features))
-    log_w = (self.global_log_prior(params, z) - log_q +
+    log_w = (self.global_log_prior(params, z, context) - log_q +
              self.local_log_weight(params, local_key, tile(images), z,
                                    tile(local)))
     return log_w.reshape(num_samples, batch)
 
   def log_likelihood(self, params, key: PRNGKey, x: Array,
-                     num_samples: int = 100, chunk_size: int = 100) -> Array:
+                     num_samples: int = 100, chunk_size: int = 100,
+                     context=None) -> Array:
     """`[B]` the k-sample importance-weighted bound of the discrete model
-    (`objectives.iwae.iwae_bound`, chunked); params from
-    `prepare_evaluation`."""
+    (`objectives.iwae.iwae_bound`, chunked); `context` from
+    `prepare_evaluation` (the RBM's `LogZ`)."""
     x = jnp.asarray(x, jnp.float32)
-    return iwae.iwae_bound(lambda k, n: self.log_weights(params, k, x, n),
-                           key, num_samples, chunk_size)
+    return iwae.iwae_bound(
+        lambda k, n: self.log_weights(params, k, x, n, context), key,
+        num_samples, chunk_size)
 
-  def prepare_evaluation(self, params, key: PRNGKey):
-    """RBM prior: params with log Z under `LOG_Z_KEY`, and info {log_z,
+  def prepare_evaluation(self, params, key: PRNGKey, *, state=None):
+    """RBM prior: its `rbm_prior.LogZ` as the context, and info {log_z,
     log_z_stderr, log_z_method} (`RBMPrior.prepare_evaluation`: exact, or
-    AIS); `(params, {})` otherwise."""
-    return dvaepp.with_log_z(self.rbm_prior, self.rbm_params, params, key)
+    AIS); `(None, {})` otherwise."""
+    del state
+    return dvaepp.prepare_rbm_evaluation(self.rbm_prior, self.rbm_params,
+                                         params, key)
 
   def extra_evaluations(self) -> dict:
     """None: the loop converts the bound of 8-bit data to bits per dim."""
@@ -693,11 +697,15 @@ def validate_config(config) -> None:
                       sorted(layers.ACTIVATIONS))
   checks.check_int("config.train.kl_warmup_steps",
                    config["train"]["kl_warmup_steps"], 0)
-  checks.check_one_of("config.estimator.name", config["estimator"]["name"],
-                      SMOOTHING_ESTIMATORS)
   rbm_prior.validate_config(
       config, (model["num_global"] // 2,) * 2
       if model["global_prior"] == "rbm" else None)
+
+
+def accepted_estimators(config) -> tuple[str, ...]:
+  """The smoothing estimators (as the dense DVAE++), whatever the config."""
+  del config
+  return SMOOTHING_ESTIMATORS
 
 
 def from_config(config, spec) -> DVAEPPConv:

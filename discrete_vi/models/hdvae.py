@@ -81,6 +81,7 @@ import numpy as np
 from discrete_vi import checks
 from discrete_vi import estimators
 from discrete_vi.models import _checks
+from discrete_vi.models import base
 from discrete_vi.models import hdvae_net
 from discrete_vi.models import layers
 from discrete_vi.models import memory
@@ -128,9 +129,10 @@ def freebits_kl(kl: Array, lam: float, mode: str) -> Array:
   return jnp.where(active, kl, lam)
 
 
-class HDVAE:
+class HDVAE(base.NothingToPrepare):
   """HD-VAE or its Gaussian baseline, with the pure functions of
   `models.base.Model`. Holds static configuration only."""
+  sample_columns = base.SAMPLE_COLUMNS
 
   def __init__(self, data_mean: Any, *, num_variables: Sequence[int] = (16,),
                num_classes: Sequence[int] = (256,), latent: str = "discrete",
@@ -362,8 +364,11 @@ class HDVAE:
                       num_samples=num_samples)
 
   def log_likelihood(self, params, key: PRNGKey, x: Array,
-                     num_samples: int = 1000, chunk_size: int = 100) -> Array:
-    """`[B]` the k-sample bound L_k at tau = 0 (Burda et al., 2016)."""
+                     num_samples: int = 1000, chunk_size: int = 100,
+                     context=None) -> Array:
+    """`[B]` the k-sample bound L_k at tau = 0 (Burda et al., 2016); no
+    evaluation context."""
+    del context
     return iwae.iwae_bound(lambda k, n: self.log_weights(params, k, x, n),
                            key, num_samples, chunk_size)
 
@@ -409,11 +414,6 @@ class HDVAE:
     return relaxed_objectives.relaxed_elbo(
         _log_weight(relaxed), relaxed.distance, self.lipschitz_constant(params))
 
-  def prepare_evaluation(self, params, key: PRNGKey):
-    """Nothing to prepare: `(params, {})`."""
-    del key
-    return params, {}
-
   def extra_evaluations(self) -> dict:
     """"kl" always; "relaxation_bias" for discrete latents; "relaxed_elbo"
     with the Lipschitz decoder."""
@@ -422,7 +422,7 @@ class HDVAE:
       out["relaxation_bias"] = self.relaxation_bias
     if self.decoder == "lipschitz":
       out["relaxed_elbo"] = self.relaxed_elbo
-    return out
+    return {name: base.without_context(fn) for name, fn in out.items()}
 
   def sample(self, params, key: PRNGKey, n: int) -> Array:
     """`[n, 784]` pixel probabilities of x ~ p(x | z), z ~ p(z) at tau = 0."""
@@ -543,15 +543,17 @@ def validate_config(config) -> None:
   if model["latent"] == "discrete" and distribution != "categorical":
     raise ValueError(f"config.estimator.distribution={distribution!r} must be "
                      f"'categorical' for discrete HD-VAE layers.")
-  if model["latent"] == "discrete":  # the part's own check, before the run
-    name = config["estimator"].get("name")
-    try:
-      latents.Categorical(model["log_mass"]).check_estimator(
-          estimators.make(name, distribution=distribution))
-    except ValueError as error:
-      raise ValueError(f"config.estimator.name={name!r} with "
-                       f"config.model.log_mass={model['log_mass']!r}: "
-                       f"{error}") from None
+
+
+def accepted_estimators(config) -> tuple[str, ...]:
+  """Discrete layers: what the categorical part with `config.model.
+  log_mass` accepts (`latents.Categorical.accepted_estimators`; Eq. 16
+  needs a relaxed forward pass); normal layers: every estimator (it does
+  not apply to a reparameterised layer)."""
+  model = config["model"]
+  if model["latent"] == "discrete":
+    return latents.Categorical(model["log_mass"]).accepted_estimators()
+  return tuple(sorted(estimators.ESTIMATORS))
 
 
 def from_config(config, spec) -> HDVAE:

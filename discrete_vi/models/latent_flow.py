@@ -100,6 +100,7 @@ import jax.numpy as jnp
 from discrete_vi import checks
 from discrete_vi.distributions import bernoulli
 from discrete_vi.estimators import baselines
+from discrete_vi.models import base
 from discrete_vi.models import layers
 from discrete_vi.models import xor_flow_common as common
 from discrete_vi.models.base import ModelAux
@@ -325,7 +326,8 @@ class LatentFlow(common.FlowBase):
     raise NotImplementedError
 
   def log_likelihood(self, params, key: PRNGKey, x: Array, *,
-                     num_samples: int = 1000, chunk_size: int = 100) -> Array:
+                     num_samples: int = 1000, chunk_size: int = 100,
+                     context=None) -> Array:
     """The k-sample importance-weighted bound on log p(x), `[B]`.
 
     Args:
@@ -334,7 +336,9 @@ class LatentFlow(common.FlowBase):
       x: `[B, D]` binary data.
       num_samples: k (the paper: 1,000).
       chunk_size: samples per chunk.
+      context: None (nothing to prepare).
     """
+    del context
     x = self.check_data(x)
 
     def weights(k, n):
@@ -362,8 +366,9 @@ class LatentFlow(common.FlowBase):
     return x
 
   def extra_evaluations(self) -> Mapping[str, Any]:
-    """`greedy_log_likelihood`: fn(params, key, x) -> `[B]`."""
-    return {"greedy_log_likelihood": self.greedy_log_likelihood}
+    """`greedy_log_likelihood` (`models.base.EvaluationFn`)."""
+    return {"greedy_log_likelihood":
+                base.without_context(self.greedy_log_likelihood)}
 
 
 # -- the full posterior --------------------------------------------------------
@@ -530,7 +535,8 @@ class FullPosteriorFlow(LatentFlow):
   def extra_evaluations(self) -> Mapping[str, Any]:
     """`greedy_log_likelihood` and `greedy_posterior_score`."""
     return {**super().extra_evaluations(),
-            "greedy_posterior_score": self.greedy_posterior_score}
+            "greedy_posterior_score":
+                base.without_context(self.greedy_posterior_score)}
 
 
 # -- the special case q = p ----------------------------------------------------

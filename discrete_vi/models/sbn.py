@@ -98,6 +98,7 @@ import numpy as np
 from discrete_vi import checks
 from discrete_vi.distributions import bernoulli
 from discrete_vi.models import _checks
+from discrete_vi.models import base
 from discrete_vi.models import layers
 from discrete_vi.models.base import ModelAux
 from discrete_vi.objectives import elbo
@@ -178,12 +179,13 @@ class SBNModule(nn.Module):
     return out
 
 
-class SigmoidBeliefNet:
+class SigmoidBeliefNet(base.NothingToPrepare):
   """An SBN and the pure functions of the model contract (`models.base.Model`).
 
   The object holds only static configuration; all arrays that change
   (parameters, estimator state, keys) are arguments and results.
   """
+  sample_columns = base.SAMPLE_COLUMNS
 
   def __init__(self, data_mean: Any, *, latent_dim: int = 200,
                num_layers: int = 1, hidden_dims: Sequence[int] = (),
@@ -420,7 +422,8 @@ class SigmoidBeliefNet:
     return self.integrand(params, xs, path, 1.0)
 
   def log_likelihood(self, params, key: PRNGKey, x: Array,
-                     num_samples: int = 100, chunk_size: int = 100) -> Array:
+                     num_samples: int = 100, chunk_size: int = 100,
+                     context=None) -> Array:
     r"""The k-sample importance-weighted bound on log p(x), `[B]`.
 
     Always on the discrete model: hard samples z_1 ~ q(z_1|x), then
@@ -434,19 +437,16 @@ class SigmoidBeliefNet:
       num_samples: k (static): 100 in REBAR/RELAX/DisARM evaluations, 4000
         for DVAE++'s final test numbers.
       chunk_size: samples per chunk (static).
+      context: None (nothing to prepare).
 
     Returns:
       `[B]` estimates of the k-sample bound L_k <= log p(x) (Burda et al.,
       2016).
     """
+    del context
     return iwae.iwae_bound(
         lambda k, n: self.log_weights(params, k, x, n), key, num_samples,
         chunk_size)
-
-  def prepare_evaluation(self, params, key: PRNGKey):
-    """Nothing to prepare: `(params, {})` (see `models.base.Model`)."""
-    del key
-    return params, {}
 
   def extra_evaluations(self) -> dict:
     """None beyond the importance-weighted bound."""
@@ -530,6 +530,13 @@ def two_layer(data_mean, **kwargs) -> SigmoidBeliefNet:
 # -- the model registry's entry (`discrete_vi.models.registry`) -------------
 
 ARCHITECTURES = ("linear", "nonlinear", "two_layer")
+
+
+def accepted_estimators(config) -> tuple[str, ...]:
+  """Every binary estimator its Bernoulli layers accept
+  (`latents.Bernoulli.accepted_estimators`), whatever the config."""
+  del config
+  return latents.Bernoulli().accepted_estimators()
 
 
 def validate_config(config) -> None:

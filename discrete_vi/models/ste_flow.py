@@ -208,9 +208,11 @@ class STEFlow(common.FlowBase):
     return -jnp.mean(surrogate), ModelAux(log_px, None, {})
 
   def log_likelihood(self, params, key: PRNGKey, x: Array, *,
-                     num_samples: int = 1, chunk_size: int = 1) -> Array:
-    """The exact log p(x), `[B]` (`num_samples`, `chunk_size` unused)."""
-    del key, num_samples, chunk_size
+                     num_samples: int = 1, chunk_size: int = 1,
+                     context=None) -> Array:
+    """The exact log p(x), `[B]` (`num_samples`, `chunk_size`, `context`
+    unused)."""
+    del key, num_samples, chunk_size, context
     return jnp.sum(self.base_log_prob(params, self.to_base(
         params, self.check_data(x))), -1)
 

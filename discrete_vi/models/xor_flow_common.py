@@ -26,6 +26,7 @@ import numpy as np
 from discrete_vi import checks
 from discrete_vi.distributions import bernoulli
 from discrete_vi.models import _checks
+from discrete_vi.models import base
 from discrete_vi.models import layers
 from discrete_vi.models import made as made_lib
 from discrete_vi.types import Array, PRNGKey
@@ -99,7 +100,7 @@ def check_data(x, data_dim: int) -> Array:
   return _checks.check_data(x, data_dim, exactly_binary=True)
 
 
-class FlowBase:
+class FlowBase(base.NothingToPrepare):
   """What the XOR flows share beside the Flax module: parameters, the base
   log-probability and the evaluators. Subclasses set `module` (a Flax module
   with methods `base` and `conditioner`) and `mades` (one per layer).
@@ -111,6 +112,7 @@ class FlowBase:
       pixel-by-pixel scans (O(D H) per sample); False forces full passes
       (O(D^2 H); same results, for benchmarks and tests).
   """
+  sample_columns = base.SAMPLE_COLUMNS
   data_dim: int
   depth: int
   incremental_sampler: bool
@@ -121,11 +123,6 @@ class FlowBase:
     """Initial parameters: `conditioners_<l>` (and `posteriors_<l>`,
     `base_logits` when present)."""
     return self.module.init(key, self.check_data(x_example))["params"]
-
-  def prepare_evaluation(self, params, key: PRNGKey):
-    """Nothing to prepare: `(params, {})` (see `models.base.Model`)."""
-    del key
-    return params, {}
 
   def apply(self, params, method: str, *args):
     """Calls the Flax module's method `method` with `params`."""

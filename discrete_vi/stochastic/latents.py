@@ -7,7 +7,8 @@ pure functions of the layer's distribution parameters:
   the layer when the part cannot be sampled by it (the one place where a
   part's accepted estimators are declared: `estimators.DISTRIBUTIONS` and
   the bound `distribution` option; continuous parts accept any, since the
-  estimator does not apply to them).
+  estimator does not apply to them); discrete parts also list them
+  (`accepted_estimators`, what the model registry declares).
 * `sample(key, params)`: an exact draw of q (hard for discrete parts).
 * `pathwise(estimator, key, params)`: the draw a pathwise estimator
   evaluates f at (`Estimator.sample`).
@@ -82,6 +83,24 @@ class _DiscretePart:
   def check_estimator(self, estimator: Estimator, layer=None) -> None:
     """ValueError unless `estimator` samples this part's distribution."""
     _check_discrete_estimator(self.distribution, estimator, layer)
+
+  def accepted_estimators(self) -> tuple[str, ...]:
+    """The names of the registry's estimators `check_estimator` accepts
+    (bound to this part's distribution), sorted."""
+    return tuple(sorted(name for name in estimators_lib.ESTIMATORS
+                        if self.accepts(name)))
+
+  def accepts(self, name: str) -> bool:
+    """Whether estimator `name`, bound to this part's distribution, passes
+    `check_estimator`."""
+    if self.distribution not in estimators_lib.DISTRIBUTIONS.get(name, ()):
+      return False
+    try:
+      self.check_estimator(estimators_lib.make(
+          name, distribution=self.distribution))
+    except ValueError:
+      return False
+    return True
 
   def pathwise(self, estimator: Estimator, key: PRNGKey, params: Array
                ) -> Draw:

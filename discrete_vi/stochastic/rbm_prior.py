@@ -99,6 +99,18 @@ def log_z_method(method: str, num_units: tuple[int, int]) -> str:
   return method
 
 
+class LogZ(NamedTuple):
+  """log Z of an RBM for evaluating the discrete model (a pytree: the
+  evaluation context of a model with an RBM prior, `prepare_evaluation`).
+
+  Attributes:
+    value: scalar, the exact log Z or an AIS estimate of it.
+    stderr: scalar, its standard error (0 for the exact value).
+  """
+  value: Array
+  stderr: Array
+
+
 class TrainingTerms(NamedTuple):
   """What one training step adds for the RBM prior (`training_terms`).
 
@@ -248,7 +260,7 @@ class RBMPrior:
   # -- evaluation on the discrete model ------------------------------------
 
   def prepare_evaluation(self, key: PRNGKey, rbm_params: rbm.RBMParams
-                         ) -> tuple[Array, dict]:
+                         ) -> tuple[LogZ, dict]:
     """log Z for evaluating the discrete model, by enumeration or AIS.
 
     Args:
@@ -256,10 +268,10 @@ class RBMPrior:
       rbm_params: the RBM (under stop_gradient).
 
     Returns:
-      `(log_z, info)`: the scalar estimate, and info {"log_z",
-      "log_z_stderr", "log_z_method"} as Python floats and "exact" / "ais"
-      (stderr 0 for the exact value, AIS's delta-method standard error
-      otherwise, `rbm.ais_log_z`).
+      `(LogZ, info)`: the estimate and its standard error (0 for the exact
+      value, AIS's delta-method standard error otherwise, `rbm.ais_log_z`),
+      and info {"log_z", "log_z_stderr", "log_z_method"} as Python floats
+      and "exact" / "ais".
     """
     method = self.log_z_method_for(rbm.num_units(rbm_params))
     rbm_params = jax.lax.stop_gradient(rbm_params)
@@ -272,21 +284,22 @@ class RBMPrior:
           num_temperatures=self.ais_num_temperatures)
     info = {"log_z": float(log_z), "log_z_stderr": float(stderr),
             "log_z_method": method}
-    return log_z, info
+    return LogZ(log_z, stderr), info
 
   @staticmethod
   def log_prob(rbm_params: rbm.RBMParams, z1: ArrayLike, z2: ArrayLike,
-               log_z: Optional[ArrayLike]) -> Array:
+               log_z: Optional[LogZ]) -> Array:
     """log p(z1, z2) = -E(z1, z2) - log Z, `[...]` for z1 `[..., n1]`,
-    z2 `[..., n2]`, given log Z from `prepare_evaluation`.
+    z2 `[..., n2]`, given the `LogZ` from `prepare_evaluation`.
 
     Raises:
-      ValueError: if `log_z` is None.
+      ValueError: if `log_z` is not a `LogZ` (e.g. None: no context).
     """
-    if log_z is None:
+    if not isinstance(log_z, LogZ):
       raise ValueError("the RBM prior's log p(z) needs log Z: pass the "
-                       "parameters returned by prepare_evaluation.")
-    return rbm.exact_log_prob(rbm_params, z1, z2, log_z)
+                       "evaluation context returned by prepare_evaluation "
+                       f"(got {type(log_z).__name__}).")
+    return rbm.exact_log_prob(rbm_params, z1, z2, log_z.value)
 
   # -- sampling -------------------------------------------------------------
 

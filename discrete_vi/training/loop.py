@@ -13,7 +13,7 @@ import json
 import math
 import os
 import time
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from absl import logging
 import jax
@@ -23,6 +23,7 @@ import numpy as np
 
 from discrete_vi import data as data_lib
 from discrete_vi.distributions import discretized_logistic as dlogistic
+from discrete_vi.models import registry
 from discrete_vi.training import checkpoints
 from discrete_vi.training import parallel
 from discrete_vi.training import setup as setup_lib
@@ -40,14 +41,16 @@ class NonFiniteError(FloatingPointError):
 # -- evaluation ----------------------------------------------------------------
 
 
-def evaluate_with_stderr(eval_step, params, split: np.ndarray, key,
+def evaluate_with_stderr(eval_step, params, context, split: np.ndarray, key,
                          batch_size: int) -> tuple[float, float]:
-  """Mean of `eval_step` over every example of `split`, and its standard
-  error over the examples (sample std / sqrt(N); 0 for one example)."""
+  """Mean of `eval_step(params, context, key, x)` over every example of
+  `split`, and its standard error over the examples (sample std / sqrt(N);
+  0 for one example)."""
   total, squares, count = 0.0, 0.0, 0
   for i, (x, mask) in enumerate(data_lib.eval_batches(split, batch_size)):
-    values = np.asarray(eval_step(params, jax.random.fold_in(key, i), x),
-                        np.float64)[np.asarray(mask)]
+    values = np.asarray(
+        eval_step(params, context, jax.random.fold_in(key, i), x),
+        np.float64)[np.asarray(mask)]
     total += float(values.sum())
     squares += float(np.square(values).sum())
     count += values.size
@@ -56,9 +59,11 @@ def evaluate_with_stderr(eval_step, params, split: np.ndarray, key,
   return mean, float(np.sqrt(variance / count))
 
 
-def evaluate(eval_step, params, split: np.ndarray, key, batch_size: int) -> float:
+def evaluate(eval_step, params, context, split: np.ndarray, key,
+             batch_size: int) -> float:
   """Mean importance-weighted bound over every example of `split`."""
-  return evaluate_with_stderr(eval_step, params, split, key, batch_size)[0]
+  return evaluate_with_stderr(eval_step, params, context, split, key,
+                              batch_size)[0]
 
 
 # -- the loop ------------------------------------------------------------------
@@ -156,7 +161,7 @@ def compile_steps(config, run: setup_lib.Setup, mesh):
   """The jitted fused train steps (donating the state) and evaluation step."""
   fused = parallel.jit_train_steps(steps_lib.fuse_steps(
       steps_lib.make_train_step(run.model, run.tx, run.estimator),
-      unroll=config.train.get("unroll_steps", False)), mesh)
+      unroll=registry.unroll_steps(config)), mesh)
   eval_step = parallel.shard_eval_step(
       steps_lib.make_eval_step(run.model, config.eval.num_samples,
                                config.eval.chunk_size),
@@ -200,16 +205,18 @@ def log_progress(config, chunk: Chunk, start_step: int, wall_offset: float
           **chunk.metrics}
 
 
-def prepared_evaluation(model, params, key) -> tuple:
-  """`model.prepare_evaluation` with its info split for the writers.
+def prepared_evaluation(model, state, key) -> tuple:
+  """`model.prepare_evaluation` of a train state, its info made writable.
 
   Returns:
-    `(evaluation params, info)`: info maps names to Python floats or
-    strings (strings go to results.json only).
+    `(context, info)`: the evaluation context (a pytree or None) and info
+    mapping names to Python floats or strings (strings go to results.json
+    only).
   """
-  eval_params, info = model.prepare_evaluation(params, key)
+  context, info = model.prepare_evaluation(state.params, key,
+                                           state=state.model_state)
   info = {k: v if isinstance(v, str) else float(v) for k, v in info.items()}
-  return eval_params, info
+  return context, info
 
 
 def _numbers(info: dict) -> dict:
@@ -228,8 +235,9 @@ def evaluate_and_keep_best(config, model, eval_step, state, valid, eval_key,
   step = int(state.step)
   key = jax.random.fold_in(eval_key, step)
   prepare_key = jax.random.fold_in(key, EVAL_SEED_OFFSET)
-  eval_params, info = prepared_evaluation(model, state.params, prepare_key)
-  value = evaluate(eval_step, eval_params, valid, key, config.eval.batch_size)
+  context, info = prepared_evaluation(model, state, prepare_key)
+  value = evaluate(eval_step, state.params, context, valid, key,
+                   config.eval.batch_size)
   logging.info("step %d  valid %d-sample bound %.3f %s", step,
                config.eval.num_samples, value, info or "")
   if best["valid_log_likelihood"] is None or value > best["valid_log_likelihood"]:
@@ -319,11 +327,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
 def save_samples(images: np.ndarray, path: str, model, dataset) -> None:
   """samples.png: `[N, D]` model samples as images of the data's shape, 8-bit
-  values shown on 0..255, in rows of the model's `sample_columns` when it
-  has one (a model whose consecutive samples share a latent, e.g. one
-  global sample per row, Vahdat et al., 2018, Fig. 4), else 10 per row."""
+  values shown on 0..255, in rows of the model's `sample_columns` (e.g.
+  one global sample per row, Vahdat et al., 2018, Fig. 4)."""
   writers.save_image_grid(
-      images, path, getattr(model, "sample_columns", writers.GRID_COLUMNS),
+      images, path, model.sample_columns,
       image_shape=dataset.image_shape,
       max_value=255.0 if dataset.value_type == "uint8" else 1.0)
 
@@ -346,6 +353,13 @@ def bits_per_dim_entries(split: str, bound: float, stderr: float,
           f"{split}_bits_per_dim_stderr": stderr / (num_dims * math.log(2.0))}
 
 
+def extra_step(fn) -> Callable:
+  """An extra evaluation `fn(params, key, x, *, context)` as a jitted
+  `eval_step(params, context, key, x)`."""
+  return jax.jit(lambda params, context, key, x: fn(params, key, x,
+                                                    context=context))
+
+
 def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
                      wall_time_s, eval_step=None) -> dict:
   """Test and valid bounds of the best checkpoint, PNGs and results.json.
@@ -363,13 +377,13 @@ def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
   bounds, extra = {}, {}
   for i, split in enumerate(("valid", "test")):
     # Prepared anew for each split (e.g. a fresh AIS estimate of log Z).
-    eval_params, info = prepared_evaluation(
-        model, final_state.params, jax.random.fold_in(key, 200 + i))
+    context, info = prepared_evaluation(
+        model, final_state, jax.random.fold_in(key, 200 + i))
     extra.update({f"{split}_{k}": v for k, v in info.items()})
     data = evaluation_examples(config, dataset, split)
     bounds[split], stderr = evaluate_with_stderr(
-        eval_step, eval_params, data, jax.random.fold_in(key, i),
-        config.eval.batch_size)
+        eval_step, final_state.params, context, data,
+        jax.random.fold_in(key, i), config.eval.batch_size)
     if dataset.value_type == "uint8":  # the same bound in bits per dimension
       extra.update(bits_per_dim_entries(split, bounds[split], stderr,
                                         data.shape[1]))
@@ -377,8 +391,8 @@ def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
     # Each reported with its standard error over the split's examples.
     for name, fn in model.extra_evaluations().items():
       extra[f"{split}_{name}"], extra[f"{split}_{name}_stderr"] = (
-          evaluate_with_stderr(jax.jit(fn), eval_params, data,
-                               jax.random.fold_in(key, 100 + i),
+          evaluate_with_stderr(extra_step(fn), final_state.params, context,
+                               data, jax.random.fold_in(key, 100 + i),
                                config.eval.batch_size))
   records = writers.read_metrics(workdir)
   train_objectives = [r["train_objective"] for r in records

@@ -115,23 +115,24 @@ def jit_train_steps(train_steps: Callable, mesh: Mesh) -> Callable:
 
 def shard_eval_step(eval_step: Callable, mesh: Mesh, batch_size: int
                     ) -> Callable:
-  """`eval_step(params, key, x [B, D]) -> [B]` over the mesh.
+  """`eval_step(params, context, key, x [B, D]) -> [B]` over the mesh.
 
   The batch is split when `batch_size` divides evenly over the devices
-  (otherwise every device evaluates the whole batch); parameters, key and
-  the returned bounds are replicated, so the host can read them on any
-  process.
+  (otherwise every device evaluates the whole batch); parameters, the
+  evaluation context, key and the returned bounds are replicated, so the
+  host can read them on any process.
   """
   split = batch_size % mesh.devices.size == 0
   x_sharding = batch_sharded(mesh) if split else replicated(mesh)
   jitted = jax.jit(eval_step,
                    in_shardings=(replicated(mesh), replicated(mesh),
-                                 x_sharding),
+                                 replicated(mesh), x_sharding),
                    out_shardings=replicated(mesh))
 
-  def sharded_eval_step(params, key, x):
+  def sharded_eval_step(params, context, key, x):
     params = replicate(params, mesh)
+    context = replicate(context, mesh)
     key = replicate(key, mesh)
     x = shard_batch(x, mesh) if split else replicate(np.asarray(x), mesh)
-    return jitted(params, key, x)
+    return jitted(params, context, key, x)
   return sharded_eval_step

@@ -162,8 +162,9 @@ def fuse_steps(train_step: Callable, unroll: bool = False) -> Callable:
 
 
 def make_eval_step(model, num_samples: int, chunk_size: int) -> Callable:
-  """`eval_step(params, key, x) -> [B]` importance-weighted bounds (jitted)."""
-  def eval_step(params, key, x):
+  """`eval_step(params, context, key, x) -> [B]` importance-weighted bounds
+  (jitted; `context` from `model.prepare_evaluation`)."""
+  def eval_step(params, context, key, x):
     return model.log_likelihood(params, key, x, num_samples=num_samples,
-                                chunk_size=chunk_size)
+                                chunk_size=chunk_size, context=context)
   return jax.jit(eval_step)

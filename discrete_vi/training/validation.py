@@ -44,8 +44,6 @@ def validate_budgets(config: Config) -> None:
   budget = config["train"].get("time_budget_s")
   if budget is not None:
     checks.check_positive("config.train.time_budget_s", budget)
-  checks.check_bool("config.train.unroll_steps",
-                    config["train"].get("unroll_steps", False))
   max_examples = config["eval"].get("max_examples")
   if max_examples is not None:
     checks.check_int("config.eval.max_examples", max_examples, 1)
