@@ -1,9 +1,11 @@
 """Flag-free helpers shared by the comparison launchers.
 
 `experiments.compare` (estimators on one model), `experiments.compare_rows`
-(rows of any config file at a wall-clock budget) and
-`experiments.compare_flows` (XOR-flow rows) summarise finished runs, measure the gradient variance at the final
-checkpoint and plot validation curves with these functions.
+(rows of any config file at a wall-clock budget, or at equal steps over
+several seeds) and `experiments.compare_flows` (XOR-flow rows) summarise
+finished runs, measure the gradient variance at the final checkpoint and
+plot validation curves with these functions; over seeds, `mean_and_stderr`,
+`seed_curves` and `plot_seeds` give means and their standard errors.
 """
 
 import json
@@ -186,3 +188,92 @@ def write_markdown(lines, path: str) -> str:
   with open(path, "w") as fh:
     fh.write(text)
   return text
+
+
+# -- several seeds -------------------------------------------------------------
+
+
+def mean_and_stderr(values) -> tuple[float, float | None]:
+  r"""The mean of `values` and its standard error over them.
+
+  $\mathrm{SE} = s / \sqrt{n}$ with $s$ the sample standard deviation
+  (ddof = 1): the standard error of a mean over n independent seeds.
+
+  Args:
+    values: n >= 1 finite numbers (one per seed).
+
+  Returns:
+    `(mean, stderr)`, stderr None for a single value (no spread to measure).
+
+  Raises:
+    ValueError: for no values or a non-finite one.
+  """
+  values = np.asarray(values, np.float64)  # [n]
+  if values.ndim != 1 or values.size == 0:
+    raise ValueError(f"mean_and_stderr needs a non-empty list, got {values}.")
+  if not np.all(np.isfinite(values)):
+    raise ValueError(f"mean_and_stderr got a non-finite value: {values}.")
+  if values.size == 1:
+    return float(values[0]), None
+  return (float(np.mean(values)),
+          float(np.std(values, ddof=1) / np.sqrt(values.size)))
+
+
+def seed_curves(records_per_seed: list[list[dict]],
+                key: str = "valid_log_likelihood"
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+  """One row's learning curve over seeds: `key` at the steps every seed's
+  run evaluated, its mean and its standard error (`mean_and_stderr`).
+
+  Args:
+    records_per_seed: each seed's metrics.jsonl records (`summarise`'s
+      "records"); a step logged twice counts with its last value.
+    key: the evaluated quantity.
+
+  Returns:
+    `(steps [S], mean [S], stderr [S] or None for one seed)`, S the number
+    of steps evaluated in every run (0 when none is).
+
+  Raises:
+    ValueError: for no seeds.
+  """
+  if not records_per_seed:
+    raise ValueError("seed_curves needs the records of at least one seed.")
+  per_seed = [{r["step"]: r[key] for r in records if r.get(key) is not None}
+              for records in records_per_seed]
+  steps = sorted(set.intersection(*[set(v) for v in per_seed]))
+  values = np.array([[v[s] for s in steps] for v in per_seed],
+                    np.float64).reshape(len(per_seed), len(steps))  # [n, S]
+  stderr = (values.std(0, ddof=1) / np.sqrt(len(per_seed))
+            if len(per_seed) > 1 else None)
+  return np.asarray(steps, np.int64), values.mean(0), stderr
+
+
+def plot_seeds(curves: dict, path: str) -> None:
+  """Validation bound vs steps, one line per row: the mean over seeds with
+  a shaded band of +-1 standard error.
+
+  Args:
+    curves: row name -> `seed_curves` output (in legend order).
+    path: the PNG to write.
+  """
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, ax = plt.subplots(figsize=(6.5, 4.2))
+  for name, (steps, mean, stderr) in curves.items():
+    if not len(steps):
+      continue
+    line, = ax.plot(steps, mean, "o-", markersize=3, label=name)
+    if stderr is not None:
+      ax.fill_between(steps, mean - stderr, mean + stderr, alpha=0.25,
+                      color=line.get_color(), linewidth=0)
+  ax.set_xlabel("step")
+  ax.set_ylabel("validation bound (nats)")
+  ax.set_title("mean over seeds, band: \u00b11 standard error", fontsize=9)
+  ax.grid(alpha=0.3)
+  if ax.get_legend_handles_labels()[0]:
+    ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
