@@ -107,13 +107,10 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.path = config_dict.placeholder(str)
   config.data.binarization = "static"
 
+  # Only the family's name: each config file adds its family's fields
+  # (described once by the family's section, e.g. `models.sbn.SBNSection`).
   config.model = ml_collections.ConfigDict()
   config.model.name = "sbn"
-  config.model.architecture = "linear"
-  config.model.num_latents = 200
-  config.model.hidden_size = 200
-  config.model.activation = "tanh"
-  config.model.input_baseline = False  # NVIL's input-dependent baseline.
 
   config.estimator = estimator_section()
   # A config file's preferred options per estimator, used when the run's

@@ -46,6 +46,19 @@ ARCHITECTURES = ("linear", "nonlinear", "two_layer")
 PROTOCOLS = ("quick", "rebar", "dvaepp", "disarm")
 
 
+def model_section(architecture: str = "linear") -> ml_collections.ConfigDict:
+  """`config.model` of an SBN (`models.sbn.SBNSection`): 200 units per
+  stochastic layer, 200 hidden units in the nonlinear layers' MLPs."""
+  model = ml_collections.ConfigDict()
+  model.name = "sbn"
+  model.architecture = architecture
+  model.num_latents = 200
+  model.hidden_size = 200
+  model.activation = "tanh"
+  model.input_baseline = False  # NVIL's input-dependent baseline.
+  return model
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The SBN config for `arg` (see the module docstring)."""
   parsed = common.parse_arg(
@@ -53,7 +66,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       keys={"protocol": ("quick", common.one_of(PROTOCOLS))})
   protocol = parsed["protocol"]
   config = common.base_config()
-  config.model.architecture = parsed["name"]
+  config.model = model_section(parsed["name"])
   config.estimator.name = "reinforce"
   # Used while the run's estimator is reinforce (the command line may name
   # another one: its own defaults then apply).

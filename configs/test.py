@@ -8,12 +8,13 @@ Runs in seconds on a CPU; targets no paper number.
 import ml_collections
 
 from configs import common
+from configs import sbn
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Tiny settings; `arg` may name the estimator (default reinforce)."""
   config = common.base_config()
-  config.model.architecture = "linear"
+  config.model = sbn.model_section("linear")
   config.model.num_latents = 8
   config.model.hidden_size = 16
   config.estimator.name = arg or "reinforce"

@@ -91,8 +91,7 @@ def frozen_chains(model):
 def _row_run(row: str, dataset, *, chains: int = 1000, sweeps: int = 40):
   config = dvaepp_config.get_config(row)
   config.train.batch_size = BATCH
-  if "gibbs_chains" in config.model:
-    config.model.gibbs_chains, config.model.gibbs_sweeps = chains, sweeps
+  config.model.rbm.gibbs_chains, config.model.rbm.gibbs_sweeps = chains, sweeps
   return setup.create_train_state(config, dataset)
 
 

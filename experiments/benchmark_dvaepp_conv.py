@@ -128,8 +128,8 @@ def describe(config) -> str:
           f"{m.num_global // 2} RBM) in {m.global_groups} groups, "
           f"{m.num_local_groups} local groups x {m.local_channels}, "
           f"{m.channels} filters, {m.num_blocks} blocks per stack, "
-          f"{m.decoder} decoder, {m.gibbs_chains} chains x "
-          f"{m.gibbs_sweeps} sweeps")
+          f"{m.decoder} decoder, {m.rbm.gibbs_chains} chains x "
+          f"{m.rbm.gibbs_sweeps} sweeps")
 
 
 TABLE_HEADER = [

@@ -35,8 +35,7 @@ SHAPE = base.SHAPE  # (8, 8, 1)
 NUM_GLOBAL = 8  # RBM halves of 4: log Z by enumerating 2^8 configurations
 TINY = dict(num_global=NUM_GLOBAL, num_local_groups=1, local_channels=2,
             local_level=1, channels=8, num_blocks=1, global_hidden=16,
-            gibbs_chains=8, gibbs_sweeps=2, squeeze_excitation=None,
-            decoder="factorial")
+            squeeze_excitation=None, decoder="factorial")
 AIS_CHAINS, AIS_TEMPERATURES = 512, 500
 ESTIMATOR = "overlapping_exponential"  # the "mixed" row's
 
@@ -50,9 +49,9 @@ def make_tiny_config(global_groups: int):
   config = config_lib.get_config("mixed")
   config.model.update(global_groups=global_groups, **TINY)
   config.train.kl_warmup_steps = 0  # KL weight 1: every parameter matters
-  config.eval.log_z = "ais"
-  config.eval.ais_num_chains = AIS_CHAINS
-  config.eval.ais_num_temperatures = AIS_TEMPERATURES
+  config.model.rbm.update(gibbs_chains=8, gibbs_sweeps=2, log_z="ais",
+                          ais_num_chains=AIS_CHAINS,
+                          ais_num_temperatures=AIS_TEMPERATURES)
   return config
 
 
@@ -80,7 +79,7 @@ def fill_random_params(model, seed: int, scale: float = 0.3) -> dict:
 @pytest.fixture(scope="module")
 def hier_model():
   """The tiny model with 4 hierarchical global groups and its initial
-  parameters (built from a config with `eval.log_z = "ais"`)."""
+  parameters (built from a config with `model.rbm.log_z = "ais"`)."""
   model = build_tiny_model(4)
   return model, model.init(jax.random.PRNGKey(0), base.binary_data(2))
 
@@ -151,11 +150,11 @@ def test_cifar10_paper_config_resolves_log_z_to_ais():
   at the tests' XLA optimisation level, so it runs here with 2 chains x 2
   temperatures once the paper's values are checked."""
   config = config_lib.get_config("mixed,protocol=paper,data=cifar10")
-  assert config.eval.log_z == "auto"
+  assert config.model.rbm.log_z == "auto"
   assert config.eval.final_num_samples == 4000
-  assert (config.eval.ais_num_chains, config.eval.ais_num_temperatures) == (
-      1024, 1000)
-  config.eval.ais_num_chains = config.eval.ais_num_temperatures = 2
+  assert (config.model.rbm.ais_num_chains,
+          config.model.rbm.ais_num_temperatures) == (1024, 1000)
+  config.model.rbm.ais_num_chains = config.model.rbm.ais_num_temperatures = 2
   model = registry.build_model(config, make_spec_of(config))
   assert model.num_global == 128
   assert model.rbm_prior.log_z_method_for((64, 64)) == "ais"
@@ -168,7 +167,7 @@ def test_cifar10_paper_config_resolves_log_z_to_ais():
 def test_mnist_paper_config_resolves_log_z_to_exact():
   config = config_lib.get_config("mixed,protocol=paper")
   assert config.eval.final_num_samples == 4000
-  assert config.eval.log_z == "auto" and config.model.num_global == 16
+  assert config.model.rbm.log_z == "auto" and config.model.num_global == 16
   model = registry.build_model(config, make_spec_of(config))
   assert model.rbm_prior.log_z_method_for((8, 8)) == "exact"
   _, info = model.prepare_evaluation(make_zero_params(model),

@@ -8,6 +8,7 @@ other rows' training and the 8-bit run are in `dvaepp_conv_rows_test`.
 """
 
 import copy
+import dataclasses
 import itertools
 
 import jax
@@ -25,14 +26,16 @@ from discrete_vi.models import dvaepp_conv_net as net_lib
 from discrete_vi.models import registry
 from discrete_vi.objectives import iwae
 from discrete_vi.stochastic import latents
+from discrete_vi.stochastic import rbm_prior
 from discrete_vi.training import loop
 from discrete_vi.training import validation
 
 SHAPE = (8, 8, 1)
 TINY = dict(num_global=4, global_groups=2, num_local_groups=1,
             local_channels=2, local_level=1, channels=8, num_blocks=1,
-            global_hidden=16, gibbs_chains=8, gibbs_sweeps=2,
-            sample_sweeps=5, kl_warmup_steps=0, squeeze_excitation=None)
+            global_hidden=16, kl_warmup_steps=0, squeeze_excitation=None,
+            rbm=rbm_prior.RBMPrior(gibbs_chains=8, gibbs_sweeps=2,
+                                   sample_sweeps=5))
 TRAIN_STEPS = 6
 
 
@@ -76,7 +79,8 @@ def tiny_row_config(row: str):
   config = config_lib.get_config(row)
   config.model.update(num_global=4, num_local_groups=1, local_channels=2,
                       local_level=1, channels=8, num_blocks=1,
-                      global_hidden=16, gibbs_chains=8, gibbs_sweeps=2)
+                      global_hidden=16)
+  config.model.rbm.update(gibbs_chains=8, gibbs_sweeps=2)
   config.train.kl_warmup_steps = 0  # KL weight 1: every parameter has a gradient
   return config
 
@@ -450,19 +454,31 @@ BAD_FIELDS = [
     ("local_channels", 0), ("local_level", 9), ("decoder", "pixelcnn"),
     ("channels", 0), ("num_blocks", -1), ("global_hidden", 0),
     ("num_mixtures", 0), ("squeeze_excitation", 0), ("weight_norm", 1),
-    ("kl_balancing", "yes"), ("activation", "swish"), ("gibbs_chains", 0),
-    ("gibbs_sweeps", 0), ("sample_columns", 0), ("rbm_weight_decay", -1.0),
-    ("unroll_groups", 1),
+    ("kl_balancing", "yes"), ("activation", "swish"),
+    ("rbm.gibbs_chains", 0), ("rbm.gibbs_sweeps", 0), ("sample_columns", 0),
+    ("rbm.weight_decay", -1.0), ("rbm.log_z", "magic"), ("unroll_groups", 1),
 ]
 
 
 @pytest.mark.parametrize("field,value", BAD_FIELDS)
 def test_bad_model_values_fail_naming_the_field(field, value):
   config = config_lib.get_config("mixed")
-  with config.ignore_type():
-    config.model[field] = value
+  section, name = (config.model.rbm, field[4:]) if field.startswith(
+      "rbm.") else (config.model, field)
+  with section.ignore_type():
+    section[name] = value
   with pytest.raises(ValueError, match=f"config.model.{field}"):
     validation.validate_config(config)
+
+
+def test_model_section_round_trips_and_names_missing_fields():
+  config = config_lib.get_config("mixed")
+  section = dvaepp_conv.ConvSection.of(config.model)
+  assert all(getattr(section, name) == config.model[name]
+             for name in dataclasses.asdict(section))
+  del config.model["channels"]  # a field the section declares
+  section = dvaepp_conv.ConvSection.of(config.model)  # its default
+  assert section.channels == dvaepp_conv.ConvSection().channels
 
 
 def test_bad_estimator_and_log_z_fail_naming_the_field():
@@ -471,8 +487,8 @@ def test_bad_estimator_and_log_z_fail_naming_the_field():
   with pytest.raises(ValueError, match="config.estimator.name"):
     validation.validate_config(config)
   config = config_lib.get_config("mixed,data=cifar10")
-  config.eval.log_z = "exact"  # halves of 64 units
-  with pytest.raises(ValueError, match="config.eval.log_z"):
+  config.model.rbm.log_z = "exact"  # halves of 64 units
+  with pytest.raises(ValueError, match="config.model.rbm.log_z='exact'"):
     validation.validate_config(config)
 
 
@@ -481,8 +497,8 @@ def test_benchmark_table_at_tiny_sizes():
   from experiments import benchmark_dvaepp_conv  # pylint: disable=g-import-not-at-top
   overrides = {"model.channels": 4, "model.num_blocks": 0,
                "model.num_local_groups": 2, "model.local_channels": 2,
-               "model.global_hidden": 8, "model.gibbs_chains": 4,
-               "model.gibbs_sweeps": 1}
+               "model.global_hidden": 8, "model.rbm.gibbs_chains": 4,
+               "model.rbm.gibbs_sweeps": 1}
   emitted = []
   lines = benchmark_dvaepp_conv.table(("mnist",), batch=2,
                                       overrides=overrides,

@@ -8,6 +8,7 @@ moderate beta = 3 where the smoothed densities are smooth enough for
 """
 
 import itertools
+import json
 import os
 
 import jax
@@ -35,10 +36,13 @@ NODES, WEIGHTS = (NODES + 1) / 2, WEIGHTS / 2  # on [0, 1]
 NUM_DRAWS = 10_000
 
 
-def tiny(prior, hierarchical=True, elbo_kind="joint", num_groups=2, **kwargs):
+def tiny(prior, hierarchical=True, elbo_kind="joint", num_groups=2,
+         kl_warmup_steps=0, **rbm_settings):
+  """A tiny model; `rbm_settings` are `rbm_prior.RBMPrior` fields."""
   return dvaepp.DVAEPP(MEAN, data_dim=PIXELS, latent_dim=UNITS, prior=prior,
                        num_groups=num_groups, hierarchical=hierarchical,
-                       elbo_kind=elbo_kind, **kwargs)
+                       elbo_kind=elbo_kind, kl_warmup_steps=kl_warmup_steps,
+                       rbm=rbm_prior.RBMPrior(**rbm_settings))
 
 
 def random_params(model, seed=0, scale=0.8):
@@ -287,7 +291,7 @@ def test_rbm_parameter_gradient_is_unbiased():
   # The chains start at exact samples, which the model's Gibbs sweeps keep
   # exact, so grad log Z from them is unbiased.
   model = tiny("rbm", True, gibbs_chains=1, gibbs_sweeps=1,
-               rbm_weight_decay=0.0)
+               weight_decay=0.0)
   params = random_params(model, seed=3)
   estimator = estimators.make("overlapping_exponential", beta=BETA)
 
@@ -316,11 +320,17 @@ def test_rbm_parameter_gradient_is_unbiased():
 def test_weight_decay_is_l2_with_gradient_rate_times_params():
   params = rbm.RBMParams(jnp.array([1., -2.]), jnp.array([0.5, 0.]),
                          jnp.array([[1., 2.], [-3., 0.]]))
-  prior = rbm_prior.RBMPrior(weight_decay=0.1)
+  prior = rbm_prior.RBMPrior(weight_decay=0.1, weight_decay_on="all")
   value, grad = jax.value_and_grad(prior.weight_decay_loss)(params)
   np.testing.assert_allclose(value, 0.05 * (5 + 0.25 + 14), rtol=1e-6)
   for g, p in zip(grad, params):
     np.testing.assert_allclose(g, 0.1 * p, rtol=1e-6)
+  # The authors' (default): W only.
+  prior = rbm_prior.RBMPrior(weight_decay=0.1)
+  value, grad = jax.value_and_grad(prior.weight_decay_loss)(params)
+  np.testing.assert_allclose(value, 0.05 * 14, rtol=1e-6)
+  np.testing.assert_allclose(grad.w, 0.1 * params.w, rtol=1e-6)
+  assert not np.any(grad.a1) and not np.any(grad.a2)
 
 
 # -- evaluation on the discrete model ---------------------------------------
@@ -387,8 +397,9 @@ def test_log_likelihood_of_the_rbm_needs_the_evaluation_context():
 
 def test_ais_log_z_is_reported_with_its_stderr():
   model = dvaepp.DVAEPP(MEAN, data_dim=PIXELS, latent_dim=24, prior="rbm",
-                        num_groups=2, log_z="auto", ais_num_chains=64,
-                        ais_num_temperatures=50)
+                        num_groups=2, rbm=rbm_prior.RBMPrior(
+                            log_z="auto", ais_num_chains=64,
+                            ais_num_temperatures=50))
   params = model.init(jax.random.PRNGKey(0), X)
   _, info = model.prepare_evaluation(params, jax.random.PRNGKey(1))
   # All-zero RBM parameters at init: log Z = 48 log 2 exactly, which AIS
@@ -445,7 +456,7 @@ def test_training_loss_is_finite_at_beta_40_and_extreme_logits(name, prior,
 
 def test_persistent_chains_and_kl_warmup():
   model = tiny("rbm", True, gibbs_chains=5, gibbs_sweeps=2,
-               kl_warmup_steps=10, rbm_weight_decay=0.5)
+               kl_warmup_steps=10, weight_decay=0.5)
   params = random_params(model, seed=3)
   estimator = estimators.make("overlapping_exponential")
   chains = model.init_state(jax.random.PRNGKey(0), params, X, estimator)
@@ -482,9 +493,9 @@ def test_non_smoothing_estimator_is_rejected():
     (dict(num_groups=3), "num_groups=3"),
     (dict(prior="rbm", elbo_kind="marginal"), "elbo_kind='marginal'"),
     (dict(elbo_kind="tight"), "elbo_kind='tight'"),
-    (dict(prior="rbm", log_z="exact", latent_dim=21), "log_z='exact'"),
-    (dict(gibbs_sweeps=0), "gibbs_sweeps=0"),
-    (dict(rbm_weight_decay=-1.0), "rbm_weight_decay=-1.0"),
+    (dict(prior="rbm", rbm=rbm_prior.RBMPrior(log_z="exact"),
+          latent_dim=21), "log_z='exact'"),
+    (dict(prior="rbm", rbm={"gibbs_sweeps": 2}), "rbm must be an"),
 ])
 def test_bad_model_arguments_raise_naming_them(kwargs, match):
   args = dict(data_dim=PIXELS, latent_dim=UNITS, num_groups=2,
@@ -518,9 +529,19 @@ def test_table1_rows_anneal_beta_and_table2_rows_do_not():
   assert table1.estimator.anneal_steps == table1.train.num_steps
   assert table1.eval.final_num_samples == 100
   table2 = dvaepp_config.get_config("rbm,layers=2,protocol=paper")
-  assert table2.estimator.beta is None and table2.estimator.beta_end is None
+  # The authors' fixed beta (their two-layer structure's), no annealing.
+  assert table2.estimator.beta == 10.0 and table2.estimator.beta_end is None
+  assert table2.model.num_latents == 200  # halves of 200 (two layers)
+  one_layer = dvaepp_config.get_config("rbm,arch=nonlinear")
+  assert one_layer.model.num_latents == 100  # halves of 100 (one layer)
+  assert one_layer.estimator.beta == 14.0
+  rolfe = dvaepp_config.get_config("rbm,layers=2,smoothing=spike_and_exp")
+  assert rolfe.estimator.beta == 4.0
+  logistic = dvaepp_config.get_config("rbm,smoothing=overlapping_logistic")
+  assert logistic.estimator.beta is None  # not in the authors' table
   assert table2.eval.final_num_samples == 4000
-  assert (table2.model.gibbs_chains, table2.model.gibbs_sweeps) == (1000, 40)
+  assert (table2.model.rbm.gibbs_chains,
+          table2.model.rbm.gibbs_sweeps) == (1000, 40)
   assert table2.data.name == "binarized_mnist"
 
 
@@ -528,18 +549,22 @@ BAD_FIELDS = [
     ("model.prior", "gaussian"), ("model.architecture", "deep"),
     ("model.layers", 3), ("model.elbo", "tight"), ("model.num_latents", 0),
     ("model.hidden_size", 0), ("model.activation", "sigmoid"),
-    ("model.gibbs_chains", 0), ("model.gibbs_sweeps", 0),
-    ("model.sample_sweeps", 0), ("model.rbm_weight_decay", -1.0),
-    ("eval.log_z", "magic"), ("eval.ais_num_chains", 1),
-    ("eval.ais_num_temperatures", 1), ("estimator.name", "reinforce"),
+    ("model.rbm.gibbs_chains", 0), ("model.rbm.gibbs_sweeps", 0),
+    ("model.rbm.sample_sweeps", 0), ("model.rbm.weight_decay", -1.0),
+    ("model.rbm.log_z", "magic"), ("model.rbm.ais_num_chains", 1),
+    ("model.rbm.ais_num_temperatures", 1), ("estimator.name", "reinforce"),
 ]
 
 
 @pytest.mark.parametrize("dotted,value", BAD_FIELDS)
 def test_bad_config_fields_fail_naming_them(dotted, value):
   config = dvaepp_config.get_config("rbm,layers=2")
-  section, field = dotted.split(".")
-  config[section][field] = value
+  *sections, field = dotted.split(".")
+  target = config
+  for name in sections:
+    target = target[name]
+  with target.ignore_type():
+    target[field] = value
   with pytest.raises(ValueError, match=f"config.{dotted}"):
     training.validate_config(config)
 
@@ -550,9 +575,9 @@ def test_rbm_config_combinations_fail_naming_the_field(tmp_path):
   with pytest.raises(ValueError, match="config.model.elbo='marginal'"):
     training.validate_config(config)
   config = dvaepp_config.get_config("rbm")
-  config.eval.log_z = "exact"  # 200 + 200 units
+  config.model.rbm.log_z = "exact"  # 200 + 200 units
   workdir = tmp_path / "run"
-  with pytest.raises(ValueError, match="config.eval.log_z='exact'"):
+  with pytest.raises(ValueError, match="config.model.rbm.log_z='exact'"):
     training.train_and_evaluate(config, str(workdir))
   assert not workdir.exists()
   with pytest.raises(ValueError, match="layers='3'"):
@@ -563,9 +588,8 @@ def tiny_config(arg):
   config = dvaepp_config.get_config(arg)
   config.model.num_latents = 3
   config.model.hidden_size = 4
-  config.model.gibbs_chains, config.model.gibbs_sweeps = 4, 2
-  config.model.sample_sweeps = 3
-  config.eval.ais_num_chains, config.eval.ais_num_temperatures = 8, 4
+  config.model.rbm.update(gibbs_chains=4, gibbs_sweeps=2, sample_sweeps=3,
+                          ais_num_chains=8, ais_num_temperatures=4)
   config.train.num_steps, config.train.steps_per_jit = 2, 1
   config.train.batch_size = 8
   config.train.log_every_steps = config.train.checkpoint_every_steps = 1
@@ -588,7 +612,7 @@ def tiny_config(arg):
 def test_two_training_steps_through_the_loop(arg, log_z, tmp_path):
   config = tiny_config(arg)
   if log_z:
-    config.eval.log_z = log_z
+    config.model.rbm.log_z = log_z
   results = training.train_and_evaluate(config, str(tmp_path))
   assert results["num_steps"] == 2
   assert np.isfinite(results["test_log_likelihood"])
@@ -597,3 +621,32 @@ def test_two_training_steps_through_the_loop(arg, log_z, tmp_path):
     assert results["test_log_z_method"] == "ais"
     assert np.isfinite(results["test_log_z"])
     assert results["test_log_z_stderr"] >= 0
+    # The chains' health, at every evaluation and with the final bounds.
+    assert np.isfinite(results["test_chain_gap"])
+    assert results["test_chain_gap_stderr"] >= 0
+    records = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+    assert any("valid_chain_gap" in r for r in records)
+
+
+def test_rbm_parameters_take_their_own_optimiser_group():
+  """`config.optim.groups.rbm` reaches exactly the RBM's parameters (a
+  separate learning rate for the prior, issue of the negative phase)."""
+  from discrete_vi.training import optim  # pylint: disable=g-import-not-at-top
+  model = tiny("rbm")
+  params = model.init(jax.random.PRNGKey(0), X)
+  labels = optim.group_labels(params, {"rbm": {"learning_rate": 1.0}})
+  flat = jax.tree_util.tree_flatten_with_path(labels)[0]
+  for path, label in flat:
+    in_rbm = jax.tree_util.keystr(path).startswith("['rbm']")
+    assert label == ("rbm" if in_rbm else optim.DEFAULT_GROUP), path
+  assert sum(label == "rbm" for _, label in flat) == 3  # a1, a2, w
+  tx = optim.make_optimizer({"name": "sgd", "learning_rate": 1e-3,
+                             "groups": {"rbm": {"name": "sgd",
+                                                "learning_rate": 1.0}}},
+                            params, 10)
+  grads = jax.tree_util.tree_map(jnp.ones_like, params)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  # Plain SGD: each update is -(its group's learning rate) x the gradient 1.
+  for k, v in updates.items():
+    np.testing.assert_allclose(ravel_pytree(v)[0], -1.0 if k == "rbm" else
+                               -1e-3, rtol=1e-6)

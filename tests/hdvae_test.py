@@ -7,6 +7,8 @@ gradient, bound and residual-block checks, each a few more compilations,
 are `slow`.
 """
 
+import dataclasses
+import inspect
 import math
 
 import jax
@@ -369,6 +371,28 @@ def test_bad_model_values_fail_naming_the_field(field, value):
   config.model[field] = value
   with pytest.raises(ValueError, match=field):
     training.validate_config(config)
+
+
+def test_missing_model_field_fails_naming_it():
+  config = hdvae_config.get_config("discrete")
+  del config.model["freebits_mode"]
+  with pytest.raises(ValueError, match="config.model.freebits_mode is "
+                     "required"):
+    training.validate_config(config)
+
+
+def test_section_round_trips_the_config_and_is_the_constructor():
+  model = hdvae_config.get_config("discrete").model
+  section = hdvae.HDVAESection.of(model)
+  values = dataclasses.asdict(section)
+  assert values == {name: model[name] for name in values}
+  assert set(model) - set(values) == {"name"}  # every other field is read
+  # `from_config` passes the section as `HDVAE`'s keyword arguments.
+  keywords = inspect.signature(hdvae.HDVAE).parameters
+  assert set(values) == {k for k, p in keywords.items()
+                         if p.kind == p.KEYWORD_ONLY}
+  with pytest.raises(ValueError, match="config.model.dropout"):
+    section.replace(dropout=1.0)
 
 
 def _param_shapes(model):

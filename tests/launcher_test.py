@@ -42,8 +42,8 @@ TINY_BUDGET = (
 # every documented command whose config has the field (`config.<dotted>`):
 # persistent Gibbs chains of an RBM prior and its AIS estimate of log Z.
 TINY_FIELDS = {
-    "model.gibbs_chains": 8, "model.gibbs_sweeps": 2,
-    "eval.ais_num_chains": 8, "eval.ais_num_temperatures": 4,
+    "model.rbm.gibbs_chains": 8, "model.rbm.gibbs_sweeps": 2,
+    "model.rbm.ais_num_chains": 8, "model.rbm.ais_num_temperatures": 4,
 }
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from discrete_vi.distributions import rbm
+from discrete_vi.distributions import rbm_tempering
 from discrete_vi.stochastic import rbm_prior
 
 import stats
@@ -74,41 +75,95 @@ def test_chains_keep_their_shapes_and_move():
   params = random_params(0)
   chains = prior.init_state(jax.random.PRNGKey(0), params)
   assert chains.z1.shape == (64, N1) and chains.z2.shape == (64, N2)
-  moved = prior.update_state(jax.random.PRNGKey(1), params, chains)
+  moved, diagnostics = prior.update_state(jax.random.PRNGKey(1), params,
+                                         chains)
+  assert diagnostics == {}  # plain block Gibbs
   for before, after in zip(chains, moved):
     assert after.shape == before.shape and after.dtype == before.dtype
     assert set(np.unique(after)) <= {0.0, 1.0}
   assert not (np.array_equal(moved.z1, chains.z1) and
               np.array_equal(moved.z2, chains.z2))
-  fresh = prior.update_state(jax.random.PRNGKey(1), params, None)
+  fresh, _ = prior.update_state(jax.random.PRNGKey(1), params, None)
   assert fresh.z1.shape == (64, N1) and fresh.z2.shape == (64, N2)
 
 
-def test_training_terms_are_the_sweeps_a_weighted_log_z_and_the_decay():
+@pytest.mark.parametrize("decay_on", ["couplings", "all"])
+def test_training_terms_are_the_sweeps_a_weighted_log_z_and_the_decay(
+    decay_on):
   prior = rbm_prior.RBMPrior(gibbs_chains=16, gibbs_sweeps=3,
-                             weight_decay=0.2)
+                             weight_decay=0.2, weight_decay_on=decay_on)
   params = random_params(1)
+  decayed = [decay_on == "all", decay_on == "all", True]  # a1, a2, W
   chains = prior.init_state(jax.random.PRNGKey(2), params)
   key, kl_weight = jax.random.PRNGKey(3), 0.25
   terms = prior.training_terms(key, params, chains, kl_weight)
-  expected = prior.update_state(key, params, chains)
+  expected, _ = prior.update_state(key, params, chains)
   np.testing.assert_array_equal(terms.chains.z1, expected.z1)
   np.testing.assert_array_equal(terms.chains.z2, expected.z2)
   # Value: the weight decay only (log Z is unknown while training).
-  squares = sum(float(jnp.sum(jnp.square(p))) for p in params)
+  squares = sum(float(jnp.sum(jnp.square(p)))
+                for p, on in zip(params, decayed) if on)
   np.testing.assert_allclose(terms.loss, 0.1 * squares, rtol=1e-6)
   # Gradient: kl_weight * the chains' mean of -grad E, + rate * params.
   grad = jax.grad(lambda p: prior.training_terms(key, p, chains,
                                                  kl_weight).loss)(params)
   z1, z2 = (np.asarray(z, np.float64) for z in expected)
   neg_energy_grad = (z1.mean(0), z2.mean(0), z1.T @ z2 / len(z1))
-  for g, e, p in zip(grad, neg_energy_grad, params):
-    np.testing.assert_allclose(g, kl_weight * e + 0.2 * np.asarray(p),
+  for g, e, p, on in zip(grad, neg_energy_grad, params, decayed):
+    np.testing.assert_allclose(g, kl_weight * e + 0.2 * on * np.asarray(p),
                                rtol=1e-5, atol=1e-6)
   assert sorted(terms.diagnostics) == ["chains_mean_z1", "chains_mean_z2",
                                        "rbm_weight_decay_loss"]
   np.testing.assert_allclose(terms.diagnostics["chains_mean_z1"],
                              np.mean(expected.z1))
+
+
+def test_tempered_chains_feed_the_surrogate_from_their_beta_one_replicas():
+  prior = rbm_prior.RBMPrior(gibbs_chains=16, gibbs_sweeps=3,
+                             tempering_temperatures=4, weight_decay=0.0)
+  params = random_params(1, scale=2.0)
+  state = prior.init_state(jax.random.PRNGKey(2), params)
+  assert isinstance(state, rbm_tempering.TemperedChains)
+  assert state.z1.shape == (4, 16, N1) and state.z2.shape == (4, 16, N2)
+  np.testing.assert_allclose(np.asarray(prior.betas())[[0, -1]], [0.1, 1.0],
+                             rtol=1e-6)
+  key = jax.random.PRNGKey(3)
+  terms = jax.jit(lambda p, s: prior.training_terms(key, p, s, 1.0))(
+      params, state)
+  assert isinstance(terms.chains, rbm_tempering.TemperedChains)
+  assert int(terms.chains.sweeps_done) == 3
+  swap = float(terms.diagnostics["tempering_min_swap"])
+  assert 0.0 <= swap <= 1.0
+  # The surrogate's gradient is that of the beta = 1 replicas after the
+  # sweeps (the hotter replicas never reach grad log Z).
+  grad = jax.grad(lambda p: prior.training_terms(key, p, state, 1.0).loss)(
+      params)
+  target = rbm_tempering.target_chains(terms.chains)
+  expected = jax.grad(prior.log_z_surrogate)(params, target)
+  for g, e in zip(grad, expected):
+    np.testing.assert_allclose(g, e, rtol=1e-6)
+  np.testing.assert_allclose(terms.diagnostics["chains_mean_z1"],
+                             np.mean(target.z1))
+
+
+def test_chain_health_is_reported_with_the_evaluation():
+  """`prepare_evaluation` with the state reports the chains' energy gap:
+  about 0 for exact samples, large for chains stuck far from the RBM."""
+  prior = rbm_prior.RBMPrior(log_z="exact", chain_gap_sweeps=20)
+  params = random_params(5, scale=1.0)
+  params = params._replace(a1=params.a1 + 3.0, a2=params.a2 + 3.0)
+  _, info = prior.prepare_evaluation(jax.random.PRNGKey(0), params)
+  assert "chain_gap" not in info  # no state, no check
+  exact = exact_chains(jax.random.PRNGKey(1), params, 4000)
+  _, info = prior.prepare_evaluation(jax.random.PRNGKey(2), params, exact)
+  assert {"chain_energy", "chain_energy_after", "chain_gap",
+          "chain_gap_stderr"} <= set(info)
+  assert abs(info["chain_gap"]) < 4 * info["chain_gap_stderr"] + 1e-3, info
+  stuck = rbm.Chains(jnp.zeros((4000, N1)), jnp.zeros((4000, N2)))
+  _, info = prior.prepare_evaluation(jax.random.PRNGKey(2), params, stuck)
+  assert info["chain_gap"] > 5.0 and info["chain_gap"] > 20 * info[
+      "chain_gap_stderr"], info
+  assert np.isclose(info["chain_energy"], 0.0)  # E(0, 0) = 0
 
 
 # -- the training surrogate of log Z (Appendix E) -------------------------------
@@ -240,32 +295,3 @@ def test_parameters_start_at_zero():
 def test_bad_settings_raise_naming_the_value(kwargs, match):
   with pytest.raises(ValueError, match=match):
     rbm_prior.RBMPrior(**kwargs)
-
-
-def config_of(**eval_fields):
-  model = dict(gibbs_chains=10, gibbs_sweeps=2, sample_sweeps=3,
-               rbm_weight_decay=0.0)
-  return {"model": model, "eval": dict(eval_fields)}
-
-
-def test_config_fields_are_checked_and_become_the_prior():
-  config = config_of()
-  rbm_prior.validate_config(config, (200, 200))
-  assert rbm_prior.model_arguments(config) == dict(
-      gibbs_chains=10, gibbs_sweeps=2, sample_sweeps=3, rbm_weight_decay=0.0,
-      log_z="auto", ais_num_chains=1024, ais_num_temperatures=1000)
-  assert rbm_prior.from_model_arguments(
-      **rbm_prior.model_arguments(config)) == rbm_prior.RBMPrior(
-          gibbs_chains=10, gibbs_sweeps=2, sample_sweeps=3, weight_decay=0.0)
-  with pytest.raises(ValueError, match="rbm_weight_decay=-1"):
-    rbm_prior.from_model_arguments(
-        **{**rbm_prior.model_arguments(config), "rbm_weight_decay": -1})
-  config["model"]["gibbs_sweeps"] = 0
-  with pytest.raises(ValueError, match="config.model.gibbs_sweeps=0"):
-    rbm_prior.validate_config(config, None)
-  with pytest.raises(ValueError, match="config.eval.ais_num_chains=1"):
-    rbm_prior.validate_config(config_of(ais_num_chains=1), None)
-  exact = config_of(log_z="exact")
-  rbm_prior.validate_config(exact, None)  # not an RBM model: not resolved
-  with pytest.raises(ValueError, match="config.eval.log_z='exact'"):
-    rbm_prior.validate_config(exact, (200, 200))

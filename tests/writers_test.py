@@ -80,3 +80,17 @@ def test_saved_png_of_flattened_cifar_shaped_floats(tmp_path):
                           max_value=255.0)
   png = plt.imread(path)
   np.testing.assert_allclose(png[1:33, 1 + 33:33 + 33, :3], 2 / 4, atol=1e-2)
+
+
+def test_curves_add_a_chain_gap_panel_only_when_logged(tmp_path):
+  records = [{"step": s, "wall_time_s": float(s), "train_objective": -s,
+              "valid_log_likelihood": -2.0 * s} for s in (1, 2, 3)]
+  plain = tmp_path / "plain.png"
+  writers.plot_curves(records, str(plain))
+  records[1].update(valid_chain_gap=3.5, valid_chain_gap_stderr=0.2)
+  records[2].update(valid_chain_gap=0.1, valid_chain_gap_stderr=0.1)
+  gap = tmp_path / "gap.png"
+  writers.plot_curves(records, str(gap))
+  plain_width = plt.imread(str(plain)).shape[1]
+  gap_width = plt.imread(str(gap)).shape[1]
+  assert gap_width == pytest.approx(1.5 * plain_width, rel=0.02)

@@ -70,6 +70,7 @@ References:
   Tieleman (2008), persistent contrastive divergence.
 """
 
+import dataclasses
 from typing import Any, Optional, Sequence
 
 import flax.linen as nn
@@ -84,6 +85,7 @@ from discrete_vi.models import _checks
 from discrete_vi.models import base
 from discrete_vi.models import dvaepp_bounds as bounds
 from discrete_vi.models import layers
+from discrete_vi.models import sections
 from discrete_vi.models.base import ModelAux
 from discrete_vi.objectives import elbo
 from discrete_vi.objectives import iwae
@@ -99,7 +101,7 @@ MEAN_CLIP = (1e-3, 0.999)  # decoder bias init: logit(clip(mean_x, ...))
 
 
 def prepare_rbm_evaluation(prior: Optional[rbm_prior.RBMPrior],
-                           rbm_params_of, params, key: PRNGKey
+                           rbm_params_of, params, key: PRNGKey, state=None
                            ) -> tuple[Optional[rbm_prior.LogZ], dict]:
   """The evaluation context of a DVAE++ (dense or conv) and its info.
 
@@ -108,15 +110,17 @@ def prepare_rbm_evaluation(prior: Optional[rbm_prior.RBMPrior],
     rbm_params_of: `params -> rbm.RBMParams` (called with an RBM only).
     params: the model's parameters.
     key: PRNG key (AIS).
+    state: the model state (the RBM's persistent chains), or None.
 
   Returns:
     With an RBM prior, its `rbm_prior.LogZ` and info {log_z, log_z_stderr,
     log_z_method} (`RBMPrior.prepare_evaluation`: exact enumeration of a
-    half of <= 20 units, else AIS); otherwise `(None, {})`.
+    half of <= 20 units, else AIS), with the chains' health (`chain_gap`,
+    ...) when `state` is given; otherwise `(None, {})`.
   """
   if prior is None:
     return None, {}
-  return prior.prepare_evaluation(key, rbm_params_of(params))
+  return prior.prepare_evaluation(key, rbm_params_of(params), state)
 
 
 class DVAEPPModule(nn.Module):
@@ -191,10 +195,7 @@ class DVAEPP:
                num_groups: int = 1, hierarchical: bool = True,
                elbo_kind: str = "joint", hidden_dims: Sequence[int] = (),
                nonlinearity: str = "tanh", kl_warmup_steps: int = 0,
-               gibbs_chains: int = 1000, gibbs_sweeps: int = 40,
-               rbm_weight_decay: float = 1e-4, log_z: str = "auto",
-               ais_num_chains: int = 1024, ais_num_temperatures: int = 1000,
-               sample_sweeps: int = 1000):
+               rbm: Optional[rbm_prior.RBMPrior] = None):
     """Validates and stores the configuration.
 
     Args:
@@ -210,11 +211,8 @@ class DVAEPP:
         (200, 200) nonlinear.
       nonlinearity: activation of the hidden layers (tanh in the paper).
       kl_warmup_steps: KL weight min(step / kl_warmup_steps, 1) (0: none).
-      gibbs_chains, gibbs_sweeps, log_z, ais_num_chains,
-        ais_num_temperatures, sample_sweeps: the RBM prior's settings
-        (`rbm_prior.RBMPrior`), checked whatever the prior.
-      rbm_weight_decay: L2 rate on (a1, a2, W) in the loss (authors: 1e-4;
-        `RBMPrior.weight_decay`).
+      rbm: the RBM prior's settings (`rbm_prior.RBMPrior`; None: its
+        defaults, the authors'), used when prior = "rbm".
 
     Raises:
       ValueError: naming the bad value.
@@ -232,9 +230,10 @@ class DVAEPP:
     checks.check_ints("hidden_dims", hidden_dims)
     checks.check_one_of("nonlinearity", nonlinearity, sorted(layers.ACTIVATIONS))
     checks.check_int("kl_warmup_steps", kl_warmup_steps, 0)
-    rbm_part = rbm_prior.from_model_arguments(  # checked, prior or not
-        gibbs_chains, gibbs_sweeps, rbm_weight_decay, log_z, ais_num_chains,
-        ais_num_temperatures, sample_sweeps)
+    rbm_part = rbm_prior.RBMPrior() if rbm is None else rbm
+    if not isinstance(rbm_part, rbm_prior.RBMPrior):
+      raise ValueError(f"rbm must be an rbm_prior.RBMPrior; got "
+                       f"{type(rbm).__name__}.")
     if prior != "factorial" and num_groups != 2:
       raise ValueError(f"prior={prior!r} needs num_groups=2 (two groups z1, "
                        f"z2); got num_groups={num_groups}.")
@@ -437,11 +436,10 @@ class DVAEPP:
 
   def prepare_evaluation(self, params, key: PRNGKey, *, state=None):
     """RBM prior: its `rbm_prior.LogZ` as the context, and info {log_z,
-    log_z_stderr, log_z_method} (`RBMPrior.prepare_evaluation`); `(None,
-    {})` for the other priors."""
-    del state
+    log_z_stderr, log_z_method} and the chains' health with `state`
+    (`RBMPrior.prepare_evaluation`); `(None, {})` for the other priors."""
     return prepare_rbm_evaluation(self.rbm_prior, self.rbm_params, params,
-                                  key)
+                                  key, state)
 
   def extra_evaluations(self) -> dict:
     """None beyond the bound (log Z is reported by prepare_evaluation)."""
@@ -476,28 +474,45 @@ class DVAEPP:
 
 SMOOTHING_ESTIMATORS = tuple(sorted(smoothing_lib.FAMILY_OF_ESTIMATOR))
 LAYERS = (1, 2)
+ACTIVATIONS = tuple(sorted(layers.ACTIVATIONS))
+
+
+@dataclasses.dataclass(frozen=True)
+class DVAEPPSection(sections.Section):
+  """The dense DVAE++'s `config.model` fields (`configs/dvaepp.py`); the
+  RBM prior's are `config.model.rbm` (`rbm_prior.config_section`)."""
+  other_keys = ("name", "rbm")
+
+  prior: str = sections.field(checks.check_one_of, PRIORS)
+  architecture: str = sections.field(checks.check_one_of, ARCHITECTURES)
+  layers: int = sections.field(checks.check_one_of, LAYERS)
+  elbo: str = sections.field(checks.check_one_of, ELBOS)
+  num_latents: int = sections.field(checks.check_int, 1)
+  hidden_size: int = sections.field(checks.check_int, 1)
+  activation: str = sections.field(checks.check_one_of, ACTIVATIONS)
+
+  def __post_init__(self):
+    super().__post_init__()
+    if self.prior == "rbm" and self.elbo != "joint":
+      raise ValueError(f"config.model.elbo={self.elbo!r}: the RBM prior "
+                       f"trains the joint bound with the KL of Eq. (7); use "
+                       f"'joint'.")
+
+  def build_rbm_prior(self, model_config) -> Optional[rbm_prior.RBMPrior]:
+    """The `RBMPrior` of `config.model.rbm` (defaults where the section
+    omits fields; checked whatever the prior), or None unless prior =
+    "rbm"."""
+    is_rbm = self.prior == "rbm"
+    prior = rbm_prior.from_config_section(
+        model_config.get("rbm") or {},
+        (self.num_latents,) * 2 if is_rbm else None)
+    return prior if is_rbm else None
 
 
 def validate_config(config) -> None:
   """Raises ValueError naming the bad field (`config.model.<field>=value`)."""
-  model = config["model"]
-  checks.check_one_of("config.model.prior", model["prior"], PRIORS)
-  checks.check_one_of("config.model.architecture", model["architecture"],
-                      ARCHITECTURES)
-  checks.check_one_of("config.model.layers", model["layers"], LAYERS)
-  checks.check_one_of("config.model.elbo", model["elbo"], ELBOS)
-  checks.check_int("config.model.num_latents", model["num_latents"], 1)
-  checks.check_int("config.model.hidden_size", model["hidden_size"], 1)
-  checks.check_one_of("config.model.activation", model["activation"],
-                      sorted(layers.ACTIVATIONS))
-  checks.check_int("config.train.kl_warmup_steps",
-                   config["train"]["kl_warmup_steps"], 0)
-  if model["prior"] == "rbm" and model["elbo"] != "joint":
-    raise ValueError(f"config.model.elbo={model['elbo']!r}: the RBM prior "
-                     f"trains the joint bound with the KL of Eq. (7); use "
-                     f"'joint'.")
-  rbm_prior.validate_config(
-      config, (model["num_latents"],) * 2 if model["prior"] == "rbm" else None)
+  section = DVAEPPSection.of(config["model"])
+  section.build_rbm_prior(config["model"])
 
 
 def accepted_estimators(config) -> tuple[str, ...]:
@@ -517,16 +532,16 @@ def num_groups_of(prior: str, layers_: int) -> tuple[int, bool]:
 
 def from_config(config, spec) -> DVAEPP:
   """The model of `config.model` for the data of `spec` (a `data.DataSpec`)."""
-  model = config["model"]
-  num_groups, hierarchical = num_groups_of(model["prior"], model["layers"])
-  hidden = model["hidden_size"]
+  section = DVAEPPSection.of(config["model"])
+  num_groups, hierarchical = num_groups_of(section.prior, section.layers)
+  hidden = section.hidden_size
   return DVAEPP(
       spec.train_mean, data_dim=len(spec.train_mean),
-      latent_dim=model["num_latents"], prior=model["prior"],
+      latent_dim=section.num_latents, prior=section.prior,
       num_groups=num_groups, hierarchical=hierarchical,
-      elbo_kind=model["elbo"],
-      hidden_dims=(hidden, hidden) if model["architecture"] == "nonlinear"
+      elbo_kind=section.elbo,
+      hidden_dims=(hidden, hidden) if section.architecture == "nonlinear"
       else (),
-      nonlinearity=model["activation"],
+      nonlinearity=section.activation,
       kl_warmup_steps=config["train"]["kl_warmup_steps"],
-      **rbm_prior.model_arguments(config))
+      rbm=section.build_rbm_prior(config["model"]))

@@ -106,6 +106,7 @@ References:
   Burda, Grosse & Salakhutdinov (2016), Importance weighted autoencoders.
 """
 
+import dataclasses
 from typing import Any, NamedTuple, Optional
 
 import jax
@@ -121,6 +122,7 @@ from discrete_vi.models import dvaepp
 from discrete_vi.models import dvaepp_bounds as bounds
 from discrete_vi.models import dvaepp_conv_net as net_lib
 from discrete_vi.models import layers
+from discrete_vi.models import sections
 from discrete_vi.models.base import ModelAux
 from discrete_vi.objectives import elbo
 from discrete_vi.objectives import iwae
@@ -189,21 +191,19 @@ class DVAEPPConv:
   """A convolutional DVAE++ and the pure functions of `models.base.Model`."""
 
   def __init__(self, image_shape, train_mean, *, value_type: str = "binary",
-               global_prior: str = "rbm", local_latent: str = "normal",
-               num_global: int = 16, global_groups: int = 2,
-               num_local_groups: int = 16, local_channels: int = 32,
-               local_level: int = 2, decoder: str = "multiscale",
-               channels: int = 64, num_blocks: int = 2,
-               global_hidden: int = 256, num_mixtures: int = 10,
-               weight_norm: bool = True, squeeze_excitation: Optional[int] = 4,
-               activation: str = "elu", kl_warmup_steps: int = 0,
-               kl_balancing: bool = True, gibbs_chains: int = 1000,
-               gibbs_sweeps: int = 40, rbm_weight_decay: float = 1e-4,
-               log_z: str = "auto", ais_num_chains: int = 1024,
-               ais_num_temperatures: int = 1000, sample_sweeps: int = 1000,
-               sample_columns: int = 10, unroll_groups: bool = False):
-    """Validates and stores the configuration (argument names as the
-    `config.model` fields, see `validate_config`).
+               kl_warmup_steps: int = 0,
+               rbm: Optional[rbm_prior.RBMPrior] = None, **fields):
+    """Validates and stores the configuration.
+
+    Args:
+      image_shape: (H, W, C) of the images.
+      train_mean: the training mean of the data (any shape of H W C values).
+      value_type: "binary" or "uint8".
+      kl_warmup_steps: KL weight min(step / kl_warmup_steps, 1) (0: none).
+      rbm: the RBM prior's settings (`rbm_prior.RBMPrior`; None: its
+        defaults, the authors'), used when global_prior = "rbm".
+      **fields: the `config.model` fields of `ConvSection` (its defaults
+        where omitted: the paper's sizes).
 
     Raises:
       ValueError: naming the bad value.
@@ -213,33 +213,22 @@ class DVAEPPConv:
       raise ValueError(f"image_shape must be (H, W, C); got {image_shape}.")
     checks.check_one_of("value_type", value_type, VALUE_TYPES)
     mean = np.asarray(train_mean, np.float32).reshape(image_shape)
-    checks.check_one_of("global_prior", global_prior, GLOBAL_PRIORS)
-    checks.check_one_of("local_latent", local_latent, LOCAL_LATENTS)
-    checks.check_one_of("global_groups", global_groups, GLOBAL_GROUPS)
-    check_global_size("num_global", num_global, global_groups,
-                      global_prior == "rbm")
-    checks.check_int("num_local_groups", num_local_groups, 1)
-    checks.check_int("local_channels", local_channels, 1)
-    check_local_level("local_level", local_level, image_shape)
-    checks.check_one_of("decoder", decoder, DECODERS)
-    for name, value in (("channels", channels), ("global_hidden",
-                                                 global_hidden),
-                        ("num_mixtures", num_mixtures),
-                        ("sample_columns", sample_columns)):
-      checks.check_int(name, value, 1)
-    checks.check_int("num_blocks", num_blocks, 0)
-    checks.check_bool("weight_norm", weight_norm)
-    checks.check_bool("kl_balancing", kl_balancing)
-    checks.check_bool("unroll_groups", unroll_groups)
-    if squeeze_excitation is not None:
-      checks.check_int("squeeze_excitation", squeeze_excitation, 1)
-    checks.check_one_of("activation", activation, sorted(layers.ACTIVATIONS))
     checks.check_int("kl_warmup_steps", kl_warmup_steps, 0)
-    rbm_part = rbm_prior.from_model_arguments(  # checked, prior or not
-        gibbs_chains, gibbs_sweeps, rbm_weight_decay, log_z, ais_num_chains,
-        ais_num_temperatures, sample_sweeps)
+    section = ConvSection(**fields)
+    check_local_level("config.model.local_level", section.local_level,
+                      image_shape)
+    rbm_part = rbm_prior.RBMPrior() if rbm is None else rbm
+    if not isinstance(rbm_part, rbm_prior.RBMPrior):
+      raise ValueError(f"rbm must be an rbm_prior.RBMPrior; got "
+                       f"{type(rbm).__name__}.")
+    global_prior, num_global = section.global_prior, section.num_global
     if global_prior == "rbm":
       rbm_part.log_z_method_for((num_global // 2,) * 2)
+    self.section = section
+    global_groups, local_latent = section.global_groups, section.local_latent
+    num_local_groups = section.num_local_groups
+    unroll_groups, kl_balancing = section.unroll_groups, section.kl_balancing
+    sample_columns, decoder = section.sample_columns, section.decoder
     self.image_shape, self.value_type = image_shape, value_type
     self.data_dim = int(np.prod(image_shape))
     self.global_prior, self.local_latent = global_prior, local_latent
@@ -255,9 +244,10 @@ class DVAEPPConv:
         image_shape, value_type, mean,
         "normal" if global_prior == "normal" else "binary",
         (size,) * global_groups, global_prior == "rbm", num_local_groups,
-        local_channels, local_latent, local_level, decoder, channels,
-        num_blocks, global_hidden, num_mixtures, weight_norm,
-        squeeze_excitation, activation)
+        section.local_channels, local_latent, section.local_level, decoder,
+        section.channels, section.num_blocks, section.global_hidden,
+        section.num_mixtures, section.weight_norm,
+        section.squeeze_excitation, section.activation)
     self.group_net = net_lib.local_group(self.net)
     self._jitted_init = jax.jit(self._init)  # compiled once per shape
     self._jitted_sample = jax.jit(self._sample, static_argnums=2)
@@ -578,10 +568,9 @@ class DVAEPPConv:
   def prepare_evaluation(self, params, key: PRNGKey, *, state=None):
     """RBM prior: its `rbm_prior.LogZ` as the context, and info {log_z,
     log_z_stderr, log_z_method} (`RBMPrior.prepare_evaluation`: exact, or
-    AIS); `(None, {})` otherwise."""
-    del state
+    AIS), and the chains' health with `state`; `(None, {})` otherwise."""
     return dvaepp.prepare_rbm_evaluation(self.rbm_prior, self.rbm_params,
-                                         params, key)
+                                         params, key, state)
 
   def extra_evaluations(self) -> dict:
     """None: the loop converts the bound of 8-bit data to bits per dim."""
@@ -665,41 +654,64 @@ def check_global_size(name: str, num_global: Any, groups: int, rbm_prior: bool
 SMOOTHING_ESTIMATORS = tuple(sorted(smoothing_lib.FAMILY_OF_ESTIMATOR))
 
 
+ACTIVATIONS = tuple(sorted(layers.ACTIVATIONS))
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvSection(sections.Section):
+  """The conv DVAE++'s `config.model` fields (`configs/dvaepp_conv.py`;
+  defaults: the paper's sizes); the RBM prior's are `config.model.rbm`
+  (`rbm_prior.config_section`)."""
+  other_keys = ("name", "rbm")
+
+  global_prior: str = sections.field(checks.check_one_of, GLOBAL_PRIORS,
+                                     default="rbm")
+  local_latent: str = sections.field(checks.check_one_of, LOCAL_LATENTS,
+                                     default="normal")
+  num_global: int = sections.field(checks.check_int, 1, default=16)
+  global_groups: int = sections.field(checks.check_one_of, GLOBAL_GROUPS,
+                                      default=2)
+  num_local_groups: int = sections.field(checks.check_int, 1, default=16)
+  local_channels: int = sections.field(checks.check_int, 1, default=32)
+  local_level: int = sections.field(checks.check_int, 0, default=2)
+  decoder: str = sections.field(checks.check_one_of, DECODERS,
+                                default="multiscale")
+  channels: int = sections.field(checks.check_int, 1, default=64)
+  num_blocks: int = sections.field(checks.check_int, 0, default=2)
+  global_hidden: int = sections.field(checks.check_int, 1, default=256)
+  num_mixtures: int = sections.field(checks.check_int, 1, default=10)
+  weight_norm: bool = sections.field(checks.check_bool, default=True)
+  squeeze_excitation: Optional[int] = sections.field(
+      checks.check_int, 1, default=4, optional=True)
+  activation: str = sections.field(checks.check_one_of, ACTIVATIONS,
+                                   default="elu")
+  kl_balancing: bool = sections.field(checks.check_bool, default=True)
+  sample_columns: int = sections.field(checks.check_int, 1, default=10)
+  unroll_groups: bool = sections.field(checks.check_bool, default=False)
+
+  def __post_init__(self):
+    super().__post_init__()
+    check_global_size("config.model.num_global", self.num_global,
+                      self.global_groups, self.global_prior == "rbm")
+
+  def build_rbm_prior(self, model_config) -> Optional[rbm_prior.RBMPrior]:
+    """The `RBMPrior` of `config.model.rbm` (checked whatever the prior),
+    or None unless global_prior = "rbm"."""
+    is_rbm = self.global_prior == "rbm"
+    prior = rbm_prior.from_config_section(
+        model_config.get("rbm") or {},
+        (self.num_global // 2,) * 2 if is_rbm else None)
+    return prior if is_rbm else None
+
+
 def validate_config(config) -> None:
   """Raises ValueError naming the bad field (`config.model.<field>=value`)."""
-  model = config["model"]
-  field = lambda name: f"config.model.{name}"
-  checks.check_one_of(field("global_prior"), model["global_prior"],
-                      GLOBAL_PRIORS)
-  checks.check_one_of(field("local_latent"), model["local_latent"],
-                      LOCAL_LATENTS)
-  checks.check_one_of(field("global_groups"), model["global_groups"],
-                      GLOBAL_GROUPS)
-  check_global_size(field("num_global"), model["num_global"],
-                    model["global_groups"], model["global_prior"] == "rbm")
-  for name in ("num_local_groups", "local_channels", "channels",
-               "global_hidden", "num_mixtures", "sample_columns"):
-    checks.check_int(field(name), model[name], 1)
-  checks.check_int(field("num_blocks"), model["num_blocks"], 0)
-  checks.check_int(field("local_level"), model["local_level"], 0)
+  section = ConvSection.of(config["model"])
   source = data_lib.DATASETS.get(config["data"]["name"])
   if source is not None:
-    check_local_level(field("local_level"), model["local_level"],
+    check_local_level("config.model.local_level", section.local_level,
                       source.image_shape)
-  checks.check_one_of(field("decoder"), model["decoder"], DECODERS)
-  checks.check_bool(field("weight_norm"), model["weight_norm"])
-  checks.check_bool(field("kl_balancing"), model["kl_balancing"])
-  checks.check_bool(field("unroll_groups"), model.get("unroll_groups", False))
-  if model["squeeze_excitation"] is not None:
-    checks.check_int(field("squeeze_excitation"), model["squeeze_excitation"],
-                     1)
-  checks.check_one_of(field("activation"), model["activation"],
-                      sorted(layers.ACTIVATIONS))
-  checks.check_int("config.train.kl_warmup_steps",
-                   config["train"]["kl_warmup_steps"], 0)
-  rbm_prior.validate_config(
-      config, (model["num_global"] // 2,) * 2
-      if model["global_prior"] == "rbm" else None)
+  section.build_rbm_prior(config["model"])
 
 
 def accepted_estimators(config) -> tuple[str, ...]:
@@ -715,23 +727,9 @@ def from_config(config, spec) -> DVAEPPConv:
     ValueError: naming `config.model.local_level` when the images have no
       such level.
   """
-  model = config["model"]
-  check_local_level("config.model.local_level", model["local_level"],
-                    spec.image_shape)
+  section = ConvSection.of(config["model"])
   return DVAEPPConv(
       spec.image_shape, spec.train_mean, value_type=spec.value_type,
-      global_prior=model["global_prior"], local_latent=model["local_latent"],
-      num_global=model["num_global"], global_groups=model["global_groups"],
-      num_local_groups=model["num_local_groups"],
-      local_channels=model["local_channels"],
-      local_level=model["local_level"], decoder=model["decoder"],
-      channels=model["channels"], num_blocks=model["num_blocks"],
-      global_hidden=model["global_hidden"],
-      num_mixtures=model["num_mixtures"], weight_norm=model["weight_norm"],
-      squeeze_excitation=model["squeeze_excitation"],
-      activation=model["activation"],
       kl_warmup_steps=config["train"]["kl_warmup_steps"],
-      kl_balancing=model["kl_balancing"],
-      sample_columns=model["sample_columns"],
-      unroll_groups=model.get("unroll_groups", False),
-      **rbm_prior.model_arguments(config))
+      rbm=section.build_rbm_prior(config["model"]),
+      **dataclasses.asdict(section))

@@ -72,6 +72,7 @@ References:
     autoregressive flow" (free bits).
 """
 
+import dataclasses
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 import jax
@@ -85,6 +86,7 @@ from discrete_vi.models import base
 from discrete_vi.models import hdvae_net
 from discrete_vi.models import layers
 from discrete_vi.models import memory
+from discrete_vi.models import sections
 from discrete_vi.models.base import ModelAux
 from discrete_vi.objectives import elbo
 from discrete_vi.objectives import iwae
@@ -501,46 +503,54 @@ def check_structure(latent, architecture, num_variables, num_classes,
 # -- the model registry's entry (`discrete_vi.models.registry`) -------------
 
 
-def _check_field(model, field: str, check, *args) -> None:
-  check(f"config.model.{field}", model[field], *args)
+@dataclasses.dataclass(frozen=True)
+class HDVAESection(sections.Section):
+  """HD-VAE's `config.model` fields (`configs/hdvae.py`), checked once.
+
+  The fields are `HDVAE`'s keyword arguments, which `from_config` passes
+  as they are; `__post_init__` adds the checks across fields
+  (`check_structure`: layer sizes, memory shapes, the Lipschitz decoder's
+  single layer).
+  """
+  latent: str = sections.field(checks.check_one_of, hdvae_net.LATENTS)
+  architecture: str = sections.field(checks.check_one_of,
+                                     hdvae_net.ARCHITECTURES)
+  # One entry per stochastic layer, z_1 first (K_l unused by normal layers).
+  num_variables: tuple[int, ...] = sections.field(sections.check_tuple_of_ints)
+  num_classes: tuple[int, ...] = sections.field(sections.check_tuple_of_ints)
+  filters: int = sections.field(checks.check_int, 1)
+  num_blocks: int = sections.field(checks.check_int, 0)
+  query_channels: int = sections.field(checks.check_int, 0)
+  dropout: float = sections.field(
+      checks.check_in_range, 0.0, 1.0, high_open=True)
+  key_dim: int = sections.field(checks.check_int, 1)
+  value_dim: int = sections.field(checks.check_int, 1)
+  product_keys: bool = sections.field(checks.check_bool)
+  log_mass: str = sections.field(checks.check_one_of,
+                                 relaxed_objectives.LOG_MASS_FORMS)
+  freebits: float = sections.field(checks.check_nonnegative)
+  freebits_mode: str = sections.field(checks.check_one_of, FREEBITS_MODES)
+  decoder: str = sections.field(checks.check_one_of, hdvae_net.DECODERS)
+  lipschitz_scale: float = sections.field(checks.check_positive)
+  bias_temperature: float = sections.field(checks.check_positive)
+
+  def __post_init__(self):
+    super().__post_init__()
+    try:
+      check_structure(self.latent, self.architecture, self.num_variables,
+                      self.num_classes, self.key_dim, self.product_keys,
+                      self.decoder)
+    except ValueError as error:
+      raise ValueError(f"{self.prefix}: {error}") from None
 
 
 def validate_config(config) -> None:
-  """Raises ValueError naming the bad field of HD-VAE's `config.model`."""
-  model = config["model"]
-  _check_field(model, "latent", checks.check_one_of, hdvae_net.LATENTS)
-  _check_field(model, "architecture", checks.check_one_of,
-               hdvae_net.ARCHITECTURES)
-  _check_field(model, "decoder", checks.check_one_of, hdvae_net.DECODERS)
-  _check_field(model, "log_mass", checks.check_one_of,
-               relaxed_objectives.LOG_MASS_FORMS)
-  _check_field(model, "freebits_mode", checks.check_one_of, FREEBITS_MODES)
-  for field in ("filters", "key_dim", "value_dim"):
-    _check_field(model, field, checks.check_int, 1)
-  _check_field(model, "num_blocks", checks.check_int, 0)
-  _check_field(model, "query_channels", checks.check_int, 0)
-  _check_field(model, "product_keys", checks.check_bool)
-  _check_field(model, "freebits", checks.check_nonnegative)
-  _check_field(model, "lipschitz_scale", checks.check_positive)
-  _check_field(model, "bias_temperature", checks.check_positive)
-  _check_field(model, "dropout", checks.check_in_range, 0.0, 1.0)
-  if model["dropout"] >= 1:
-    raise ValueError(f"config.model.dropout must be < 1; got "
-                     f"{model['dropout']!r}.")
-  for field in ("num_variables", "num_classes"):
-    value = model[field]
-    if not isinstance(value, (tuple, list)) or not value:
-      raise ValueError(f"config.model.{field}={value!r} must be a non-empty "
-                       f"tuple (one entry per stochastic layer, z_1 first).")
-    checks.check_ints(f"config.model.{field}", value, 1)
-  try:
-    check_structure(model["latent"], model["architecture"],
-                    tuple(model["num_variables"]), tuple(model["num_classes"]),
-                    model["key_dim"], model["product_keys"], model["decoder"])
-  except ValueError as error:
-    raise ValueError(f"config.model: {error}") from None
+  """Raises ValueError naming the bad field of HD-VAE's `config.model`, or
+  a `config.estimator.distribution` other than "categorical" for discrete
+  layers."""
+  section = HDVAESection.of(config["model"])
   distribution = config["estimator"].get("distribution")
-  if model["latent"] == "discrete" and distribution != "categorical":
+  if section.latent == "discrete" and distribution != "categorical":
     raise ValueError(f"config.estimator.distribution={distribution!r} must be "
                      f"'categorical' for discrete HD-VAE layers.")
 
@@ -550,9 +560,9 @@ def accepted_estimators(config) -> tuple[str, ...]:
   log_mass` accepts (`latents.Categorical.accepted_estimators`; Eq. 16
   needs a relaxed forward pass); normal layers: every estimator (it does
   not apply to a reparameterised layer)."""
-  model = config["model"]
-  if model["latent"] == "discrete":
-    return latents.Categorical(model["log_mass"]).accepted_estimators()
+  section = HDVAESection.of(config["model"])
+  if section.latent == "discrete":
+    return latents.Categorical(section.log_mass).accepted_estimators()
   return tuple(sorted(estimators.ESTIMATORS))
 
 
@@ -561,15 +571,5 @@ def from_config(config, spec) -> HDVAE:
   if tuple(spec.image_shape) != (28, 28, 1):
     raise ValueError(f"HD-VAE needs 28 x 28 x 1 images; the data has "
                      f"image_shape={spec.image_shape}.")
-  model = config["model"]
-  return HDVAE(
-      spec.train_mean, num_variables=tuple(model["num_variables"]),
-      num_classes=tuple(model["num_classes"]), latent=model["latent"],
-      architecture=model["architecture"], filters=model["filters"],
-      num_blocks=model["num_blocks"], dropout=model["dropout"],
-      key_dim=model["key_dim"], value_dim=model["value_dim"],
-      product_keys=model["product_keys"], log_mass=model["log_mass"],
-      freebits=model["freebits"], freebits_mode=model["freebits_mode"],
-      decoder=model["decoder"], lipschitz_scale=model["lipschitz_scale"],
-      bias_temperature=model["bias_temperature"],
-      query_channels=model["query_channels"])
+  section = HDVAESection.of(config["model"])
+  return HDVAE(spec.train_mean, **dataclasses.asdict(section))

@@ -88,6 +88,7 @@ References:
   Dong, Mnih & Tucker (2020), DisARM.
 """
 
+import dataclasses
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -100,6 +101,7 @@ from discrete_vi.distributions import bernoulli
 from discrete_vi.models import _checks
 from discrete_vi.models import base
 from discrete_vi.models import layers
+from discrete_vi.models import sections
 from discrete_vi.models.base import ModelAux
 from discrete_vi.objectives import elbo
 from discrete_vi.objectives import iwae
@@ -539,34 +541,34 @@ def accepted_estimators(config) -> tuple[str, ...]:
   return latents.Bernoulli().accepted_estimators()
 
 
+@dataclasses.dataclass(frozen=True)
+class SBNSection(sections.Section):
+  """The SBN's `config.model` fields (`configs/sbn.py`)."""
+  architecture: str = sections.field(checks.check_one_of, ARCHITECTURES)
+  num_latents: int = sections.field(checks.check_int, 1)
+  hidden_size: int = sections.field(checks.check_int, 1)
+  activation: str = sections.field(checks.check_one_of, NONLINEARITIES)
+  input_baseline: bool = sections.field(checks.check_bool, default=False)
+
+
 def validate_config(config) -> None:
   """Raises ValueError naming the bad field of the SBN's `config.model`."""
-  model = config["model"]
-  checks.check_one_of("config.model.architecture", model["architecture"],
-                      ARCHITECTURES)
-  checks.check_one_of("config.model.activation", model["activation"],
-                      NONLINEARITIES)
-  checks.check_int("config.model.num_latents", model["num_latents"], 1)
-  checks.check_int("config.model.hidden_size", model["hidden_size"], 1)
-  checks.check_bool("config.model.input_baseline", model["input_baseline"])
-  checks.check_int("config.train.kl_warmup_steps",
-                   config["train"]["kl_warmup_steps"], 0)
+  SBNSection.of(config["model"])
 
 
 def from_config(config, spec) -> SigmoidBeliefNet:
   """The SBN of `config.model` for the data of `spec` (a `data.DataSpec`)."""
   spec.require_value_type("binary", "config.model.name='sbn'")
   data_mean = spec.train_mean
-  model = config["model"]
-  architecture = model["architecture"]
-  hidden = model["hidden_size"]
+  section = SBNSection.of(config["model"])
+  architecture, hidden = section.architecture, section.hidden_size
   sbn = SigmoidBeliefNet(
       data_mean,
-      latent_dim=model["num_latents"],
+      latent_dim=section.num_latents,
       num_layers=2 if architecture == "two_layer" else 1,
       hidden_dims=(hidden, hidden) if architecture == "nonlinear" else (),
-      nonlinearity=model["activation"],
-      input_baseline=model["input_baseline"],
+      nonlinearity=section.activation,
+      input_baseline=section.input_baseline,
       kl_warmup_steps=config["train"]["kl_warmup_steps"],
       data_dim=len(data_mean))
   sbn.description = f"sbn:{architecture}"

@@ -22,10 +22,9 @@ once:
     importance sampling (`prepare_evaluation`), then the normalised
     log p(z) (`log_prob`);
   - sampling: block-Gibbs sweeps from fresh chains (`sample`).
-* `validate_config`, `model_arguments`, `from_model_arguments`: the RBM
-  fields of a run config (`config.model.gibbs_chains`, ...,
-  `config.eval.log_z`, ...) and the models' keyword arguments they become,
-  shared by both models.
+* `config_section`, `from_config_section`: the RBM section of a run config
+  (`config.model.rbm`, the fields of `RBMPrior` by name), shared by both
+  models: `RBMPrior` is its one description.
 
 The defaults are the authors' settings (from their public code; the
 paper's Appendix E is not in our copy): 1000 chains, 40 sweeps per step,
@@ -53,9 +52,13 @@ from discrete_vi import checks
 from discrete_vi import sums
 from discrete_vi.distributions import bernoulli
 from discrete_vi.distributions import rbm
+from discrete_vi.distributions import rbm_tempering
 from discrete_vi.types import Array, ArrayLike, PRNGKey
 
 LOG_Z_METHODS = ("exact", "ais", "auto")
+WEIGHT_DECAY_ON = ("couplings", "all")
+# The persistent state: `rbm.Chains`, or `rbm_tempering.TemperedChains`.
+State = Any
 
 
 class RBMParameters(nn.Module):
@@ -117,13 +120,34 @@ class TrainingTerms(NamedTuple):
   Attributes:
     loss: scalar to add to minus the bound: kl_weight * (log Z surrogate)
       + weight decay; its value is the weight decay.
-    chains: the persistent `rbm.Chains` after this step's sweeps.
+    chains: the persistent state after this step's sweeps (`rbm.Chains`,
+      or `rbm_tempering.TemperedChains` with tempering).
     diagnostics: `rbm_weight_decay_loss`, `chains_mean_z1`,
       `chains_mean_z2` (no gradient).
   """
   loss: Array
   chains: rbm.Chains
   diagnostics: dict
+
+
+def check_settings(settings: dict, prefix: str = "") -> None:
+  """ValueError naming the bad one of `RBMPrior`'s settings (a dict of
+  every field) as `<prefix><field>=<value>`."""
+  for name in ("gibbs_chains", "gibbs_sweeps", "sample_sweeps"):
+    checks.check_int(prefix + name, settings[name], 1)
+  checks.check_one_of(prefix + "log_z", settings["log_z"], LOG_Z_METHODS)
+  for name in ("ais_num_chains", "ais_num_temperatures"):
+    checks.check_int(prefix + name, settings[name], 2)
+  checks.check_nonnegative(prefix + "weight_decay", settings["weight_decay"])
+  checks.check_one_of(prefix + "weight_decay_on", settings["weight_decay_on"],
+                      WEIGHT_DECAY_ON)
+  checks.check_int(prefix + "tempering_temperatures",
+                   settings["tempering_temperatures"], 1)
+  checks.check_in_range(prefix + "tempering_base_beta",
+                        settings["tempering_base_beta"], 0.0, 1.0,
+                        low_open=True, high_open=True)
+  checks.check_int(prefix + "chain_gap_sweeps", settings["chain_gap_sweeps"],
+                   1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +164,18 @@ class RBMPrior:
     log_z: "exact", "ais" or "auto" (exact when a half has <= 20 units).
     ais_num_chains: AIS runs for log Z (authors: 1024).
     ais_num_temperatures: linearly spaced AIS temperatures (1000).
-    weight_decay: L2 rate on (a1, a2, W) (authors: 1e-4).
+    weight_decay: L2 rate (authors: 1e-4).
+    weight_decay_on: "couplings" (W only: the authors' code,
+      github.com/QuadrantAI/dvae rbm.py, `weight_decay * l2_loss(w)`;
+      default) or "all" (a1, a2 and W).
+    tempering_temperatures: R inverse temperatures of parallel tempering
+      for the persistent chains (`distributions.rbm_tempering`: R replicas
+      of the `gibbs_chains` chains under p_beta \propto e^{-beta E},
+      neighbours swapped after each sweep; the beta = 1 replicas feed
+      grad log Z); 1 (default): plain block Gibbs, as the authors.
+    tempering_base_beta: the hottest inverse temperature, in (0, 1).
+    chain_gap_sweeps: M, the extra sweeps of the chain-health check that
+      `prepare_evaluation` reports (`chain_gap`).
 
   Raises:
     ValueError: at construction, naming the bad value.
@@ -152,15 +187,13 @@ class RBMPrior:
   ais_num_chains: int = 1024
   ais_num_temperatures: int = 1000
   weight_decay: float = 1e-4
+  weight_decay_on: str = "couplings"
+  tempering_temperatures: int = 1
+  tempering_base_beta: float = 0.1
+  chain_gap_sweeps: int = 100
 
   def __post_init__(self):
-    checks.check_int("gibbs_chains", self.gibbs_chains, 1)
-    checks.check_int("gibbs_sweeps", self.gibbs_sweeps, 1)
-    checks.check_int("sample_sweeps", self.sample_sweeps, 1)
-    checks.check_one_of("log_z", self.log_z, LOG_Z_METHODS)
-    checks.check_int("ais_num_chains", self.ais_num_chains, 2)
-    checks.check_int("ais_num_temperatures", self.ais_num_temperatures, 2)
-    checks.check_nonnegative("weight_decay", self.weight_decay)
+    check_settings(dataclasses.asdict(self))
 
   def log_z_method_for(self, num_units: tuple[int, int]) -> str:
     """The method ("exact" or "ais") `log_z` resolves to for halves of
@@ -202,18 +235,54 @@ class RBMPrior:
                       jnp.sum((nu1 @ rbm_params.w) * mu2, -1))
     return cross_entropy - entropy
 
-  def init_state(self, key: PRNGKey, rbm_params: rbm.RBMParams) -> rbm.Chains:
-    """`gibbs_chains` persistent chains drawn from the RBM's factorial base
-    sigmoid(a1) x sigmoid(a2) (`rbm.init_chains`; the RBM itself at the
-    all-zero initial parameters): z1 `[C, n1]`, z2 `[C, n2]`."""
+  @property
+  def tempered(self) -> bool:
+    """Whether the persistent chains run parallel tempering."""
+    return self.tempering_temperatures > 1
+
+  def betas(self) -> Array:
+    """`[R]` the tempering ladder, geometric from `tempering_base_beta` to
+    1 (`rbm_tempering.beta_ladder`)."""
+    return rbm_tempering.beta_ladder(self.tempering_temperatures,
+                                     self.tempering_base_beta)
+
+  def init_state(self, key: PRNGKey, rbm_params: rbm.RBMParams) -> State:
+    """The persistent chains: `gibbs_chains` chains drawn from the RBM's
+    factorial base sigmoid(a1) x sigmoid(a2) (`rbm.init_chains`; the RBM
+    itself at the all-zero initial parameters), z1 `[C, n1]`, z2
+    `[C, n2]`; with tempering, `rbm_tempering.TemperedChains` of R such
+    sets (`init_tempered`)."""
+    if self.tempered:
+      return rbm_tempering.init_tempered(key, rbm_params, self.gibbs_chains,
+                                         self.betas())
     return rbm.init_chains(key, rbm_params, self.gibbs_chains)
 
   def update_state(self, key: PRNGKey, rbm_params: rbm.RBMParams,
-                   chains: Optional[rbm.Chains]) -> rbm.Chains:
-    """`gibbs_sweeps` block-Gibbs sweeps of the persistent chains, from fresh
-    ones when `chains` is None (`rbm.advance_chains`; no gradient)."""
-    return rbm.advance_chains(key, rbm_params, chains, self.gibbs_chains,
-                              self.gibbs_sweeps)
+                   chains: Optional[State]) -> tuple[State, dict]:
+    """`gibbs_sweeps` sweeps of the persistent chains (block Gibbs, or
+    parallel tempering), from fresh ones when `chains` is None; no
+    gradient.
+
+    Returns:
+      The new state and diagnostics (with tempering: `tempering_min_swap`,
+      the smallest mean swap acceptance over neighbour pairs this step).
+    """
+    if not self.tempered:
+      return rbm.advance_chains(key, rbm_params, chains, self.gibbs_chains,
+                                self.gibbs_sweeps), {}
+    init_key, sweep_key = jax.random.split(key)
+    if chains is None:
+      chains = self.init_state(init_key, rbm_params)
+    chains, stats = rbm_tempering.tempered_sweeps(
+        sweep_key, rbm_params, chains, self.betas(), self.gibbs_sweeps)
+    return chains, {"tempering_min_swap": jnp.nanmin(stats.swap_acceptance)}
+
+  def target_chains(self, state: State) -> rbm.Chains:
+    """The chains that are samples of the RBM: the state itself, or its
+    beta = 1 replicas with tempering."""
+    if self.tempered:
+      return rbm_tempering.target_chains(state)
+    return state
 
   @staticmethod
   def log_z_surrogate(rbm_params: rbm.RBMParams, chains: rbm.Chains
@@ -228,9 +297,12 @@ class RBMPrior:
     return rbm.log_z_with_surrogate_gradient(rbm_params, chains, 0.0)
 
   def weight_decay_loss(self, rbm_params: rbm.RBMParams) -> Array:
-    r"""(rate / 2) (|a_1|^2 + |a_2|^2 + |W|^2), gradient rate * params."""
+    r"""(rate / 2) |W|^2 (`weight_decay_on="couplings"`), or (rate / 2)
+    (|a_1|^2 + |a_2|^2 + |W|^2) ("all"); gradient rate * params."""
+    decayed = ((rbm_params.w,) if self.weight_decay_on == "couplings" else
+               tuple(rbm_params))
     return 0.5 * self.weight_decay * sum(jnp.sum(jnp.square(p))
-                                         for p in rbm_params)
+                                         for p in decayed)
 
   def training_terms(self, key: PRNGKey, rbm_params: rbm.RBMParams,
                      chains: Optional[rbm.Chains], kl_weight: ArrayLike
@@ -249,32 +321,38 @@ class RBMPrior:
       chains: the persistent chains (None: fresh ones).
       kl_weight: the KL warm-up weight (may be traced).
     """
-    chains = self.update_state(key, rbm_params, chains)
+    state, diagnostics = self.update_state(key, rbm_params, chains)
+    chains = self.target_chains(state)
     log_z = self.log_z_surrogate(rbm_params, chains)
     decay = self.weight_decay_loss(rbm_params)
-    diagnostics = {"rbm_weight_decay_loss": jax.lax.stop_gradient(decay),
-                   "chains_mean_z1": jnp.mean(chains.z1),
-                   "chains_mean_z2": jnp.mean(chains.z2)}
-    return TrainingTerms(kl_weight * log_z + decay, chains, diagnostics)
+    diagnostics.update({"rbm_weight_decay_loss": jax.lax.stop_gradient(decay),
+                        "chains_mean_z1": jnp.mean(chains.z1),
+                        "chains_mean_z2": jnp.mean(chains.z2)})
+    return TrainingTerms(kl_weight * log_z + decay, state, diagnostics)
 
   # -- evaluation on the discrete model ------------------------------------
 
-  def prepare_evaluation(self, key: PRNGKey, rbm_params: rbm.RBMParams
-                         ) -> tuple[LogZ, dict]:
-    """log Z for evaluating the discrete model, by enumeration or AIS.
+  def prepare_evaluation(self, key: PRNGKey, rbm_params: rbm.RBMParams,
+                         state: Optional[State] = None) -> tuple[LogZ, dict]:
+    """log Z for evaluating the discrete model, by enumeration or AIS, and
+    the health of the persistent chains.
 
     Args:
-      key: PRNG key (AIS only).
+      key: PRNG key (AIS, and the chain check's sweeps).
       rbm_params: the RBM (under stop_gradient).
+      state: the persistent chains (`init_state`), or None (no check).
 
     Returns:
       `(LogZ, info)`: the estimate and its standard error (0 for the exact
       value, AIS's delta-method standard error otherwise, `rbm.ais_log_z`),
       and info {"log_z", "log_z_stderr", "log_z_method"} as Python floats
-      and "exact" / "ais".
+      and "exact" / "ais"; with `state`, also `chain_energy`,
+      `chain_energy_after`, `chain_gap` and `chain_gap_stderr`
+      (`chain_health`).
     """
     method = self.log_z_method_for(rbm.num_units(rbm_params))
     rbm_params = jax.lax.stop_gradient(rbm_params)
+    key, gap_key = jax.random.split(key)
     if method == "exact":
       log_z = rbm.exact_log_z(rbm_params)
       stderr = jnp.zeros_like(log_z)
@@ -284,7 +362,28 @@ class RBMPrior:
           num_temperatures=self.ais_num_temperatures)
     info = {"log_z": float(log_z), "log_z_stderr": float(stderr),
             "log_z_method": method}
+    if state is not None:
+      info.update(self.chain_health(gap_key, rbm_params, state))
     return LogZ(log_z, stderr), info
+
+  def chain_health(self, key: PRNGKey, rbm_params: rbm.RBMParams,
+                   state: State) -> dict:
+    """How far the persistent chains (the beta = 1 ones with tempering)
+    sit above the RBM's equilibrium energy: their mean energy, the mean
+    after `chain_gap_sweeps` further block-Gibbs sweeps, and the gap with
+    its standard error (`rbm_tempering.chain_gap`; a gap of a few nats
+    means the chains lag behind the model and bias grad log Z).
+
+    Returns:
+      {"chain_energy", "chain_energy_after", "chain_gap",
+      "chain_gap_stderr"} as Python floats.
+    """
+    gap = rbm_tempering.chain_gap(key, rbm_params, self.target_chains(state),
+                                  self.chain_gap_sweeps)
+    return {"chain_energy": float(gap.energy),
+            "chain_energy_after": float(gap.energy_after),
+            "chain_gap": float(gap.gap),
+            "chain_gap_stderr": float(gap.stderr)}
 
   @staticmethod
   def log_prob(rbm_params: rbm.RBMParams, z1: ArrayLike, z2: ArrayLike,
@@ -310,69 +409,48 @@ class RBMPrior:
     return rbm.sample(key, rbm_params, n, self.sample_sweeps)
 
 
-# -- a run config's RBM fields (both models' registry entries) -------------
+# -- a run config's RBM section (both DVAE++ models) ------------------------
 
 
-def validate_config(config, num_units: Optional[tuple[int, int]]) -> None:
-  """Checks the RBM prior's fields of a run config, naming the bad one.
+def config_section(**overrides: Any):
+  """`config.model.rbm` of a run config: an `ml_collections.ConfigDict` of
+  every `RBMPrior` field at its default (the authors' settings), with
+  `overrides`; the RBM's settings are described once, by `RBMPrior`."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  section = ml_collections.ConfigDict(dataclasses.asdict(RBMPrior()))
+  for name, value in overrides.items():
+    if name not in section:
+      raise ValueError(f"RBMPrior has no field {name!r}.")
+    section[name] = value
+  return section
 
-  `config.model.{gibbs_chains, gibbs_sweeps, sample_sweeps,
-  rbm_weight_decay}` and `config.eval.{log_z, ais_num_chains,
-  ais_num_temperatures}` (the eval fields optional), whatever the prior.
+
+def from_config_section(section, num_units: Optional[tuple[int, int]] = None,
+                        prefix: str = "config.model.rbm") -> RBMPrior:
+  """The `RBMPrior` of a config's RBM section (`config_section`), checked.
 
   Args:
-    config: the run config.
+    section: a mapping of `RBMPrior` field names to values (fields it omits
+      keep their defaults).
     num_units: the RBM's halves when the model's prior is the RBM (then
-      `config.eval.log_z = "exact"` must be able to enumerate one), else
-      None.
-  """
-  model, evaluation = config["model"], config["eval"]
-  for name in ("gibbs_chains", "gibbs_sweeps", "sample_sweeps"):
-    checks.check_int(f"config.model.{name}", model[name], 1)
-  checks.check_nonnegative("config.model.rbm_weight_decay",
-                           model["rbm_weight_decay"])
-  checks.check_one_of("config.eval.log_z", evaluation.get("log_z", "auto"),
-                      LOG_Z_METHODS)
-  checks.check_int("config.eval.ais_num_chains",
-                   evaluation.get("ais_num_chains", 1024), 2)
-  checks.check_int("config.eval.ais_num_temperatures",
-                   evaluation.get("ais_num_temperatures", 1000), 2)
-  if num_units is not None and evaluation.get("log_z") == "exact":
-    try:
-      log_z_method("exact", num_units)
-    except ValueError as error:
-      raise ValueError(f"config.eval.log_z='exact': {error}") from None
-
-
-def from_model_arguments(gibbs_chains: int, gibbs_sweeps: int,
-                         rbm_weight_decay: float, log_z: str,
-                         ais_num_chains: int, ais_num_temperatures: int,
-                         sample_sweeps: int) -> RBMPrior:
-  """The `RBMPrior` of a DVAE++ model's RBM keyword arguments (in the order
-  of the models' signatures).
+      `log_z="exact"` must be able to enumerate one), else None.
+    prefix: how errors name the section.
 
   Raises:
-    ValueError: naming the bad value (the weight decay as
-      `rbm_weight_decay`, the models' name).
+    ValueError: naming the bad field as `<prefix>.<field>=<value>`, or an
+      unknown field.
   """
-  checks.check_nonnegative("rbm_weight_decay", rbm_weight_decay)
-  return RBMPrior(gibbs_chains=gibbs_chains, gibbs_sweeps=gibbs_sweeps,
-                  sample_sweeps=sample_sweeps, log_z=log_z,
-                  ais_num_chains=ais_num_chains,
-                  ais_num_temperatures=ais_num_temperatures,
-                  weight_decay=float(rbm_weight_decay))
-
-
-def model_arguments(config) -> dict[str, Any]:
-  """The DVAE++ models' RBM keyword arguments from a run config
-  (`gibbs_chains`, `gibbs_sweeps`, `sample_sweeps`, `rbm_weight_decay`,
-  `log_z`, `ais_num_chains`, `ais_num_temperatures`)."""
-  model, evaluation = config["model"], config["eval"]
-  return dict(gibbs_chains=model["gibbs_chains"],
-              gibbs_sweeps=model["gibbs_sweeps"],
-              sample_sweeps=model["sample_sweeps"],
-              rbm_weight_decay=model["rbm_weight_decay"],
-              log_z=evaluation.get("log_z", "auto"),
-              ais_num_chains=evaluation.get("ais_num_chains", 1024),
-              ais_num_temperatures=evaluation.get("ais_num_temperatures",
-                                                  1000))
+  known = {f.name for f in dataclasses.fields(RBMPrior)}
+  unknown = sorted(set(section) - known)
+  if unknown:
+    raise ValueError(f"{prefix} has unknown field(s) {unknown}; RBMPrior's "
+                     f"are {sorted(known)}.")
+  settings = {**dataclasses.asdict(RBMPrior()), **dict(section)}
+  check_settings(settings, prefix + ".")
+  prior = RBMPrior(**settings)
+  if num_units is not None and prior.log_z == "exact":
+    try:
+      prior.log_z_method_for(num_units)
+    except ValueError as error:
+      raise ValueError(f"{prefix}.log_z='exact': {error}") from None
+  return prior

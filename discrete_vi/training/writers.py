@@ -64,12 +64,18 @@ def truncate_metrics(workdir: str, last_step: int) -> None:
 
 
 def plot_curves(records: list[dict], path: str, key: str = "train_objective",
-                eval_key: str = "valid_log_likelihood") -> None:
-  """Objective vs steps and vs wall-clock time, one PNG with two panels."""
+                eval_key: str = "valid_log_likelihood",
+                gap_key: str = "valid_chain_gap") -> None:
+  """Objective vs steps and vs wall-clock time, one PNG with two panels;
+  a third when the records carry the persistent chains' energy gap
+  (`gap_key`, with its `_stderr`: an RBM prior's chain health), so that a
+  lagging negative phase shows without opening the code."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+  gaps = [r for r in records if r.get(gap_key) is not None]
+  fig, axes = plt.subplots(1, 3 if gaps else 2,
+                           figsize=(15 if gaps else 10, 4))
   for k, style in ((key, "-"), (eval_key, "o-")):
     rows = [r for r in records if k in r and r[k] is not None]
     if not rows:
@@ -81,8 +87,16 @@ def plot_curves(records: list[dict], path: str, key: str = "train_objective",
     axes[1].plot(times, values, style, label=k, markersize=3)
   axes[0].set_xlabel("step")
   axes[1].set_xlabel("wall-clock time (s)")
-  for ax in axes:
+  for ax in axes[:2]:
     ax.set_ylabel("nats")
+  if gaps:
+    axes[2].errorbar([r["step"] for r in gaps], [r[gap_key] for r in gaps],
+                     yerr=[r.get(f"{gap_key}_stderr", 0.0) for r in gaps],
+                     fmt="o-", markersize=3, label=gap_key)
+    axes[2].axhline(0.0, color="grey", linewidth=0.8)
+    axes[2].set_xlabel("step")
+    axes[2].set_ylabel("chain energy - energy after more sweeps (nats)")
+  for ax in axes:
     ax.legend()
     ax.grid(alpha=0.3)
   fig.tight_layout()
