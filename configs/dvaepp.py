@@ -1,11 +1,14 @@
 r"""DVAE++ feed-forward models (Vahdat et al. 2018, Secs. 4-5, Tables 1-2).
 
 `arg` = PRIOR[,arch=ARCH][,layers=L][,elbo=ELBO][,smoothing=NAME]
-[,protocol=PROTOCOL] with PRIOR in {factorial, directed, rbm}, ARCH in
+[,protocol=PROTOCOL][,sweeps=S][,tempering=R] with PRIOR in {factorial, directed, rbm}, ARCH in
 {linear (default), nonlinear}, L in {1 (default), 2}, ELBO in {joint
 (default), marginal}, NAME a smoothing estimator (overlapping_exponential
 (default), spike_and_exp, overlapping_logistic, power_function), PROTOCOL in
-{quick (default), paper}.
+{quick (default), paper}; S the RBM's sweeps per step and R its parallel
+tempering temperatures (`config.model.rbm.gibbs_sweeps`,
+`tempering_temperatures`; rows of one comparison can differ in their
+negative phase).
 
 Rows. `factorial` with layers=1 is Table 1: one group of 200 units, beta
 annealed linearly 6 -> 14 over training (the paper cross-validates the ends
@@ -184,13 +187,19 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
             "layers": (1, _layers),
             "elbo": ("joint", common.one_of(dvaepp.ELBOS)),
             "smoothing": ("overlapping_exponential", common.one_of(SMOOTHINGS)),
-            "protocol": ("quick", common.one_of(PROTOCOLS))})
+            "protocol": ("quick", common.one_of(PROTOCOLS)),
+            "sweeps": (None, common.positive_int),
+            "tempering": (None, common.positive_int)})
   prior, layers = parsed["name"], parsed["layers"]
   table1 = prior == "factorial" and layers == 1
   config = common.base_config()
   config.model = model_section(prior, parsed["arch"], layers, parsed["elbo"])
   config.estimator.name = parsed["smoothing"]
   _protocol(config, parsed["protocol"], table1)
+  if parsed["sweeps"] is not None:  # the negative phase, per row
+    config.model.rbm.gibbs_sweeps = parsed["sweeps"]
+  if parsed["tempering"] is not None:
+    config.model.rbm.tempering_temperatures = parsed["tempering"]
   if table1:
     config.estimator.beta, config.estimator.beta_end = TABLE1_BETA
     config.estimator.anneal_steps = config.train.num_steps
