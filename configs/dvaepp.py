@@ -36,6 +36,11 @@ DVAE++; the paper's Appendix E is not in our copy), each a field here:
   the option; we run PCD, or parallel tempering (below).
 Not reproduced: the encoder's and decoder's batch normalisation and their
 weight decay 1e-4 (`batch_norm: True`, `weight_decay_enc/dec` in run.py).
+The "RBM (Rolfe)" column (smoothing=spike_and_exp) with layers=2 evaluates
+Eq. 7's cross term at nu_1 = mu_1 (as the authors' code): a plug-in, not
+Eq. 6's bound nor unbiased for it; `tests/dvaepp_spike_test.py` measures its
+bias (17-28 % of the KL on small models whose q(z2|x, zeta1) follows the
+prior's coupling; `estimators.smoothing` docstring).
 
 The negative phase (`config.model.rbm`, `stochastic.rbm_prior.RBMPrior`):
 `gibbs_chains` x `gibbs_sweeps` block-Gibbs sweeps per step (PCD), or with

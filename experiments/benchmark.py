@@ -4,6 +4,7 @@ r"""Benchmarks of the estimator library (a report, never a timed test).
     python -m experiments.benchmark training [OUTPUT.md]
     python -m experiments.benchmark xor_flow [OUTPUT.md]
     python -m experiments.benchmark dvaepp [OUTPUT.md]
+    python -m experiments.benchmark dvaepp_ais [OUTPUT.md] [RUN_DIR]
     python -m experiments.benchmark dvaepp_conv [OUTPUT.md]
     python -m experiments.benchmark hdvae [OUTPUT.md]
 
@@ -269,11 +270,11 @@ def format_table(rows, floor, exact) -> str:
 def main(argv):
   if len(argv) < 2 or argv[1] not in BENCHMARKS:
     raise SystemExit(f"usage: python -m experiments.benchmark "
-                     f"{{{'|'.join(BENCHMARKS)}}} [OUTPUT.md]")
+                     f"{{{'|'.join(BENCHMARKS)}}} [OUTPUT.md] [ARGS...]")
   name = argv[1]
   output = argv[2] if len(argv) > 2 else os.path.join(
       "benchmark_results", f"{name}.md")
-  report = BENCHMARKS[name]()
+  report = BENCHMARKS[name](*argv[3:])  # e.g. dvaepp_ais's RUN_DIR
   os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
   with open(output, "w") as fh:
     fh.write(report)
@@ -502,6 +503,7 @@ BENCHMARKS = {"estimators": benchmark_estimators,
               "training": benchmark_training,
               "xor_flow": benchmark_flows.report,
               "dvaepp": benchmark_dvaepp.report,
+              "dvaepp_ais": benchmark_dvaepp.ais_report,
               "dvaepp_conv": benchmark_dvaepp_conv.report,
               "hdvae": benchmark_hdvae.report}
 

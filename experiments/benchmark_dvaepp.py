@@ -179,6 +179,74 @@ def memory_lines(num_chains: int = 1000, n1: int = 200, n2: int = 200,
   return lines
 
 
+AIS_CONVERGENCE_ROW = "rbm,layers=2"  # the quick protocol's RBM row
+AIS_CONVERGENCE_TEMPERATURES = (1000, 10000)
+
+
+def trained_rbm(run_dir: str) -> rbm.RBMParams:
+  """The RBM of the best-validation checkpoint of a run of
+  `configs/dvaepp.py:rbm,layers=2` in `run_dir`, trained there first (the
+  quick protocol, resumable) when it holds no finished run."""
+  import os  # pylint: disable=g-import-not-at-top
+  from discrete_vi.training import checkpoints  # pylint: disable=g-import-not-at-top
+  from discrete_vi.training import loop  # pylint: disable=g-import-not-at-top
+  config = dvaepp_config.get_config(AIS_CONVERGENCE_ROW)
+  if not os.path.exists(os.path.join(run_dir, "results.json")):
+    loop.train_and_evaluate(config, run_dir)
+  run = setup.create_train_state(config, setup.load_data(config))
+  ckpt = checkpoints.Checkpointer(run_dir)
+  state = ckpt.restore_best(run.state)
+  ckpt.close()
+  return run.model.rbm_params(state.params)
+
+
+def ais_convergence(params: rbm.RBMParams,
+                    temperatures=AIS_CONVERGENCE_TEMPERATURES,
+                    num_chains: int = 1024, repeats: int = 3) -> list[str]:
+  """log Z of a trained RBM by AIS at each number of temperatures
+  (`repeats` independent estimates each), and how far apart the settings
+  are in their standard errors: whether 1,000 temperatures (our
+  evaluation default) have converged on the model we train, or bias the
+  bound (an under-converged AIS under-estimates log Z in expectation)."""
+  lines = [f"### AIS convergence on the trained quick-protocol RBM "
+           f"(`configs/dvaepp.py:{AIS_CONVERGENCE_ROW}`, best-validation "
+           f"checkpoint; {num_chains} chains)", "",
+           "| temperatures | log Z (mean of repeats) | standard error of one "
+           "| spread of repeats | time of one (s) |", "|---|---|---|---|---|"]
+  results = {}
+  for i, count in enumerate(temperatures):
+    draws, errors = [], []
+    for r in range(repeats):
+      key = jax.random.PRNGKey(1000 * i + r)
+      result = rbm.ais_log_z(key, params, num_chains=num_chains,
+                             num_temperatures=count)
+      draws.append(float(result.log_z))
+      errors.append(float(result.stderr))
+    seconds = best_time(lambda k, c=count: rbm.ais_log_z(
+        k, params, num_chains=num_chains, num_temperatures=c).log_z,
+                        jax.random.PRNGKey(7), repeats=1)
+    mean = sum(draws) / repeats
+    spread = max(draws) - min(draws)
+    se = (sum(e * e for e in errors) / repeats) ** 0.5  # of one estimate
+    results[count] = (mean, se / repeats ** 0.5)
+    lines.append(f"| {count} | {mean:.3f} | {se:.3f} | {spread:.3f} | "
+                 f"{seconds:.2f} |")
+  (low, low_se), (high, high_se) = (results[temperatures[0]],
+                                    results[temperatures[-1]])
+  combined = (low_se ** 2 + high_se ** 2) ** 0.5
+  lines += ["", f"{temperatures[-1]} minus {temperatures[0]} temperatures: "
+            f"{high - low:+.3f} nats = {(high - low) / max(combined, 1e-12):+.1f}"
+            f" standard errors of the difference of the means."]
+  return lines
+
+
+def ais_report(run_dir: str = "runs/benchmark_dvaepp_ais") -> str:
+  """`python -m experiments.benchmark dvaepp_ais [OUTPUT.md] [RUN_DIR]`."""
+  lines = ["## DVAE++: does AIS with 1,000 temperatures converge?", ""]
+  lines += ais_convergence(trained_rbm(run_dir))
+  return "\n".join(lines) + "\n"
+
+
 def report() -> str:
   """The whole benchmark as markdown."""
   from discrete_vi import data as data_lib  # pylint: disable=g-import-not-at-top

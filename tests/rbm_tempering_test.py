@@ -11,7 +11,6 @@ reaches the exact distribution where plain Gibbs has not left the mode;
 `chain_gap` is zero for exact draws and positive for chains far from the
 model; validation."""
 
-import itertools
 
 import jax
 import jax.numpy as jnp
@@ -21,24 +20,12 @@ from scipy import stats
 
 from discrete_vi.distributions import rbm
 from discrete_vi.distributions import rbm_tempering as tempering
+from rbm_test import random_params  # pylint: disable=g-bad-import-order
+from rbm_test import states
 
 # A chi-squared p-value below this rejects a sampler (fixed keys: the tests
 # are deterministic).
 SIGNIFICANCE = 1e-3
-
-
-def random_params(seed, n1, n2, scale=1.0, bias_scale=1.0):
-  """Biases ~ N(0, bias_scale^2), couplings ~ N(0, scale^2), float32."""
-  rng = np.random.default_rng(seed)
-  return rbm.RBMParams(
-      jnp.asarray(bias_scale * rng.standard_normal(n1), jnp.float32),
-      jnp.asarray(bias_scale * rng.standard_normal(n2), jnp.float32),
-      jnp.asarray(scale * rng.standard_normal((n1, n2)), jnp.float32))
-
-
-def states(n):
-  """All 2^n binary vectors, `[2^n, n]` float64 (first unit slowest)."""
-  return np.array(list(itertools.product([0., 1.], repeat=n)))
 
 
 def all_pairs(n1, n2):

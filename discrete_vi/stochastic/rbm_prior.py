@@ -152,7 +152,7 @@ def check_settings(settings: dict, prefix: str = "") -> None:
 
 @dataclasses.dataclass(frozen=True)
 class RBMPrior:
-  """The static settings of an RBM prior and its pure functions.
+  r"""The static settings of an RBM prior and its pure functions.
 
   Every method takes the RBM's parameters (`rbm.RBMParams`, from the
   model's `RBMParameters`); the number of units is read from their shapes.
