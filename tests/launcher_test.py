@@ -50,9 +50,22 @@ TINY_FIELDS = {
 def shrink_costly_fields(config) -> None:
   """Sets each field of `TINY_FIELDS` that `config` has (in place)."""
   for dotted, value in TINY_FIELDS.items():
-    section, _, field = dotted.partition(".")
-    if section in config and field in config[section]:
-      config[section][field] = value
+    *path, field = dotted.split(".")
+    section = config
+    for name in path:
+      section = section[name] if name in section else None
+      if section is None:
+        break
+    if section is not None and field in section:
+      section[field] = value
+
+
+def test_costly_fields_are_shrunk_in_nested_sections():
+  from configs import dvaepp as dvaepp_config  # pylint: disable=g-import-not-at-top
+  config = dvaepp_config.get_config("rbm,layers=2,protocol=paper")
+  shrink_costly_fields(config)
+  assert {k: config.model.rbm[k.split(".")[-1]] for k in TINY_FIELDS} == {
+      k: v for k, v in TINY_FIELDS.items()}
 
 
 def _shell_lines(text: str) -> list[str]:
