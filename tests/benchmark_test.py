@@ -8,6 +8,7 @@ import pytest
 from configs import test as test_config
 from configs import xor_flow as xor_flow_config
 from discrete_vi import training
+from discrete_vi.distributions import rbm
 from experiments import benchmark_flows
 
 
@@ -44,6 +45,17 @@ def test_dvaepp_benchmark_sections_run_small():
   lines = benchmark_dvaepp.memory_lines(num_chains=8, n1=4, n2=3,
                                         num_sweeps=2)
   assert "8 chains of 4 + 3 units" in lines[0]
+  # AIS convergence: one row per number of temperatures, then the
+  # difference of the means in standard errors, on an RBM whose exact log Z
+  # the longer schedule must approach.
+  params = benchmark_dvaepp.random_rbm(jax.random.PRNGKey(3), 3, 4, 2.0)
+  lines = benchmark_dvaepp.ais_convergence(params, temperatures=(2, 200),
+                                           num_chains=64, repeats=2)
+  rows = [line.split("|") for line in lines if line.startswith("| 2")]
+  assert [row[1].strip() for row in rows] == ["2", "200"]
+  exact = float(rbm.exact_log_z(params))
+  assert abs(float(rows[1][2]) - exact) < 0.1
+  assert lines[-1].startswith("200 minus 2 temperatures:")
 
 
 @pytest.mark.slow  # four model compilations, ~20 s
