@@ -42,11 +42,14 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS,
       flag_values=flag_values, lock_config=True, sys_argv=argv)
   workdir = flags.DEFINE_string("workdir", None, "Directory for all outputs.",
                                 flag_values=flag_values)
+  reevaluate = flags.DEFINE_bool(
+      "reevaluate", False, "Evaluate a finished run again (otherwise its "
+      "results.json is reported as it is).", flag_values=flag_values)
   flags.mark_flags_as_required(["config", "workdir"], flag_values=flag_values)
-  return config, workdir
+  return config, workdir, reevaluate
 
 
-def run(config, workdir: str) -> dict:
+def run(config, workdir: str, reevaluate: bool = False) -> dict:
   """Trains and evaluates `config` in `workdir`; returns results.json's dict.
 
   Raises:
@@ -57,7 +60,8 @@ def run(config, workdir: str) -> dict:
         arg: int(os.environ[name]) for arg, name in
         (("num_processes", "JAX_NUM_PROCESSES"),
          ("process_id", "JAX_PROCESS_ID")) if name in os.environ})
-  results = training.train_and_evaluate(config, workdir)
+  results = training.train_and_evaluate(config, workdir,
+                                        reevaluate=reevaluate)
   print(f"Outputs in {workdir}: results.json (test bound "
         f"{results['test_log_likelihood']:.2f} nats), metrics.jsonl, "
         f"samples.png, curves.png, tensorboard/, checkpoints/")
@@ -66,11 +70,11 @@ def run(config, workdir: str) -> dict:
 
 def main(argv):
   launcher.prepare(argv)
-  run(_CONFIG.value, _WORKDIR.value)
+  run(_CONFIG.value, _WORKDIR.value, _REEVALUATE.value)
 
 
 if __name__ == "__main__":
   # Defined only when run as a program, so that tests and other launchers
   # can import `run` and `define_flags` next to their own flags.
-  _CONFIG, _WORKDIR = define_flags()
+  _CONFIG, _WORKDIR, _REEVALUATE = define_flags()
   app.run(main)

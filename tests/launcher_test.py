@@ -15,6 +15,7 @@ import re
 import shlex
 
 from absl import flags
+import jax
 import numpy as np
 import pytest
 
@@ -129,7 +130,7 @@ def run_command(argv: list[str], workdir: str, *, shrink: bool = False
           *[a for a in argv if not a.startswith("--workdir")],
           f"--workdir={workdir}"]
   flag_values = flags.FlagValues()
-  config, workdir_flag = main_lib.define_flags(flag_values, argv)
+  config, workdir_flag, _ = main_lib.define_flags(flag_values, argv)
   flag_values(argv)
   if shrink:
     shrink_costly_fields(config.value)
@@ -321,3 +322,25 @@ def test_readme_compare_rows_rows_build_valid_configs():
           module, row, max_steps=int(_flag(argv, "max_steps")),
           time_budget_s=float(_flag(argv, "time_budget_s")),
           eval_every_steps=int(_flag(argv, "eval_every_steps"))))
+
+
+def test_compilation_cache_folder_and_switch(tmp_path):
+  from experiments import launcher  # pylint: disable=g-import-not-at-top
+  home = os.path.expanduser("~")
+  assert launcher.compilation_cache_dir({}) == os.path.join(
+      home, ".cache", "discrete_vi", "jax")
+  assert launcher.compilation_cache_dir({"XDG_CACHE_HOME": "/c"}) == (
+      "/c/discrete_vi/jax")
+  for off in ("off", "0", "False", " none "):
+    assert launcher.compilation_cache_dir({launcher.CACHE_ENV: off}) is None
+  before = jax.config.jax_compilation_cache_dir
+  try:
+    path = launcher.enable_compilation_cache(
+        {launcher.CACHE_ENV: str(tmp_path / "cache")})
+    assert path == str(tmp_path / "cache") and os.path.isdir(path)
+    assert jax.config.jax_compilation_cache_dir == path
+    assert launcher.enable_compilation_cache(
+        {launcher.CACHE_ENV: "off"}) is None
+    assert jax.config.jax_compilation_cache_dir == path  # left as it was
+  finally:
+    jax.config.update("jax_compilation_cache_dir", before)

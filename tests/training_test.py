@@ -181,6 +181,29 @@ def test_sbn_config_parses_and_validates():
     sbn_config.get_config("linear,protocol=paper")
 
 
+def test_finished_run_is_reported_at_once_unless_reevaluated(tmp_path,
+                                                             monkeypatch):
+  config = test_config.get_config("reinforce")
+  config.train.num_steps = 2
+  config.eval.num_image_samples = 0
+  workdir = str(tmp_path / "run")
+  first = training.train_and_evaluate(config, workdir)
+  calls = []
+  original = loop.final_evaluation
+  monkeypatch.setattr(loop, "final_evaluation",
+                      lambda *a, **k: calls.append(1) or original(*a, **k))
+  again = training.train_and_evaluate(config, workdir)
+  assert again == first and calls == []  # nothing compiled or evaluated
+  redone = training.train_and_evaluate(config, workdir, reevaluate=True)
+  assert calls == [1] and redone["num_steps"] == 2
+  num_samples = config.eval.num_samples
+  config.eval.num_samples = num_samples + 1  # another config: not finished
+  assert loop.finished_results(config, workdir) is None
+  config.eval.num_samples = num_samples
+  config.train.num_steps = 4  # more steps: training continues
+  assert training.train_and_evaluate(config, workdir)["num_steps"] == 4
+
+
 def _final_params(workdir, config):
   target = training.create_train_state(config,
                                        training.load_data(config)).state

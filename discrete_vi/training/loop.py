@@ -247,17 +247,42 @@ def evaluate_and_keep_best(config, model, eval_step, state, valid, eval_key,
   return value, best, {f"valid_{k}": v for k, v in info.items()}
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+def finished_results(config, workdir: str):
+  """results.json of a finished run of exactly `config` in `workdir` (its
+  config.json equal to `config` and its results at `config.train.
+  num_steps`), or None."""
+  results = _load_json(os.path.join(workdir, "results.json"), None)
+  saved = _load_json(os.path.join(workdir, "config.json"), None)
+  if results is None or saved is None:
+    return None
+  same = json.loads(json.dumps(config.to_dict(), sort_keys=True)) == saved
+  if same and results.get("num_steps") == config.train.num_steps:
+    return results
+  return None
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       reevaluate: bool = False) -> dict:
   """Trains and evaluates; returns the contents of results.json.
 
   Every check (config values, data files, model construction) runs before
-  the workdir is created or written.
+  the workdir is created or written. A finished run of the same config in
+  `workdir` is reported at once from its results.json (nothing is
+  recompiled or evaluated again) unless `reevaluate`.
 
   Raises:
     ValueError: for a bad config or bad data (nothing written).
     NonFiniteError: when a step goes non-finite (checkpoints stay intact).
   """
   validation.validate_config(config)
+  if not reevaluate:
+    results = finished_results(config, workdir)
+    if results is not None:
+      logging.info("%s holds a finished run of this config (%d steps): its "
+                   "results.json as it is (re-evaluate with reevaluate=True, "
+                   "--reevaluate on the command line).", workdir,
+                   results["num_steps"])
+      return results
   dataset = setup_lib.load_data(config)
   run = setup_lib.create_train_state(config, dataset)
   prepare_workdir(config, workdir)
