@@ -22,7 +22,6 @@ All timings are best-of-repeats wall-clock on this machine.
 
 import copy
 import dataclasses
-import time
 
 import jax
 import jax.numpy as jnp
@@ -44,14 +43,9 @@ COUPLING_SCALE = 0.1
 
 
 def best_time(fn, *args, repeats: int = REPEATS) -> float:
-  """Best of `repeats` wall-clock seconds of fn(*args) after a warm-up."""
-  jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - start)
-  return min(times)
+  """Best of `repeats` wall-clock seconds of fn(*args) (`timing.
+  best_time`)."""
+  return timing.best_time(fn, *args, repeats=repeats)
 
 
 def random_rbm(key, n1: int, n2: int, scale: float) -> rbm.RBMParams:

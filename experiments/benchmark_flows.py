@@ -17,7 +17,6 @@
 All timings are best-of-5 wall-clock in one process on this machine.
 """
 
-import time
 
 import jax
 import jax.numpy as jnp
@@ -40,14 +39,8 @@ FULL_PASS_MAX_D = 784  # every D of SAMPLER_DIMS (D = 784: ~2 s per call)
 
 
 def best_time(fn, *args) -> float:
-  """Best of REPEATS wall-clock seconds of fn(*args), after one warm-up."""
-  jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(REPEATS):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - start)
-  return min(times)
+  """Best of REPEATS wall-clock seconds of fn(*args) (`timing.best_time`)."""
+  return timing.best_time(fn, *args, repeats=REPEATS)
 
 
 def made_floor(dataset):

@@ -7,6 +7,18 @@ import jax
 from discrete_vi.training import steps as steps_lib
 
 
+def best_time(fn, *args, repeats: int = 3) -> float:
+  """Best of `repeats` wall-clock seconds of fn(*args), after one warm-up
+  call (which compiles)."""
+  jax.block_until_ready(fn(*args))
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - start)
+  return min(times)
+
+
 def time_interleaved(calls, repeats: int = 9, per_repeat: int = 5
                      ) -> list[float]:
   """Best-of-repeats seconds per call of each `(fn, carry, args)`.
