@@ -30,7 +30,6 @@ from configs import dvaepp as dvaepp_config
 from discrete_vi.distributions import rbm
 from discrete_vi.stochastic import rbm_prior
 from discrete_vi.training import setup
-from discrete_vi.training import steps as steps_lib
 from experiments import timing
 
 REPEATS = 3
@@ -56,12 +55,11 @@ def random_rbm(key, n1: int, n2: int, scale: float) -> rbm.RBMParams:
                        scale * jax.random.normal(k3, (n1, n2)))
 
 
-def _fused(run, model, xs):
+def _fused(config, run, model, xs):
   """`(fn, state, (xs,))` for `timing.time_interleaved`: STEPS_PER_CALL
-  fused train steps of `model` with the optimiser and estimator of `run`."""
-  fused = jax.jit(steps_lib.fuse_steps(
-      steps_lib.make_train_step(model, run.tx, run.estimator)))
-  return fused, run.state, (xs,)
+  fused train steps of `model` with the optimiser and estimator of `run`,
+  as the training loop compiles them (`timing.fused_train_step`)."""
+  return timing.fused_train_step(config, run, model), run.state, (xs,)
 
 
 class _FrozenChainsPrior(rbm_prior.RBMPrior):
@@ -69,7 +67,7 @@ class _FrozenChainsPrior(rbm_prior.RBMPrior):
 
   def update_state(self, key, rbm_params, chains):
     del key, rbm_params  # unused
-    return chains
+    return chains, {}
 
 
 def frozen_chains(model):
@@ -83,10 +81,11 @@ def frozen_chains(model):
 
 
 def _row_run(row: str, dataset, *, chains: int = 1000, sweeps: int = 40):
+  """`(config, setup)` of a row at batch BATCH with the given chains."""
   config = dvaepp_config.get_config(row)
   config.train.batch_size = BATCH
   config.model.rbm.gibbs_chains, config.model.rbm.gibbs_sweeps = chains, sweeps
-  return setup.create_train_state(config, dataset)
+  return config, setup.create_train_state(config, dataset)
 
 
 def step_table(dataset, rbm_row: str = "rbm,layers=2",
@@ -95,7 +94,7 @@ def step_table(dataset, rbm_row: str = "rbm,layers=2",
   """Section 1: the RBM-prior step split, as ratios to a factorial prior."""
   xs = jnp.asarray(dataset.train[:batch * STEPS_PER_CALL]).reshape(
       STEPS_PER_CALL, batch, -1)
-  factorial = _row_run(factorial_row, dataset)
+  factorial_config, factorial = _row_run(factorial_row, dataset)
   lines = [f"### Train step of `{rbm_row}` (batch {batch}, "
            f"{STEPS_PER_CALL} steps fused per call) vs `{factorial_row}`",
            "", "| chains x sweeps | factorial prior (ms) | RBM prior (ms) | "
@@ -103,13 +102,14 @@ def step_table(dataset, rbm_row: str = "rbm,layers=2",
            "factorial | frozen / factorial | Gibbs share of the RBM step |",
            "|---|---|---|---|---|---|---|---|"]
   for chains, sweeps in chain_grid:
-    run = _row_run(rbm_row, dataset, chains=chains, sweeps=sweeps)
+    config, run = _row_run(rbm_row, dataset, chains=chains, sweeps=sweeps)
     rbm_params = run.model.rbm_params(run.state.params)
     gibbs = jax.jit(lambda c, k: (rbm.gibbs_sweeps(
         k, rbm_params, c, sweeps * STEPS_PER_CALL), None))
     seconds = timing.time_interleaved(
-        [_fused(factorial, factorial.model, xs), _fused(run, run.model, xs),
-         _fused(run, frozen_chains(run.model), xs),
+        [_fused(factorial_config, factorial, factorial.model, xs),
+         _fused(config, run, run.model, xs),
+         _fused(config, run, frozen_chains(run.model), xs),
          (gibbs, run.state.model_state, (jax.random.PRNGKey(0),))],
         repeats=REPEATS, per_repeat=2)
     base, full, frozen, alone = (t * 1e3 / STEPS_PER_CALL for t in seconds)

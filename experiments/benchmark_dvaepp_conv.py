@@ -36,9 +36,7 @@ import numpy as np
 from configs import dvaepp_conv as config_lib
 from discrete_vi import data as data_lib
 from discrete_vi.distributions import rbm
-from discrete_vi.models import registry
 from discrete_vi.training import setup
-from discrete_vi.training import steps as steps_lib
 from experiments import benchmark_dvaepp
 from experiments import timing
 
@@ -92,10 +90,8 @@ def measure(config, dataset) -> dict:
   and XLA's compiled memory of one step of `config`'s model."""
   run = setup.create_train_state(config, dataset)
   x = jnp.asarray(dataset.train[:config.train.batch_size])[None]  # [1, B, D]
-  def fused(model):
-    return jax.jit(steps_lib.fuse_steps(
-        steps_lib.make_train_step(model, run.tx, run.estimator),
-        unroll=registry.unroll_steps(config)))  # as the training loop runs it
+  def fused(model):  # as the training loop runs it
+    return timing.fused_train_step(config, run, model, donate=False)
   whole, frozen = fused(run.model), fused(benchmark_dvaepp.frozen_chains(run.model))
   start = time.perf_counter()
   compiled = whole.lower(run.state, x).compile()

@@ -27,7 +27,6 @@ from discrete_vi.models import made as made_lib
 from discrete_vi.models import xor_flow
 from discrete_vi.objectives import elbo
 from discrete_vi.training import setup
-from discrete_vi.training import steps as steps_lib
 from experiments import timing
 
 BATCH = 64
@@ -85,10 +84,7 @@ def fused_train_setup(config, dataset, batch: int, steps_per_call: int,
   xs = jnp.asarray(dataset.train[:batch * steps_per_call]).reshape(
       steps_per_call, batch, -1)
   state = run.state
-  fused = jax.jit(steps_lib.fuse_steps(
-      steps_lib.make_train_step(run.model, run.tx, run.estimator)),
-                  donate_argnums=0 if donate else ())
-  return fused, state, xs
+  return timing.fused_train_step(config, run, donate=donate), state, xs
 
 
 def sampler_seconds(d: int, incremental: bool) -> float:

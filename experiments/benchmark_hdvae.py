@@ -29,7 +29,6 @@ import jax
 import jax.numpy as jnp
 
 from configs import hdvae as hdvae_config
-from discrete_vi.models import registry
 from discrete_vi.training import setup
 from discrete_vi.training import steps as steps_lib
 from experiments import timing
@@ -104,8 +103,7 @@ def measure(dataset, *, layers: int = LAYERS, units: int = UNITS_PER_LAYER,
                 "parameters": count_parameters(run.state.params),
                 "description": run.model.description}
     # Fused as the training loop fuses them (unrolled for these conv nets).
-    calls.append((jax.jit(steps_lib.fuse_steps(
-        step, unroll=registry.unroll_steps(config))), run.state, (xs,)))
+    calls.append((timing.fused_train_step(config, run), run.state, (xs,)))
   if time_steps:
     seconds = timing.time_interleaved(calls, repeats=repeats, per_repeat=1)
     for (row, _, _), s in zip(ROWS, seconds):

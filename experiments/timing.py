@@ -4,7 +4,20 @@ import time
 
 import jax
 
+from discrete_vi.models import registry
 from discrete_vi.training import steps as steps_lib
+
+
+def fused_train_step(config, run, model=None, *, donate: bool = True):
+  """The training loop's fused train step of `config` (`loop.
+  compile_steps` without the device mesh): `config.train.steps_per_jit`
+  steps of `run`'s optimiser and estimator (`model`, default `run.model`)
+  in one `lax.scan`, unrolled when the family declares it on a CPU
+  (`registry.unroll_steps`), the state donated unless `donate=False`.
+  `fn(state, xs [n, B, D]) -> (state, metrics)`."""
+  step = steps_lib.make_train_step(model or run.model, run.tx, run.estimator)
+  return jax.jit(steps_lib.fuse_steps(step, unroll=registry.unroll_steps(
+      config)), donate_argnums=0 if donate else ())
 
 
 def best_time(fn, *args, repeats: int = 3) -> float:
