@@ -64,8 +64,11 @@ def paper_config(data: str, batch: int = BATCH, overrides=None):
   config.data.binarization = "none" if data == "cifar10" else "static"
   config.train.batch_size = batch
   for dotted, value in (overrides or {}).items():
-    section, _, field = dotted.partition(".")
-    config[section][field] = value
+    *path, field = dotted.split(".")
+    section = config
+    for name in path:
+      section = section[name]
+    section[field] = value
   return config
 
 
