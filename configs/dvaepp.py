@@ -58,10 +58,11 @@ take their own optimiser (learning rate and schedule) through the group
 
 Quick protocol (embedded `mnist5k`, CPU): 10k steps of batch 50, Adam 1e-3
 (eps 1e-3), KL warm-up over 30 %, 100-sample validation bound every 2500
-steps, 1000-sample final bound. RBM rows keep 200 + 200 units but run 100
-persistent chains x 5 sweeps per step (the authors' 1000 x 40 would be
-~10x the cost of the encoder and decoder on a CPU) and AIS with 256 chains
-x 1000 temperatures. About 2 minutes on 2 cores for the linear factorial
+steps, 1000-sample final bound. RBM rows keep the paper's sizes (halves
+of 100 at layers=1, 200 at layers=2) but run 100 persistent chains x 5
+sweeps per step (the authors' 1000 x 40 makes the step about 23x a
+factorial-prior step on a CPU, `benchmark_results/dvaepp.md`) and AIS with
+256 chains x 1000 temperatures. About 2 minutes on 2 cores for the linear factorial
 row, 4 for a linear RBM row:
 
     python -m experiments.main --config=configs/dvaepp.py:factorial --workdir=/tmp/dvaepp_fact

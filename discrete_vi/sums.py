@@ -4,7 +4,7 @@ XLA's CPU backend runs a reduction (`jnp.sum`) over the pixels of a batch,
 or over a 784 x 200 gradient, at roughly 0.5 ns per element inside a train
 step, several times slower than its matrix-product kernels; the same sum
 written as a product with a vector of ones goes through those kernels.
-Measured on the SBN train step (BUILD_NOTES.md, Training): 10-15 % of the
+Measured on the SBN train step (BUILD_NOTES.md, Performance): 10-15 % of the
 step at batch 100. On other platforms the plain reduction is used
 (`jax.lax.platform_dependent` picks the branch when the function is
 lowered), and the products ask for `Precision.HIGHEST`, so a

@@ -51,7 +51,7 @@ def softplus(logits: ArrayLike) -> Array:
   The formula of `jax.nn.softplus` without its NaN-select wrapper, and a
   derivative that reuses e^{-|l|} instead of computing another exponential:
   about twice as fast on XLA's CPU backend in a train step (BUILD_NOTES.md,
-  Training). Plain autodiff of the formula would lose sigmoid(l) for
+  Performance). Plain autodiff of the formula would lose sigmoid(l) for
   l < -17 to cancellation (1/2 - 1/2 + tiny) and give 0 at l = 0.
   """
   return _softplus(jnp.asarray(logits))

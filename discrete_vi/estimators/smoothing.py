@@ -41,8 +41,10 @@ it is a plug-in, biased by \sum W \odot Cov_q(z_1, \mu_2(\zeta_1)) in value
 and by that covariance in W's gradient (the authors' code does the same);
 `tests/dvaepp_spike_test.py` measures it by quadrature: 17-28 % of the KL
 when q(z_2|x, \zeta_1) follows the prior's coupling (the training objective
-below Eq. 6's bound), -3 % to +27 % otherwise (so not a bound), 8.7 % error
-in the encoder's gradient, against 54 % for the exact step \nu_1 =
+below Eq. 6's bound; 23 % on the pinned 2 + 2 case, 27.5 % on a 16 + 16
+one), about -3 % with an unrelated q(z_2|x, \zeta_1) (then not a bound),
+8.7 % error in the encoder's gradient, against 53.5 % for the exact step
+\nu_1 =
 1[\zeta_1 > 0] differentiated pathwise (it misses the boundary term). An f
 without the keyword is called as f(\zeta).
 

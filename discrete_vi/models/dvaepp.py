@@ -37,7 +37,8 @@ Training objectives (maximised; KL weight w = min(step / warm-up, 1)):
   unknown during training, enters only through its gradient
   (`training_terms`: value 0, gradient the mean of -\nabla E over
   persistent block-Gibbs chains carried in the model state; Appendix E's
-  idea), plus an L2 weight decay on (a_1, a_2, W). So the sampled training
+  idea), plus an L2 weight decay on W (the authors'; or on a_1, a_2, W:
+  `RBMPrior.weight_decay_on`). So the sampled training
   objective of an RBM model (`ModelAux.objective`, "train_objective" in
   the metrics) is the ELBO PLUS log Z, reported also as the diagnostic
   `elbo_plus_log_z`.
