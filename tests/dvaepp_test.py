@@ -22,6 +22,7 @@ from discrete_vi import estimators
 from discrete_vi import training
 from discrete_vi.distributions import overlapping
 from discrete_vi.distributions import rbm
+from discrete_vi.distributions import rbm_tempering
 from discrete_vi.models import dvaepp
 from discrete_vi.models import dvaepp_bounds as bounds
 from discrete_vi.stochastic import rbm_prior
@@ -608,7 +609,8 @@ def tiny_config(arg):
 @pytest.mark.parametrize("arg,log_z", [
     pytest.param("factorial,elbo=marginal", None, marks=pytest.mark.slow),
     pytest.param("directed,layers=2", None, marks=pytest.mark.slow),
-    ("rbm,layers=2", "ais")])
+    ("rbm,layers=2", "ais"),
+    ("rbm,layers=2,tempering=3", "exact")])
 def test_two_training_steps_through_the_loop(arg, log_z, tmp_path):
   config = tiny_config(arg)
   if log_z:
@@ -618,7 +620,7 @@ def test_two_training_steps_through_the_loop(arg, log_z, tmp_path):
   assert np.isfinite(results["test_log_likelihood"])
   assert os.path.exists(tmp_path / "samples.png")
   if arg.startswith("rbm"):
-    assert results["test_log_z_method"] == "ais"
+    assert results["test_log_z_method"] == log_z
     assert np.isfinite(results["test_log_z"])
     assert results["test_log_z_stderr"] >= 0
     # The chains' health, at every evaluation and with the final bounds.
@@ -626,6 +628,11 @@ def test_two_training_steps_through_the_loop(arg, log_z, tmp_path):
     assert results["test_chain_gap_stderr"] >= 0
     records = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
     assert any("valid_chain_gap" in r for r in records)
+  if "tempering" in arg:  # the tempered chains went through a checkpoint
+    _, state, _ = training.restore_run(str(tmp_path))
+    assert isinstance(state.model_state, rbm_tempering.TemperedChains)
+    assert state.model_state.z1.shape[0] == 3
+    assert int(state.model_state.sweeps_done) == 2 * 2  # 2 steps x 2 sweeps
 
 
 def test_rbm_parameters_take_their_own_optimiser_group():
