@@ -236,7 +236,11 @@ def ais_convergence(params: rbm.RBMParams,
 
 def ais_report(run_dir: str = "runs/benchmark_dvaepp_ais") -> str:
   """`python -m experiments.benchmark dvaepp_ais [OUTPUT.md] [RUN_DIR]`."""
-  lines = ["## DVAE++: does AIS with 1,000 temperatures converge?", ""]
+  from experiments import compare_rows  # pylint: disable=g-import-not-at-top
+  lines = ["## DVAE++: does AIS with 1,000 temperatures converge?", "",
+           f"Made by `python -m experiments.benchmark dvaepp_ais OUT.md "
+           f"{run_dir}` at commit `{compare_rows.git_commit()}`; times are "
+           f"wall-clock on this machine (other jobs included).", ""]
   lines += ais_convergence(trained_rbm(run_dir))
   return "\n".join(lines) + "\n"
 
