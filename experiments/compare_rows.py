@@ -490,6 +490,43 @@ def seeds_tables(runs: dict, seeds: list[int]) -> list[str]:
   return lines
 
 
+# A difference of two rows counts as resolved at this budget when its mean
+# is more than this many standard errors from 0.
+RESOLVED_SE = 2.0
+
+
+def paired_differences(runs: dict) -> list[str]:
+  """Markdown lines of a table of test-bound differences between every two
+  rows (`runs`: row -> one summary per seed, in the same seed order),
+  paired by seed (seed s of both rows shares the data draw and the initial
+  key, so pairing removes that shared variation): the mean ± SE of
+  (row A - row B) over the seeds both have, and whether it is resolved
+  (|mean| > RESOLVED_SE standard errors); empty with fewer than 2 rows or
+  2 common seeds."""
+  names = list(runs)
+  lines = []
+  for i, a in enumerate(names):
+    for b in names[i + 1:]:
+      diffs = [_number(sa["test"]) - _number(sb["test"])
+               for sa, sb in zip(runs[a], runs[b])
+               if _number(sa["test"]) is not None
+               and _number(sb["test"]) is not None]
+      if len(diffs) < 2:
+        continue
+      mean, stderr = comparison.mean_and_stderr(diffs)
+      resolved = abs(mean) > RESOLVED_SE * stderr if stderr else False
+      lines.append(_markdown_row(
+          [a, b, str(len(diffs)), f"{mean:+.2f} ± {stderr:.2f}",
+           "yes" if resolved else "no"]))
+  if not lines:
+    return []
+  return ["Test-bound differences, paired by seed (A - B, mean ± standard "
+          f"error over the common seeds; resolved: |mean| > {RESOLVED_SE:g} "
+          "standard errors):", "",
+          _markdown_row(["A", "B", "n", "A - B", "resolved"]),
+          "|---|---|---|---|---|", *lines]
+
+
 def seeds_markdown(runs: dict, seeds: list[int], *, config_file: str,
                    max_steps: int, command: str, commit: str,
                    figure: str) -> list[str]:
@@ -508,6 +545,7 @@ def seeds_markdown(runs: dict, seeds: list[int], *, config_file: str,
       "sqrt(n)). steps/s as the training loop logs it (compilation and "
       "periodic evaluation included).", "",
       *seeds_tables(runs, seeds), "",
+      *paired_differences(runs), "",
       f"![validation bound vs steps, mean ± standard error over seeds]"
       f"({figure})"]
 

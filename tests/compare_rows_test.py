@@ -323,6 +323,24 @@ def test_optional_columns_appear_only_when_some_row_has_them():
   assert per_seed[4] == ["rbm", "7", "-82.00", "12.00", "2.0", "0.250"]
 
 
+def test_paired_differences_are_per_seed_and_say_when_resolved():
+  # Seeds shift both rows alike (a shared data draw): paired, the
+  # difference is exact, though each row's own spread is wide.
+  runs = {"a": [_summary(-90.0), _summary(-100.0), _summary(-95.0)],
+          "b": [_summary(-91.0), _summary(-101.2), _summary(-95.8)],
+          "c": [_summary(-89.0), _summary(-102.0), _summary(-96.5)]}
+  text = "\n".join(compare_rows.paired_differences(runs))
+  rows = {(r[0], r[1]): r[2:] for r in _table(text, "A | B")[1:]}
+  diffs = np.array([1.0, 1.2, 0.8])
+  se = diffs.std(ddof=1) / np.sqrt(3)
+  assert rows[("a", "b")] == ["3", f"+{diffs.mean():.2f} ± {se:.2f}", "yes"]
+  assert rows[("a", "c")][0] == "3" and rows[("a", "c")][2] == "no"
+  assert set(rows) == {("a", "b"), ("a", "c"), ("b", "c")}
+  assert compare_rows.paired_differences({"a": runs["a"]}) == []
+  one_seed = {"a": runs["a"][:1], "b": runs["b"][:1]}
+  assert compare_rows.paired_differences(one_seed) == []
+
+
 def test_git_commit_marks_dirty_trees_and_degrades_without_git(
     tmp_path, monkeypatch):
   repo = tmp_path / "repo"
