@@ -64,3 +64,11 @@ def test_dvaepp_step_table_runs_small():
   dataset = training.load_data(test_config.get_config())
   lines = benchmark_dvaepp.step_table(dataset, chain_grid=((4, 1),), batch=4)
   assert lines[-1].startswith("| 4 x 1 |") and lines[-1].count("|") == 9
+
+
+def test_estimator_benchmark_covers_every_binary_estimator():
+  from discrete_vi import estimators  # pylint: disable=g-import-not-at-top
+  from experiments import benchmark  # pylint: disable=g-import-not-at-top
+  names = {e.name for e in benchmark.entries()}
+  assert names == {n for n, ds in estimators.DISTRIBUTIONS.items()
+                   if "bernoulli" in ds}

@@ -460,7 +460,7 @@ def test_discrete_needs_categorical_estimator():
 
 
 @pytest.mark.parametrize("name,log_mass,accepted", [
-    ("arm", "relaxed", "gumbel_softmax, muprop"),  # binary only
+    ("arm", "relaxed", "gumbel_softmax, indecater, muprop"),  # binary only
     ("st_gumbel_softmax", "concrete", "it accepts gumbel_softmax."),  # Eq. 16
 ])
 def test_the_categorical_part_refuses_estimators_before_the_run(

@@ -31,7 +31,7 @@ import stats
 NAMES = sorted(estimators.ESTIMATORS)
 # Options that make multi-sample estimators exercise their sample axis.
 OPTIONS = {"rloo": {"num_samples": 3}, "vimco": {"num_samples": 3},
-           "gumbel_rao": {"num_samples": 4}}
+           "gumbel_rao": {"num_samples": 4}, "indecater": {"num_samples": 2}}
 BATCH, D, K = 5, 3, 4
 
 # Every (estimator, distribution) the registry declares, and every
@@ -174,13 +174,17 @@ def evaluation_point(name, aux, logits, theta, distribution):
   `objective` is linear in theta with d f / d theta = z, so an example's
   theta gradient of -loss is the point(s) where the estimator evaluates f,
   weighted as in its objective: the hard sample for the
-  single-sample estimators, the mean over samples (rloo, arm, disarm), the
-  normalised importance weights (vimco), q itself (enumerate), the relaxed
-  sample (gumbel_softmax, smoothing).
+  single-sample estimators, the mean over samples (rloo, arm, disarm,
+  indecater), the normalised importance weights (vimco), the set's weights
+  (unordered_set), q itself (enumerate), the relaxed sample (gumbel_softmax,
+  smoothing).
   """
   samples = aux.samples
-  if name in ("rloo", "arm", "disarm"):
+  if name in ("rloo", "arm", "disarm", "indecater"):
     return jnp.mean(samples, 0)
+  if name == "unordered_set":
+    weights = aux.diagnostics["sample_weights"]  # [k, B]
+    return jnp.sum(weights[..., None, None] * samples, 0)
   if name == "vimco":
     weights = jax.nn.softmax(objective(theta, samples), 0)  # [K, B]
     extra = (1,) * (samples.ndim - weights.ndim)
@@ -198,7 +202,8 @@ def evaluation_point(name, aux, logits, theta, distribution):
 # relaxed objective.
 THETA_UNBIASED = {"reinforce", "rloo", "muprop", "rebar", "relax", "arm",
                   "disarm", "enumerate", "straight_through",
-                  "st_gumbel_softmax", "gumbel_rao"}
+                  "st_gumbel_softmax", "gumbel_rao", "indecater",
+                  "unordered_set"}
 
 
 @pytest.mark.parametrize("name,distribution", CASES)

@@ -25,16 +25,20 @@ from discrete_vi.estimators import arm as _arm
 from discrete_vi.estimators import baselines
 from discrete_vi.estimators import control_variates as _cv
 from discrete_vi.estimators import exact as _exact
+from discrete_vi.estimators import indecater as _indecater
 from discrete_vi.estimators import muprop as _muprop
 from discrete_vi.estimators import relaxed as _relaxed
 from discrete_vi.estimators import score_function as _sf
 from discrete_vi.estimators import smoothing as _smoothing
+from discrete_vi.estimators import unordered_set as _unordered_set
 from discrete_vi.types import Estimator, EstimatorAux, FrozenOptions
 
 ESTIMATORS = {
     "reinforce": _sf.reinforce,
     "rloo": _sf.rloo,
     "vimco": _sf.vimco,
+    "indecater": _indecater.indecater,
+    "unordered_set": _unordered_set.unordered_set,
     "straight_through": _relaxed.straight_through,
     "gumbel_softmax": _relaxed.gumbel_softmax,
     "st_gumbel_softmax": _relaxed.st_gumbel_softmax,
@@ -54,7 +58,9 @@ ESTIMATORS = {
 # The distributions each estimator supports (its `distribution` option).
 _BINARY_ONLY = ("arm", "disarm", "rebar", "relax", "overlapping_exponential",
                 "overlapping_logistic", "spike_and_exp", "power_function")
+_CATEGORICAL_ONLY = ("indecater", "unordered_set")
 DISTRIBUTIONS = {name: ("bernoulli",) if name in _BINARY_ONLY
+                 else ("categorical",) if name in _CATEGORICAL_ONLY
                  else ("bernoulli", "categorical") for name in ESTIMATORS}
 
 # Pathwise estimators: name -> (sampler, relaxed_forward). The sampler
@@ -181,9 +187,13 @@ def option_specs() -> dict[str, type]:
   return dict(_OPTION_SPECS)
 
 
-def _dummy_logits(options: dict) -> jax.ShapeDtypeStruct:
-  """The smallest logits of the chosen distribution: D = 1 (K = 2)."""
-  categorical = options.get("distribution") == "categorical"
+def _dummy_logits(name: str, options: dict) -> jax.ShapeDtypeStruct:
+  """The smallest logits of the chosen distribution (the estimator's default
+  when none is chosen): D = 1 (K = 2)."""
+  default = inspect.signature(ESTIMATORS[name]).parameters.get("distribution")
+  chosen = options.get("distribution",
+                       None if default is None else default.default)
+  categorical = chosen == "categorical"
   return jax.ShapeDtypeStruct((2, 1, 2) if categorical else (2, 1),
                               jnp.float32)
 
@@ -197,7 +207,8 @@ def check_options(name: str, **options: Any) -> None:
 
   Binds the options with `make` and traces the estimator once (abstractly,
   with `jax.eval_shape`: nothing is computed) on dummy logits of batch 2
-  and D = 1 (K = 2 for categorical), with a trivial f and the state from its
+  and D = 1 (K = 2 for categorical, the chosen distribution or the
+  estimator's default), with a trivial f and the state from its
   `init`. The estimators check their options while tracing, on the concrete
   Python values, so every check they make runs here.
 
@@ -216,7 +227,8 @@ def check_options(name: str, **options: Any) -> None:
     return estimator.estimate(key, logits, _dummy_objective, state)
 
   try:
-    jax.eval_shape(run, jax.random.PRNGKey(0), _dummy_logits(options))
+    jax.eval_shape(run, jax.random.PRNGKey(0),
+                   _dummy_logits(name, options))
   except TypeError as e:
     raise ValueError(f"estimator {name!r}: invalid options {options}: {e}"
                      ) from e
