@@ -79,7 +79,9 @@ FILE_SECONDS = {
     "dvaepp_conv_eval_test.py": 30, "control_variates_test.py": 17,
     "made_test.py": 29, "baselines_test.py": 28, "concrete_test.py": 28,
     "parallel_test.py": 25, "overlapping_test.py": 22, "rbm_test.py": 21,
-    "benchmark_test.py": 21,
+    "benchmark_test.py": 21, "unordered_set_test.py": 18,
+    "rbm_tempering_test.py": 14, "dvaepp_spike_test.py": 13,
+    "compare_rows_test.py": 12, "indecater_test.py": 11,
 }
 
 
