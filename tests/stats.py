@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from discrete_vi import estimators
 from discrete_vi.estimators import exact
 
 # Small problems every score-function test enumerates: batch 2 of D = 3
@@ -75,3 +76,30 @@ def assert_unbiased(draws, target, threshold=4.0):
   assert worst < threshold, (
       f"max |z| = {worst:.2f} >= {threshold}: mean {np.mean(draws, 0)} vs "
       f"exact {np.asarray(target)}")
+
+
+# A small categorical problem shared by the categorical estimators' tests:
+# N = 2 variables, K = 3 classes, and a per-example f with interactions,
+# linear in a parameter w `[2, K]`.
+CATEGORICAL_W = jnp.array([[1.0, -0.5, 2.0], [0.3, -1.5, 0.7]])  # [N, K]
+
+
+def categorical_objective(w):
+  """f(z `[..., 2, K]`) -> `[...]`, linear in w, with interactions."""
+  def f(z):
+    same = jnp.sum(z[..., 0, :] * z[..., 1, :], -1)
+    return (jnp.sum(w * z, (-2, -1)) + 1.5 * same -
+            2.0 * z[..., 0, -1] * z[..., 1, 0])
+  return f
+
+
+def jitted_exact_gradient(logits, f, distribution):
+  """`exact_gradient`, jitted (the enumeration traced once)."""
+  return jax.jit(lambda l: exact_gradient(l, f, distribution))(logits)
+
+
+def categorical_estimate_fn(name, f, **options):
+  """`(key, logits) -> (loss, aux)` of registry estimator `name` bound to
+  categorical variables and f."""
+  est = estimators.make(name, distribution="categorical", **options)
+  return lambda key, logits: est.estimate(key, logits, f)

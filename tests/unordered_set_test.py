@@ -20,27 +20,10 @@ import stats
 
 NUM_DRAWS = 20_000
 LOGITS = stats.SMALL_LOGITS["categorical"]  # [2, 2, 3]: N = 2, K = 3
-W = jnp.array([[1.0, -0.5, 2.0], [0.3, -1.5, 0.7]])  # [N, K]
-
-
-def make_objective(w):
-  """A per-example f with interactions between the two variables, linear in
-  the parameter w `[2, K]`."""
-  def f(z):  # [..., 2, K] -> [...]
-    same = jnp.sum(z[..., 0, :] * z[..., 1, :], -1)
-    return (jnp.sum(w * z, (-2, -1)) + 1.5 * same -
-            2.0 * z[..., 0, -1] * z[..., 1, 0])
-  return f
-
-
-def exact_gradient(logits, f, distribution):
-  """stats.exact_gradient, jitted (enumeration traced once)."""
-  return jax.jit(lambda l: stats.exact_gradient(l, f, distribution))(logits)
-
-
-def estimate_fn(name, f, **options):
-  est = estimators.make(name, distribution="categorical", **options)
-  return lambda key, logits: est.estimate(key, logits, f)
+W = stats.CATEGORICAL_W  # [N, K]
+make_objective = stats.categorical_objective
+exact_gradient = stats.jitted_exact_gradient
+estimate_fn = stats.categorical_estimate_fn
 
 
 def ordered_samples(p, k):
