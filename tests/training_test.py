@@ -412,11 +412,24 @@ def test_config_estimator_section_is_the_registry_options():
     ("reinforce", "decay", 0.9)])
 def test_any_registry_option_can_be_set(override):
   name, option, value = override
-  config = sbn_config.get_config("linear")
+  config = test_config.get_config()  # 8 latent units: 256 configurations
   config.estimator.name = name
   config.estimator[option] = value  # the config is locked: must exist
   spec = training.validate_config(config)
   assert spec.options[option] == value
+
+
+def test_enumeration_beyond_its_support_is_refused_before_the_run():
+  config = sbn_config.get_config("linear")  # 2^200 configurations a layer
+  config.estimator.name = "enumerate"
+  with pytest.raises(ValueError, match="'enumerate' is not accepted"):
+    training.validate_config(config)
+  config = test_config.get_config("enumerate")
+  config.estimator.max_support = 255  # below 2^8
+  with pytest.raises(ValueError, match="'enumerate' is not accepted"):
+    training.validate_config(config)
+  config.estimator.max_support = 256
+  training.validate_config(config)
 
 
 def test_switching_estimator_drops_the_config_files_preferences():

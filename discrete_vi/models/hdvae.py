@@ -562,7 +562,10 @@ def accepted_estimators(config) -> tuple[str, ...]:
   not apply to a reparameterised layer)."""
   section = HDVAESection.of(config["model"])
   if section.latent == "discrete":
-    return latents.Categorical(section.log_mass).accepted_estimators()
+    support = max(float(k) ** n for n, k in zip(section.num_variables,
+                                                 section.num_classes))
+    return latents.Categorical(section.log_mass).accepted_estimators(
+        support, config["estimator"].get("max_support"))
   return tuple(sorted(estimators.ESTIMATORS))
 
 

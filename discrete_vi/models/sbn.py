@@ -535,10 +535,12 @@ ARCHITECTURES = ("linear", "nonlinear", "two_layer")
 
 
 def accepted_estimators(config) -> tuple[str, ...]:
-  """Every binary estimator its Bernoulli layers accept
-  (`latents.Bernoulli.accepted_estimators`), whatever the config."""
-  del config
-  return latents.Bernoulli().accepted_estimators()
+  """Every binary estimator its Bernoulli layers of `num_latents` units
+  accept (`latents.Bernoulli.accepted_estimators`: enumeration only while
+  2^num_latents is within its `max_support`)."""
+  return latents.Bernoulli().accepted_estimators(
+      2.0 ** config["model"]["num_latents"],
+      config["estimator"].get("max_support"))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -42,6 +42,7 @@ from discrete_vi.distributions import bernoulli
 from discrete_vi.distributions import categorical
 from discrete_vi.distributions import concrete
 from discrete_vi.distributions import normal
+from discrete_vi.estimators import exact
 from discrete_vi.objectives import relaxed as relaxed_objectives
 from discrete_vi.types import Array, Estimator, PRNGKey
 
@@ -84,16 +85,34 @@ class _DiscretePart:
     """ValueError unless `estimator` samples this part's distribution."""
     _check_discrete_estimator(self.distribution, estimator, layer)
 
-  def accepted_estimators(self) -> tuple[str, ...]:
+  def accepted_estimators(self, support: Optional[float] = None,
+                          max_support: Optional[int] = None
+                          ) -> tuple[str, ...]:
     """The names of the registry's estimators `check_estimator` accepts
-    (bound to this part's distribution), sorted."""
-    return tuple(sorted(name for name in estimators_lib.ESTIMATORS
-                        if self.accepts(name)))
+    (bound to this part's distribution), sorted.
 
-  def accepts(self, name: str) -> bool:
+    Args:
+      support: the number of configurations of one layer's variables (2^D,
+        K^N), when known: estimators that enumerate it or sample it
+        without replacement (those with a `max_support` option) are left
+        out when it exceeds their limit, so that a model refuses them
+        before a run starts rather than when its step is traced.
+      max_support: that limit as the run's estimator options set it (None:
+        the estimators' default, `exact.DEFAULT_MAX_SUPPORT`).
+    """
+    return tuple(sorted(name for name in estimators_lib.ESTIMATORS
+                        if self.accepts(name, support, max_support)))
+
+  def accepts(self, name: str, support: Optional[float] = None,
+              max_support: Optional[int] = None) -> bool:
     """Whether estimator `name`, bound to this part's distribution, passes
-    `check_estimator`."""
+    `check_estimator` (and, with `support`, can cover a layer of that many
+    configurations: `accepted_estimators`)."""
     if self.distribution not in estimators_lib.DISTRIBUTIONS.get(name, ()):
+      return False
+    limit = exact.DEFAULT_MAX_SUPPORT if max_support is None else max_support
+    if (support is not None and "max_support" in estimators_lib.options_of(
+        name) and support > limit):
       return False
     try:
       self.check_estimator(estimators_lib.make(
