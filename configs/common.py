@@ -70,6 +70,23 @@ def parse_arg(arg: str | None, source: str, *, positional: Sequence[str],
   return out
 
 
+def set_dotted(config, dotted: str, value, *, only_if_present: bool = False
+               ) -> bool:
+  """Sets `config.<dotted>` (e.g. "model.rbm.gibbs_chains") to `value`;
+  with `only_if_present`, only when every section and the field exist.
+  Returns whether it was set."""
+  *path, field = dotted.split(".")
+  section = config
+  for name in path:
+    if only_if_present and name not in section:
+      return False
+    section = section[name]
+  if only_if_present and field not in section:
+    return False
+  section[field] = value
+  return True
+
+
 def one_of(choices: Sequence[str]) -> Callable[[str], str]:
   """A `parse_arg` parser accepting only `choices`."""
   def parse(text: str) -> str:

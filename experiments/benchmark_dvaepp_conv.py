@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from configs import common
 from configs import dvaepp_conv as config_lib
 from discrete_vi import data as data_lib
 from discrete_vi.distributions import rbm
@@ -64,11 +65,7 @@ def paper_config(data: str, batch: int = BATCH, overrides=None):
   config.data.binarization = "none" if data == "cifar10" else "static"
   config.train.batch_size = batch
   for dotted, value in (overrides or {}).items():
-    *path, field = dotted.split(".")
-    section = config
-    for name in path:
-      section = section[name]
-    section[field] = value
+    common.set_dotted(config, dotted, value)
   return config
 
 

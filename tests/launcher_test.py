@@ -19,6 +19,7 @@ import jax
 import numpy as np
 import pytest
 
+from configs import common
 from experiments import main as main_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -51,14 +52,7 @@ TINY_FIELDS = {
 def shrink_costly_fields(config) -> None:
   """Sets each field of `TINY_FIELDS` that `config` has (in place)."""
   for dotted, value in TINY_FIELDS.items():
-    *path, field = dotted.split(".")
-    section = config
-    for name in path:
-      section = section[name] if name in section else None
-      if section is None:
-        break
-    if section is not None and field in section:
-      section[field] = value
+    common.set_dotted(config, dotted, value, only_if_present=True)
 
 
 def test_costly_fields_are_shrunk_in_nested_sections():
