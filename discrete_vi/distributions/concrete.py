@@ -390,7 +390,31 @@ def conditional_gumbel(key: PRNGKey, logits: ArrayLike, hard: ArrayLike,
   logits = _as_float(logits)
   hard = jnp.asarray(hard, logits.dtype)
   shape = tuple(sample_shape) + jnp.broadcast_shapes(logits.shape, hard.shape)
-  g = jax.random.gumbel(key, shape, logits.dtype)
+  return conditional_gumbel_given_noise(
+      logits, hard, jax.random.gumbel(key, shape, logits.dtype))
+
+
+def conditional_gumbel_given_noise(logits: ArrayLike, hard: ArrayLike,
+                                   g: ArrayLike) -> Array:
+  r"""Gumbel noise given the arg max, reparameterised by standard Gumbels g.
+
+  The construction of `conditional_gumbel` with the noise g supplied: with
+  g held fixed the perturbed logits v = logits + G are differentiable in
+  the logits, which is the pathwise derivative of REBAR's and RELAX's
+  conditional sample z~ ~ p(z | b) for categorical variables (Tucker et al.,
+  2017, Appendix C; Grathwohl et al., 2018, Appendix B).
+
+  Args:
+    logits: `[..., D, K]`.
+    hard: one-hot `[..., D, K]`.
+    g: standard Gumbel noise, broadcastable against logits and hard,
+      independent of the arg max.
+
+  Returns:
+    Noise G of the broadcast shape with argmax(logits + G) = hard.
+  """
+  logits = _as_float(logits)
+  hard = jnp.asarray(hard, logits.dtype)
   top = jax.nn.logsumexp(logits, -1, keepdims=True) + jnp.sum(
       hard * g, -1, keepdims=True)  # [..., D, 1]
   truncated = -jnp.logaddexp(-top, -(logits + g))

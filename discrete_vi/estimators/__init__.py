@@ -56,7 +56,7 @@ ESTIMATORS = {
 }
 
 # The distributions each estimator supports (its `distribution` option).
-_BINARY_ONLY = ("arm", "disarm", "rebar", "relax", "overlapping_exponential",
+_BINARY_ONLY = ("arm", "disarm", "overlapping_exponential",
                 "overlapping_logistic", "spike_and_exp", "power_function")
 _CATEGORICAL_ONLY = ("indecater", "unordered_set")
 DISTRIBUTIONS = {name: ("bernoulli",) if name in _BINARY_ONLY
