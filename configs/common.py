@@ -115,7 +115,8 @@ def positive_int(text: str) -> int:
 
 
 def base_config() -> ml_collections.ConfigDict:
-  """Defaults for data, model, estimator, train, optim and eval."""
+  """Defaults for data, model, estimator, train, optim, eval and
+  diagnostics."""
   config = ml_collections.ConfigDict()
   config.seed = 0
 
@@ -172,4 +173,26 @@ def base_config() -> ml_collections.ConfigDict:
   # Evaluate on the first N examples of the valid / test splits (None: all;
   # results.json records it). For smoke runs; published numbers use all.
   config.eval.max_examples = config_dict.placeholder(int)
+
+  config.diagnostics = diagnostics_section()
   return config
+
+
+def diagnostics_section() -> ml_collections.ConfigDict:
+  """`config.diagnostics`: gradient quality measured while training
+  (`discrete_vi.training.gradient_diagnostics`), off by default."""
+  section = ml_collections.ConfigDict()
+  # Every this many steps (0: never), at the current parameters and one
+  # fixed training batch: num_draws draws of the training gradient, their
+  # norm, variance and SNR per parameter group.
+  section.every_steps = 0
+  section.num_draws = 16
+  # Parameter-tree names, one group each (empty: one group per top-level
+  # entry, layer index stripped).
+  section.groups = ()
+  # An unbiased, stateless estimator (e.g. "rloo", "enumerate") drawn
+  # reference_draws times for the bias of the run's estimator; None: no bias.
+  section.reference = config_dict.placeholder(str)
+  section.reference_num_samples = config_dict.placeholder(int)
+  section.reference_draws = 16
+  return section

@@ -188,3 +188,40 @@ def test_logged_bias_of_gumbel_softmax_against_the_exact_gradient():
   assert bias > 5 * float(out["grad/all/bias_floor"])  # a resolved bias
   assert abs(float(out["grad/all/bias_norm"]) - bias) < (
       4 * float(out["grad/all/bias_floor"]))
+
+
+# ------------------------------------------------------------------ config
+
+
+def _config(**diagnostics):
+  from configs import sbn as sbn_config  # pylint: disable=g-import-not-at-top
+  config = sbn_config.get_config("linear")
+  for field, value in diagnostics.items():
+    config.diagnostics[field] = value
+  return config
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("every_steps", -1, "config.diagnostics.every_steps"),
+    ("num_draws", 1, "config.diagnostics.num_draws"),
+    ("reference", "gumbel_softmax", "config.diagnostics.reference"),
+    ("reference", "relax", "config.diagnostics.reference"),
+    ("reference", "unordered_set", "accepts"),  # categorical only: not SBN's
+    ("groups", ("encoders", 3), "config.diagnostics.groups"),
+])
+def test_bad_diagnostics_values_are_named(field, value, match):
+  from discrete_vi.training import validation  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match=match):
+    validation.validate_config(_config(**{field: value}))
+
+
+def test_reference_options_are_checked():
+  from discrete_vi.training import validation  # pylint: disable=g-import-not-at-top
+  validation.validate_config(_config(reference="rloo",
+                                     reference_num_samples=8,
+                                     every_steps=10))
+  with pytest.raises(ValueError, match="takes no num_samples"):
+    validation.validate_config(_config(reference="disarm",
+                                       reference_num_samples=8))
+  with pytest.raises(ValueError, match="reference_draws"):
+    validation.validate_config(_config(reference="rloo", reference_draws=1))

@@ -76,6 +76,11 @@ PATHWISE = {
        for name in _smoothing.FAMILY_OF_ESTIMATOR},
 }
 
+# Estimators whose gradient is biased for grad E_q[f] of the discrete f: the
+# pathwise ones (relaxed or surrogate-Jacobian). Every other entry is
+# unbiased (tested against enumeration).
+BIASED = frozenset(PATHWISE)
+
 # Initial-state functions of the stateful estimators: init(key, logits,
 # **options) -> state. Estimators absent here are stateless (state None).
 STATE_INITS = {
@@ -236,6 +241,6 @@ def check_options(name: str, **options: Any) -> None:
 
 PathwiseSample = _relaxed.PathwiseSample
 
-__all__ = ["DISTRIBUTIONS", "ESTIMATORS", "PATHWISE", "PathwiseSample",
+__all__ = ["BIASED", "DISTRIBUTIONS", "ESTIMATORS", "PATHWISE", "PathwiseSample",
            "STATE_INITS", "Estimator", "EstimatorAux", "baselines",
            "check_options", "make", "option_specs", "options_of"]

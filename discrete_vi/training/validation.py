@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from discrete_vi import checks
 from discrete_vi import data as data_lib
+from discrete_vi import estimators
 from discrete_vi.models import registry
 from discrete_vi.training import estimator_spec
 from discrete_vi.training import optim
@@ -99,6 +100,42 @@ def validate_optimizer(config: Config) -> None:
                             group_spec["learning_rate"])
 
 
+def validate_diagnostics(config: Config) -> None:
+  """`config.diagnostics`: the budgets, and a reference estimator that is
+  unbiased, stateless and accepted by the model."""
+  section = config.get("diagnostics")
+  if section is None:
+    return
+  checks.check_int("config.diagnostics.every_steps", section["every_steps"], 0)
+  checks.check_int("config.diagnostics.num_draws", section["num_draws"], 2)
+  groups = section.get("groups") or ()
+  if isinstance(groups, str) or not all(isinstance(g, str) for g in groups):
+    raise ValueError(f"config.diagnostics.groups={groups!r} must be a tuple "
+                     "of parameter names.")
+  reference = section.get("reference")
+  if reference is None:
+    return
+  checks.check_int("config.diagnostics.reference_draws",
+                   section["reference_draws"], 2)
+  unbiased = sorted(n for n in estimators.ESTIMATORS
+                    if n not in estimators.BIASED
+                    and n not in estimators.STATE_INITS)
+  checks.check_one_of("config.diagnostics.reference", reference, unbiased)
+  accepted = registry.MODELS[config["model"]["name"]].estimators(config)
+  if reference not in accepted:
+    raise ValueError(f"config.diagnostics.reference={reference!r} is not an "
+                     f"estimator model {config['model']['name']!r} accepts "
+                     f"here; it accepts {sorted(accepted)}.")
+  num_samples = section.get("reference_num_samples")
+  if num_samples is not None:
+    checks.check_int("config.diagnostics.reference_num_samples",
+                     num_samples, 1)
+    if "num_samples" not in estimators.options_of(reference):
+      raise ValueError(
+          f"config.diagnostics.reference_num_samples={num_samples} does not "
+          f"apply: estimator {reference!r} takes no num_samples.")
+
+
 def validate_config(config: Config) -> estimator_spec.EstimatorSpec:
   """Raises ValueError naming the first bad field; nothing is read or written.
 
@@ -110,5 +147,6 @@ def validate_config(config: Config) -> estimator_spec.EstimatorSpec:
   registry.validate_model_config(config)
   spec = estimator_spec.resolve(config)
   validate_optimizer(config)
+  validate_diagnostics(config)
   parallel.validate_config(config)
   return spec
