@@ -36,6 +36,8 @@ from typing import Any, Callable, Mapping, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 
+from discrete_vi import estimators
+from discrete_vi.training import estimator_spec
 from discrete_vi.types import Array, PRNGKey
 
 # grad_fn(params, key) -> a pytree like params
@@ -210,3 +212,66 @@ def measure(grad_fn: GradFn, params, key: PRNGKey, *, num_draws: int,
     for group, values in bias_statistics(moments, reference, labels).items():
       statistics[group].update(values)
   return flatten(statistics)
+
+
+# Folded into the run's seed for the diagnostics' keys, so that they never
+# share the training key (the trajectory is the same with and without).
+_KEY_SALT = 0x6D1A
+
+
+def reference_spec(config, spec: estimator_spec.EstimatorSpec
+                   ) -> estimator_spec.EstimatorSpec | None:
+  """The reference estimator of `config.diagnostics.reference` (None when
+  unset), on the run's distribution, with `reference_num_samples`."""
+  section = config["diagnostics"]
+  name = section.get("reference")
+  if name is None:
+    return None
+  accepted = estimators.options_of(name)
+  options = {k: v for k, v in spec.options.items()
+             if k == "distribution" and k in accepted}
+  if section.get("reference_num_samples") is not None:
+    options["num_samples"] = section["reference_num_samples"]
+  return estimator_spec.EstimatorSpec(name, options, {})
+
+
+def make_measure(config, run) -> Callable[[Any], dict[str, Array]] | None:
+  """`measure_state(train_state) -> {"grad/<group>/<statistic>": value}`
+  for a run (`setup.Setup`) at its first training batch, jitted; None when
+  `config.diagnostics.every_steps` is 0.
+
+  The draws use keys of their own (`config.seed` folded with a constant and
+  the step) and update nothing: the estimator's and the model's state are
+  read, never written, so training is the same with and without.
+  """
+  section = config["diagnostics"]
+  if not section["every_steps"]:
+    return None
+  labels = group_labels(run.state.params, tuple(section.get("groups") or ()))
+  reference = reference_spec(config, run.estimator)
+  x = run.x_example
+  model = run.model
+
+  def grad_fn_of(spec, step, model_state):
+    def grad_fn(params, key):
+      return jax.grad(lambda p: model.loss(
+          p, key, x, step=step, estimator=spec.at(step),
+          state=model_state)[0])(params)
+    return grad_fn
+
+  def measure_at(params, model_state, step, key):
+    return measure(
+        grad_fn_of(run.estimator, step, model_state), params, key,
+        num_draws=section["num_draws"], labels=labels,
+        reference_fn=(None if reference is None
+                      else grad_fn_of(reference, step, model_state)),
+        reference_draws=section["reference_draws"])
+
+  jitted = jax.jit(measure_at)
+  base_key = jax.random.fold_in(jax.random.PRNGKey(config["seed"]),
+                                _KEY_SALT)
+
+  def measure_state(state) -> dict[str, Array]:
+    return jitted(state.params, state.model_state, state.step,
+                  jax.random.fold_in(base_key, state.step))
+  return measure_state

@@ -104,6 +104,46 @@ def plot_curves(records: list[dict], path: str, key: str = "train_objective",
   plt.close(fig)
 
 
+def plot_gradients(records: list[dict], path: str) -> bool:
+  """gradients.png: the gradient diagnostics (`grad/<group>/<statistic>`,
+  `training.gradient_diagnostics`) vs steps, one panel per statistic
+  (variance, SNR, and the bias against its floor when measured), one line
+  per parameter group. Returns False (and writes nothing) when the records
+  carry none."""
+  rows = [r for r in records if any(k.startswith("grad/") for k in r)]
+  if not rows:
+    return False
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  keys = sorted({k for r in rows for k in r if k.startswith("grad/")})
+  groups = sorted({k.split("/")[1] for k in keys if k.count("/") == 2})
+  panels = [s for s in ("variance", "snr", "bias_norm")
+            if any(k.endswith("/" + s) for k in keys)]
+  fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4),
+                           squeeze=False)
+  steps = [r["step"] for r in rows]
+  for ax, statistic in zip(axes[0], panels):
+    for group in groups:
+      values = [r.get(f"grad/{group}/{statistic}", np.nan) for r in rows]
+      line, = ax.plot(steps, values, "o-", markersize=3, label=group)
+      if statistic == "bias_norm":
+        floor = [r.get(f"grad/{group}/bias_floor", np.nan) for r in rows]
+        ax.plot(steps, floor, ":", color=line.get_color())
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_title({"variance": "summed per-coordinate variance",
+                  "snr": "SNR = |mean| / sqrt(variance)",
+                  "bias_norm": "bias norm (dotted: its noise floor)"
+                  }[statistic])
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return True
+
+
 GRID_COLUMNS = 10  # images per row of a sample grid
 COLOUR_CHANNELS = (1, 3)  # grayscale or RGB
 
