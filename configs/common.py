@@ -180,18 +180,21 @@ def base_config() -> ml_collections.ConfigDict:
 
 def diagnostics_section() -> ml_collections.ConfigDict:
   """`config.diagnostics`: gradient quality measured while training
-  (`discrete_vi.training.gradient_diagnostics`), off by default."""
+  (`discrete_vi.training.gradient_diagnostics`), off by default.
+
+  every_steps: every this many steps (0: never), at the current parameters
+    and one fixed training batch, num_draws draws of the training gradient:
+    their norm, variance and SNR per parameter group.
+  groups: parameter-tree names, one group each (empty: one group per
+    top-level entry, layer index stripped).
+  reference: an unbiased, stateless estimator (e.g. "rloo", "enumerate")
+    drawn reference_draws times (with reference_num_samples when it takes
+    num_samples) for the bias of the run's estimator; None: no bias.
+  """
   section = ml_collections.ConfigDict()
-  # Every this many steps (0: never), at the current parameters and one
-  # fixed training batch: num_draws draws of the training gradient, their
-  # norm, variance and SNR per parameter group.
   section.every_steps = 0
   section.num_draws = 16
-  # Parameter-tree names, one group each (empty: one group per top-level
-  # entry, layer index stripped).
   section.groups = ()
-  # An unbiased, stateless estimator (e.g. "rloo", "enumerate") drawn
-  # reference_draws times for the bias of the run's estimator; None: no bias.
   section.reference = config_dict.placeholder(str)
   section.reference_num_samples = config_dict.placeholder(int)
   section.reference_draws = 16

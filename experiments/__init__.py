@@ -1,1 +1,2 @@
-"""Experiment entry points: `python -m experiments.main`, `experiments.benchmark`."""
+"""Experiment entry points: `python -m experiments.main`, `experiments.compare`,
+`experiments.benchmark`."""

@@ -1,25 +1,31 @@
-"""Flag-free helpers shared by the comparison launchers.
+"""Flag-free helpers of the comparison, `python -m experiments.compare`.
 
-`experiments.compare` (estimators on one model), `experiments.compare_rows`
-(rows of any config file at a wall-clock budget, or at equal steps over
-several seeds) and `experiments.compare_flows` (XOR-flow rows) summarise
-finished runs, measure the gradient variance at the final checkpoint and
-plot validation curves with these functions; over seeds, `mean_and_stderr`,
-`seed_curves` and `plot_seeds` give means and their standard errors.
+They summarise finished runs (`summarise`), measure the gradient variance at
+the final checkpoint, lay out the tables (`Column`: comparison.md of one run
+per row; `seeds_markdown`: seeds.md of several seeds per row, with means and
+standard errors and paired differences), plot validation curves, samples and
+KL terms, and name the git commit a table was made at.
+
+A table's columns come from what the runs report, never from a model's
+fields: the test bound, every further `test_*` number of the runs'
+results.json (`result_columns`, with its standard error where there is one),
+the headline numbers of the evaluations asked for (`experiments.evaluations`)
+and the rates; a column appears when some run has a value for it.
 """
 
 import json
 import os
+import subprocess
+from typing import Callable, NamedTuple, Sequence
 
-from absl import logging
 import jax
 import numpy as np
 
 from discrete_vi.training import checkpoints
-from discrete_vi.training import loop
 from discrete_vi.training import setup
-from discrete_vi.training import validation
 from discrete_vi.training import writers
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def gradient_variance(config, workdir: str, num_draws: int) -> float:
@@ -42,144 +48,178 @@ def gradient_variance(config, workdir: str, num_draws: int) -> float:
   draws = [grad(k) for k in keys]
   flat = np.stack([np.concatenate([np.ravel(a) for a in
                                    jax.tree_util.tree_leaves(g)])
-                   for g in draws]).astype(np.float64)
+                   for g in draws]).astype(np.float64)  # [draws, P]
   return float(np.mean(np.var(flat, axis=0, ddof=1)))
 
 
-def summarise(name: str, workdir: str, variance: float) -> dict:
-  """One comparison row of a finished run: its results.json (`results`),
-  metrics, best validation bound, rate and the given gradient variance."""
+def summarise(label: str, workdir: str, variance: float,
+              evaluations: dict | None = None) -> dict:
+  """One table row of a finished run.
+
+  Args:
+    label: the row's label in the tables and figures.
+    workdir: the run's directory.
+    variance: its gradient variance (NaN: not measured).
+    evaluations: headline numbers of its evaluations, by key.
+
+  Returns:
+    A dict: `label`, `test` (test bound), `best_valid`, `wall_time_s`,
+    `steps_per_s` (the last logged rate), `grad_variance`,
+    `eval_num_samples`, `results` (results.json), `records`
+    (metrics.jsonl) and `evaluations`.
+  """
   with open(os.path.join(workdir, "results.json")) as fh:
     results = json.load(fh)
   records = writers.read_metrics(workdir)
   valid = [r["valid_log_likelihood"] for r in records
            if r.get("valid_log_likelihood") is not None]
   rates = [r["steps_per_s"] for r in records if "steps_per_s" in r]
-  return {"estimator": name, "test": results["test_log_likelihood"],
+  return {"label": label, "test": results["test_log_likelihood"],
           "best_valid": max(valid) if valid else float("nan"),
           "wall_time_s": results["wall_time_s"],
           "steps_per_s": rates[-1] if rates else float("nan"),
           "grad_variance": variance,
           "eval_num_samples": results["eval_num_samples"],
-          "results": results, "records": records}
+          "results": results, "records": records,
+          "evaluations": dict(evaluations or {})}
 
 
-def directory_name(row: str) -> str:
-  """A run directory for a config argument ("rbm,layers=2" ->
-  "rbm_layers-2")."""
-  return row.replace(",", "_").replace("=", "-")
+def directory_name(label: str) -> str:
+  """A run directory for a row label ("rbm,layers=2" -> "rbm_layers-2")."""
+  return label.replace(",", "_").replace("=", "-")
 
 
-def train_rows(configs: dict, workdir: str, variance_draws: int
-               ) -> tuple[list, list]:
-  """Validates every config, then trains and summarises each in turn.
+# -- columns -------------------------------------------------------------------
+
+
+def number(value) -> float | None:
+  """`value` as a float; None when it is missing, not a number (a string,
+  a bool) or not finite."""
+  if (value is None or isinstance(value, bool)
+      or not isinstance(value, (int, float, np.number))
+      or not np.isfinite(value)):
+    return None
+  return float(value)
+
+
+def _no_stderr(summary: dict) -> None:
+  del summary  # unused
+  return None
+
+
+class Column(NamedTuple):
+  """A column of the tables: its header, the format of one number, the
+  number of a run (a `summarise` dict; None when it has none) and that
+  number's standard error within the run (comparison.md shows it as
+  "value ± stderr"; None when there is none)."""
+  header: str
+  fmt: str
+  value: Callable[[dict], float | None]
+  stderr: Callable[[dict], float | None] = _no_stderr
+
+
+TEST_BOUND = Column("test bound", "{:.2f}", lambda s: s["test"])
+BEST_VALID = Column("best valid bound", "{:.2f}", lambda s: s["best_valid"])
+STEPS = Column("steps", "{:.0f}", lambda s: s["results"]["num_steps"])
+WALL_TIME = Column("wall time (s)", "{:.0f}", lambda s: s["wall_time_s"])
+STEPS_PER_S = Column("steps/s", "{:.1f}", lambda s: s["steps_per_s"])
+GRAD_VARIANCE = Column("grad variance", "{:.3e}", lambda s: s["grad_variance"])
+
+
+def last_diagnostic(summary: dict, key: str) -> float | None:
+  """The run's last logged gradient diagnostic `key` (e.g.
+  "grad/all/variance", `training.gradient_diagnostics`), None without."""
+  for record in reversed(summary["records"]):
+    if key in record:
+      return record[key]
+  return None
+
+
+# The training-time diagnostics of the whole gradient at the last measured
+# step (the compare launcher turns them on for its rows).
+TRAIN_VARIANCE = Column("train grad variance", "{:.3e}",
+                        lambda s: last_diagnostic(s, "grad/all/variance"))
+TRAIN_SNR = Column("train grad SNR", "{:.3f}",
+                   lambda s: last_diagnostic(s, "grad/all/snr"))
+
+# results.json entries that are not further numbers to tabulate.
+_NOT_COLUMNS = ("test_log_likelihood",)
+
+
+def result_column(key: str) -> Column:
+  """The column of results.json's number `key`, with its `<key>_stderr`."""
+  return Column(key, "{:.2f}", lambda s: s["results"].get(key),
+                lambda s: s["results"].get(f"{key}_stderr"))
+
+
+def result_columns(summaries) -> list[Column]:
+  """A column per `test_*` number that some run's results.json reports
+  (e.g. `test_kl`, `test_log_z`, the XOR flows' `test_greedy_log_likelihood`),
+  in the order they first appear; standard errors are folded in."""
+  keys = []
+  for s in summaries:
+    for key, value in s["results"].items():
+      if (key.startswith("test_") and key not in _NOT_COLUMNS
+          and not key.endswith("_stderr") and key not in keys
+          and number(value) is not None):
+        keys.append(key)
+  return [result_column(k) for k in keys]
+
+
+def present(columns: Sequence[Column], summaries) -> list[Column]:
+  """The `columns` that some run of `summaries` has a value for."""
+  return [c for c in columns
+          if any(number(c.value(s)) is not None for s in summaries)]
+
+
+def comparison_columns(summaries, extra: Sequence[Column] = ()
+                       ) -> list[Column]:
+  """comparison.md's columns: the bounds, the results' further numbers,
+  `extra` (the evaluations'), steps, wall time, rate, the gradient
+  variance and the last training-time gradient diagnostics, each when some
+  run has it."""
+  return present([TEST_BOUND, BEST_VALID, *result_columns(summaries), *extra,
+                  STEPS, WALL_TIME, STEPS_PER_S, GRAD_VARIANCE,
+                  TRAIN_VARIANCE, TRAIN_SNR], summaries)
+
+
+def seeds_columns(summaries, extra: Sequence[Column] = ()) -> list[Column]:
+  """seeds.md's columns: the test bound, the results' further numbers,
+  `extra` (the evaluations'), the rate, the gradient variance and the last
+  training-time gradient diagnostics, each when some run has it."""
+  return present([TEST_BOUND, *result_columns(summaries), *extra,
+                  STEPS_PER_S, GRAD_VARIANCE, TRAIN_VARIANCE, TRAIN_SNR],
+                 summaries)
+
+
+def cell(column: Column, summary: dict) -> str:
+  """One run's value of `column` ("" when it has none), with its standard
+  error within the run when there is one."""
+  value = number(column.value(summary))
+  if value is None:
+    return ""
+  stderr = number(column.stderr(summary))
+  text = column.fmt.format(value)
+  return text if stderr is None else f"{text} ± {column.fmt.format(stderr)}"
+
+
+def markdown_row(cells) -> str:
+  return "| " + " | ".join(cells) + " |"
+
+
+def comparison_table(summaries, extra: Sequence[Column] = ()) -> list[str]:
+  """The lines of comparison.md: one line per run, best test bound first.
 
   Args:
-    configs: row name -> run config (in table order).
-    workdir: parent directory; row r runs in `<workdir>/<directory_name(r)>`.
-    variance_draws: gradient draws for the variance column (0: skip, NaN).
-
-  Returns:
-    `(rows, workdirs)`: the `summarise` dicts and the run directories.
+    summaries: `summarise` dicts, one per row.
+    extra: further columns (the evaluations').
   """
-  for config in configs.values():  # every config is checked before any run
-    validation.validate_config(config)
-  rows, workdirs = [], []
-  for name, config in configs.items():
-    run_dir = os.path.join(workdir, directory_name(name))
-    logging.info("=== %s ===", name)
-    loop.train_and_evaluate(config, run_dir)
-    variance = (gradient_variance(config, run_dir, variance_draws)
-                if variance_draws else float("nan"))
-    rows.append(summarise(name, run_dir, variance))
-    workdirs.append(run_dir)
-  return rows, workdirs
-
-
-def plot_samples(rows, workdirs, path: str) -> None:
-  """One panel per row: that run's samples.png."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.6))
-  for ax, r, run_dir in zip(np.atleast_1d(axes), rows, workdirs):
-    image = plt.imread(os.path.join(run_dir, "samples.png"))
-    ax.imshow(image, cmap="gray")
-    ax.set_title(r["estimator"], fontsize=8)
-    ax.axis("off")
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-
-
-def plot(rows, path: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-  for r in rows:
-    points = [(p["step"], p["wall_time_s"], p["valid_log_likelihood"])
-              for p in r["records"] if p.get("valid_log_likelihood") is not None]
-    if not points:
-      continue
-    steps, times, values = zip(*points)
-    axes[0].plot(steps, values, "o-", label=r["estimator"], markersize=3)
-    axes[1].plot(times, values, "o-", label=r["estimator"], markersize=3)
-  axes[0].set_xlabel("step")
-  axes[1].set_xlabel("wall-clock time (s)")
-  for ax in axes:
-    ax.set_ylabel("validation bound (nats)")
-    ax.grid(alpha=0.3)
-  axes[1].legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-
-
-# Diagnostics named kl_* that are weights, not KLs.
-NOT_KLS = ("kl_weight", "kl_balance_min", "kl_balance_max")
-
-
-def kl_curves(records: list[dict]) -> dict:
-  """{name: (steps, nats per example)} of every `diag/kl_*` KL in a run's
-  metrics.jsonl records (e.g. the conv DVAE++'s `kl_global` or
-  `kl_global_without_log_z` and `kl_local_<j>`), sorted by name."""
-  curves = {}
-  for r in records:
-    for key, value in r.items():
-      name = key.removeprefix("diag/")
-      if (key.startswith("diag/kl_") and name not in NOT_KLS
-          and value is not None):
-        steps, values = curves.setdefault(name, ([], []))
-        steps.append(r["step"])
-        values.append(value)
-  return dict(sorted(curves.items()))
-
-
-def plot_kls(rows, path: str) -> bool:
-  """One panel per row: each KL term vs steps (`kl_curves`); writes `path`
-  only when some row has KL curves, and says whether it did."""
-  curves = [kl_curves(r["records"]) for r in rows]
-  if not any(curves):
-    return False
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, axes = plt.subplots(1, len(rows), figsize=(5 * len(rows), 3.6),
-                           squeeze=False)
-  for ax, r, row_curves in zip(axes[0], rows, curves):
-    for name, (steps, values) in row_curves.items():
-      ax.plot(steps, values, "o-" if "local" in name else "s--",
-              markersize=3, label=name.removeprefix("kl_"))
-    ax.set_title(r["estimator"], fontsize=9)
-    ax.set_xlabel("step")
-    ax.set_ylabel("KL (nats per example)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-  return True
+  columns = comparison_columns(summaries, extra)
+  lines = [markdown_row(["row", *[c.header for c in columns]]),
+           "|" + "---|" * (1 + len(columns))]
+  for s in sorted(summaries, key=lambda s: -s["test"]):
+    lines.append(markdown_row([s["label"], *[cell(c, s) for c in columns]]))
+  return lines
 
 
 def write_markdown(lines, path: str) -> str:
@@ -219,6 +259,124 @@ def mean_and_stderr(values) -> tuple[float, float | None]:
           float(np.std(values, ddof=1) / np.sqrt(values.size)))
 
 
+def stat_cell(values, fmt: str) -> str:
+  """"mean ± SE" over a row's seeds (`mean_and_stderr`) of the values
+  present: just the value for one, "" for none, and "(n=k)" after it when
+  only k of the seeds have one."""
+  found = [v for v in map(number, values) if v is not None]
+  if not found:
+    return ""
+  mean, stderr = mean_and_stderr(found)
+  text = fmt.format(mean)
+  if stderr is not None:
+    text += " ± " + fmt.format(stderr)
+  if len(found) < len(values):
+    text += f" (n={len(found)})"
+  return text
+
+
+def seeds_tables(runs: dict, seeds: list[int],
+                 extra: Sequence[Column] = ()) -> list[str]:
+  """Markdown lines of two tables: mean ± SE over seeds, one line per row
+  (in `runs` order), then every seed's values.
+
+  Args:
+    runs: row label -> one `summarise` dict per seed.
+    seeds: the seeds, in the order of each row's summaries.
+    extra: further columns (the evaluations').
+  """
+  columns = seeds_columns([s for row in runs.values() for s in row], extra)
+  headers = [c.header for c in columns]
+  lines = [markdown_row(["row", "n", *headers]),
+           "|" + "---|" * (2 + len(columns))]
+  for label, summaries in runs.items():
+    lines.append(markdown_row(
+        [label, str(len(summaries)),
+         *[stat_cell([c.value(s) for s in summaries], c.fmt)
+           for c in columns]]))
+  lines += ["", "Per seed:", "", markdown_row(["row", "seed", *headers]),
+            "|" + "---|" * (2 + len(columns))]
+  for label, summaries in runs.items():
+    for seed, s in zip(seeds, summaries):
+      values = [number(c.value(s)) for c in columns]
+      lines.append(markdown_row(
+          [label, str(seed), *["" if v is None else c.fmt.format(v)
+                               for c, v in zip(columns, values)]]))
+  return lines
+
+
+# A difference of two rows counts as resolved at this budget when its mean
+# is more than this many standard errors from 0.
+RESOLVED_SE = 2.0
+
+
+def paired_differences(runs: dict) -> list[str]:
+  """Markdown lines of a table of test-bound differences between every two
+  rows (`runs`: row -> one summary per seed, in the same seed order),
+  paired by seed (seed s of both rows shares the data draw and the initial
+  key, so pairing removes that shared variation): the mean ± SE of
+  (row A - row B) over the seeds both have, and whether it is resolved
+  (|mean| > RESOLVED_SE standard errors); empty with fewer than 2 rows or
+  2 common seeds."""
+  labels = list(runs)
+  lines = []
+  for i, a in enumerate(labels):
+    for b in labels[i + 1:]:
+      diffs = [number(sa["test"]) - number(sb["test"])
+               for sa, sb in zip(runs[a], runs[b])
+               if number(sa["test"]) is not None
+               and number(sb["test"]) is not None]
+      if len(diffs) < 2:
+        continue
+      mean, stderr = mean_and_stderr(diffs)
+      resolved = abs(mean) > RESOLVED_SE * stderr if stderr else False
+      lines.append(markdown_row(
+          [a, b, str(len(diffs)), f"{mean:+.2f} ± {stderr:.2f}",
+           "yes" if resolved else "no"]))
+  if not lines:
+    return []
+  return ["Test-bound differences, paired by seed (A - B, mean ± standard "
+          f"error over the common seeds; resolved: |mean| > {RESOLVED_SE:g} "
+          "standard errors):", "",
+          markdown_row(["A", "B", "n", "A - B", "resolved"]),
+          "|---|---|---|---|---|", *lines]
+
+
+def seeds_markdown(runs: dict, seeds: list[int], *, config_file: str,
+                   steps: int, command: str, commit: str, figure: str,
+                   extra: Sequence[Column] = (),
+                   notes: Sequence[str] = ()) -> list[str]:
+  """The lines of seeds.md: what made it, what the numbers are, the
+  tables (`seeds_tables`), the paired differences and a link to `figure`.
+
+  Args:
+    runs, seeds, extra: as for `seeds_tables`.
+    config_file: the compared config file (the title).
+    steps: training steps per run.
+    command: the command line that made the table.
+    commit: the git commit it was made at (`git_commit`).
+    figure: the file name of the learning-curve figure.
+    notes: sentences on further columns (the evaluations').
+  """
+  samples = sorted({s["eval_num_samples"] for row in runs.values()
+                    for s in row})
+  return [
+      f"# {config_file}: rows x seeds at equal steps", "",
+      f"Made by `{command}` at commit `{commit}`.", "",
+      f"n = {len(seeds)} seeds ({', '.join(map(str, seeds))}), "
+      f"{steps} training steps per run. Test bound: the "
+      f"{'/'.join(map(str, samples))}-sample importance-weighted bound of "
+      "the best-validation checkpoint on the test split; `test_*`: the "
+      "further test numbers of the runs' results.json. Each cell: mean ± "
+      "standard error over seeds (sample standard deviation, ddof = 1, / "
+      "sqrt(n)). steps/s as the training loop logs it (compilation and "
+      "periodic evaluation included)." + "".join(f" {n}" for n in notes), "",
+      *seeds_tables(runs, seeds, extra), "",
+      *paired_differences(runs), "",
+      f"![validation bound vs steps, mean ± standard error over seeds]"
+      f"({figure})"]
+
+
 def seed_curves(records_per_seed: list[list[dict]],
                 key: str = "valid_log_likelihood"
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -249,22 +407,147 @@ def seed_curves(records_per_seed: list[list[dict]],
   return np.asarray(steps, np.int64), values.mean(0), stderr
 
 
+# -- what made a table --------------------------------------------------------
+
+
+def git_commit(root: str = ROOT, written: Sequence[str] = ()) -> str:
+  """The short commit of the repository at `root`, "+dirty" when a tracked
+  file differs from it (other than `written`, the files being produced), or
+  "unknown (git unavailable)" without git or a repository."""
+  def git(*args) -> str:
+    return subprocess.run(["git", "-C", root, *args], capture_output=True,
+                          text=True, check=True, timeout=60).stdout
+  try:
+    commit = git("rev-parse", "--short", "HEAD").strip()
+    top = git("rev-parse", "--show-toplevel").strip()
+    # "XY path" (or "XY old -> new") per changed tracked file.
+    changed = git("status", "--porcelain", "--untracked-files=no")
+  except (OSError, subprocess.SubprocessError):
+    return "unknown (git unavailable)"
+  ignored = {os.path.realpath(p) for p in written}
+  paths = [os.path.realpath(os.path.join(top, line[3:].split(" -> ")[-1]))
+           for line in changed.splitlines() if line.strip()]
+  dirty = any(p not in ignored for p in paths)
+  return commit + "+dirty" * dirty
+
+
+# -- figures ------------------------------------------------------------------
+
+
+def _pyplot():
+  """matplotlib's pyplot on the file-only Agg backend."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  return plt
+
+
+def _save(plt, fig, path: str) -> None:
+  """Writes `fig` to `path` (100 dpi) and closes it."""
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def plot_samples(summaries, workdirs, path: str) -> bool:
+  """One panel per run that wrote a samples.png: that grid, titled with the
+  row's label; writes `path` only when some run has one, and says whether
+  it did."""
+  panels = [(s["label"], os.path.join(d, "samples.png"))
+            for s, d in zip(summaries, workdirs)
+            if os.path.exists(os.path.join(d, "samples.png"))]
+  if not panels:
+    return False
+  plt = _pyplot()
+  fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6))
+  for ax, (label, image_path) in zip(np.atleast_1d(axes), panels):
+    ax.imshow(plt.imread(image_path), cmap="gray")
+    ax.set_title(label, fontsize=8)
+    ax.axis("off")
+  _save(plt, fig, path)
+  return True
+
+
+def plot(summaries, path: str) -> None:
+  """Validation bound vs steps and vs wall-clock time, one line per run."""
+  plt = _pyplot()
+  fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+  for s in summaries:
+    points = [(p["step"], p["wall_time_s"], p["valid_log_likelihood"])
+              for p in s["records"]
+              if p.get("valid_log_likelihood") is not None]
+    if not points:
+      continue
+    steps, times, values = zip(*points)
+    axes[0].plot(steps, values, "o-", label=s["label"], markersize=3)
+    axes[1].plot(times, values, "o-", label=s["label"], markersize=3)
+  axes[0].set_xlabel("step")
+  axes[1].set_xlabel("wall-clock time (s)")
+  for ax in axes:
+    ax.set_ylabel("validation bound (nats)")
+    ax.grid(alpha=0.3)
+  if axes[1].get_legend_handles_labels()[0]:
+    axes[1].legend(fontsize=7)
+  _save(plt, fig, path)
+
+
+# Diagnostics named kl_* that are weights, not KLs.
+NOT_KLS = ("kl_weight", "kl_balance_min", "kl_balance_max")
+
+
+def kl_curves(records: list[dict]) -> dict:
+  """{name: (steps, nats per example)} of every `diag/kl_*` KL in a run's
+  metrics.jsonl records (e.g. the conv DVAE++'s `kl_global` or
+  `kl_global_without_log_z` and `kl_local_<j>`), sorted by name."""
+  curves = {}
+  for r in records:
+    for key, value in r.items():
+      name = key.removeprefix("diag/")
+      if (key.startswith("diag/kl_") and name not in NOT_KLS
+          and value is not None):
+        steps, values = curves.setdefault(name, ([], []))
+        steps.append(r["step"])
+        values.append(value)
+  return dict(sorted(curves.items()))
+
+
+def plot_kls(summaries, path: str) -> bool:
+  """One panel per run: each KL term vs steps (`kl_curves`); writes `path`
+  only when some run has KL curves, and says whether it did."""
+  curves = [kl_curves(s["records"]) for s in summaries]
+  if not any(curves):
+    return False
+  plt = _pyplot()
+  fig, axes = plt.subplots(1, len(summaries), figsize=(5 * len(summaries), 3.6),
+                           squeeze=False)
+  for ax, s, run_curves in zip(axes[0], summaries, curves):
+    for name, (steps, values) in run_curves.items():
+      ax.plot(steps, values, "o-" if "local" in name else "s--",
+              markersize=3, label=name.removeprefix("kl_"))
+    ax.set_title(s["label"], fontsize=9)
+    ax.set_xlabel("step")
+    ax.set_ylabel("KL (nats per example)")
+    ax.grid(alpha=0.3)
+    if run_curves:
+      ax.legend(fontsize=7)
+  _save(plt, fig, path)
+  return True
+
+
 def plot_seeds(curves: dict, path: str) -> None:
   """Validation bound vs steps, one line per row: the mean over seeds with
   a shaded band of +-1 standard error.
 
   Args:
-    curves: row name -> `seed_curves` output (in legend order).
+    curves: row label -> `seed_curves` output (in legend order).
     path: the PNG to write.
   """
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = _pyplot()
   fig, ax = plt.subplots(figsize=(6.5, 4.2))
-  for name, (steps, mean, stderr) in curves.items():
+  for label, (steps, mean, stderr) in curves.items():
     if not len(steps):
       continue
-    line, = ax.plot(steps, mean, "o-", markersize=3, label=name)
+    line, = ax.plot(steps, mean, "o-", markersize=3, label=label)
     if stderr is not None:
       ax.fill_between(steps, mean - stderr, mean + stderr, alpha=0.25,
                       color=line.get_color(), linewidth=0)
@@ -274,6 +557,4 @@ def plot_seeds(curves: dict, path: str) -> None:
   ax.grid(alpha=0.3)
   if ax.get_legend_handles_labels()[0]:
     ax.legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  _save(plt, fig, path)

@@ -1,14 +1,17 @@
 r"""Do the global latents of a trained conv DVAE++ carry digit identity?
 
-    python -m experiments.digit_identity \
-        --workdir=/tmp/dvaepp_conv_mixed [--rows=100] [--seed=0]
+    python -m experiments.compare --config=configs/dvaepp_conv.py \
+        --rows="mixed;all_continuous" --steps=3000 --eval_every_steps=500 \
+        --evaluations=digit_identity --workdir=runs/compare_dvaepp_conv
 
 Vahdat et al. (2018, Fig. 4) show sample grids of the convolutional DVAE++
 in which every row shares one global sample z ~ p(z) (the RBM's, or the
 normal prior's) and the columns vary the local latents h ~ p(h | z); they
 read the figure as "the global variables capture the digit class, the
 local ones its style". This module makes that reading a number for a run
-of `python -m experiments.main --config=configs/dvaepp_conv.py:<row>`:
+of `configs/dvaepp_conv.py` (the comparison's `--evaluations=digit_identity`
+after each of its runs, or `run(workdir)` on any run's workdir, e.g. one of
+`python -m experiments.main`):
 
 1. Restores the run's model and best-validation parameters from its workdir
    (`config.json` and the `best/` orbax checkpoint, `training.restore_run`).
@@ -28,18 +31,16 @@ of `python -m experiments.main --config=configs/dvaepp_conv.py:<row>`:
    the permutation p-value of the observed mean purity. Purity above the
    shuffled reference is digit identity carried by the global sample.
 
-Prints a markdown table; `run` returns the numbers as a dict.
+`run` returns the numbers as a dict (its `markdown`: the tables);
+`headline` the few the comparison tabulates.
 
 Reference:
   Vahdat, Macready, Bian, Khoshaman & Andriyash (2018), DVAE++: Discrete
     variational autoencoders with overlapping transformations. ICML.
 """
 
-
 from typing import NamedTuple
 
-from absl import app
-from absl import flags
 import jax
 import numpy as np
 
@@ -47,33 +48,12 @@ from discrete_vi import checks
 from discrete_vi import training
 from discrete_vi import data as data_lib
 from discrete_vi.data import embedded
-from experiments import launcher
 
 NUM_CLASSES = 10
 NUM_PIXELS = 784  # 28 x 28 mnist5k digits
-
-
-def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
-  """Defines this program's flags in `flag_values` (only when run as a
-  program, so that tests can import the module next to other launchers,
-  or parse a documented command with their own `FlagValues`)."""
-  defined = {
-      "workdir": flags.DEFINE_string(
-          "workdir", None, "Workdir of a trained conv DVAE++ run.",
-          flag_values=flag_values),
-      "rows": flags.DEFINE_integer(
-          "rows", 100, "Global samples (grid rows) to draw.",
-          flag_values=flag_values),
-      "seed": flags.DEFINE_integer("seed", 0, "Seed of samples and shuffles.",
-                                   flag_values=flag_values),
-      "k": flags.DEFINE_integer("k", 5, "Neighbours of the k-NN labeller.",
-                                flag_values=flag_values),
-      "num_shuffles": flags.DEFINE_integer(
-          "num_shuffles", 1000, "Shuffles of the chance reference.",
-          flag_values=flag_values),
-  }
-  flags.mark_flags_as_required(["workdir"], flag_values=flag_values)
-  return defined
+# Datasets of 28 x 28 binarised MNIST digits, whose samples the mnist5k
+# labeller can label.
+DIGIT_DATASETS = ("mnist5k", "mnist", "binarized_mnist")
 
 
 # -- restoring a run -----------------------------------------------------------
@@ -339,7 +319,7 @@ def run(workdir: str, *, rows: int = 100, seed: int = 0, k: int = 5,
 
   Returns:
     `measure`'s dict with `workdir`, `seed`, `best_step`, `description` and
-    `markdown` (the printed tables).
+    `markdown` (its tables, `markdown(result)`).
   """
   model, state, _ = training.restore_run(workdir)
   result = measure(model, state.params, jax.random.PRNGKey(seed), rows=rows,
@@ -350,12 +330,32 @@ def run(workdir: str, *, rows: int = 100, seed: int = 0, k: int = 5,
   return result
 
 
-def main(argv):
-  launcher.prepare(argv)
-  values = {name: flag.value for name, flag in _FLAGS.items()}
-  print(run(values.pop("workdir"), **values)["markdown"])
+# -- in the comparison's tables -----------------------------------------------
 
 
-if __name__ == "__main__":
-  _FLAGS = define_flags()
-  app.run(main)
+def check_config(config) -> None:
+  """Raises ValueError unless a run of `config` can be measured: a model
+  whose rows of samples share one global sample (its section has
+  `sample_columns`: the conv DVAE++ of `configs/dvaepp_conv.py`) trained on
+  MNIST digits (`DIGIT_DATASETS`). Reads the config only."""
+  if "sample_columns" not in config.model:
+    raise ValueError(
+        f"digit_identity needs a model whose rows of samples share one "
+        f"global sample (config.model.sample_columns, the conv DVAE++ of "
+        f"configs/dvaepp_conv.py); config.model.name="
+        f"{config.model.name!r} has no such rows.")
+  if config.data.name not in DIGIT_DATASETS:
+    raise ValueError(
+        f"digit_identity labels samples with the mnist5k digits' labels: "
+        f"config.data.name={config.data.name!r} is not one of "
+        f"{DIGIT_DATASETS}.")
+
+
+def headline(result: dict) -> dict:
+  """The numbers of a `run` / `measure` result that the comparison
+  tabulates: the mean row purity (with its standard error over rows), the
+  shuffled reference's mean purity and the permutation p-value."""
+  return {"digit_purity": result["model"]["mean_purity"],
+          "digit_purity_stderr": result["model"]["mean_purity_stderr"],
+          "shuffled_purity": result["shuffled"]["mean_purity"],
+          "purity_p_value": result["shuffled"]["p_value"]}

@@ -1,5 +1,4 @@
-"""The start of every absl launcher (`main`, `compare`, `compare_flows`,
-`compare_rows`, `digit_identity`).
+"""The start of every absl launcher (`main`, `compare`).
 
 Besides logging, it turns on JAX's persistent compilation cache for user
 runs, so that a run's jitted steps compiled once are read back on the next

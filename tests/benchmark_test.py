@@ -9,7 +9,12 @@ from configs import test as test_config
 from configs import xor_flow as xor_flow_config
 from discrete_vi import training
 from discrete_vi.distributions import rbm
-from experiments import benchmark_flows
+from experiments import benchmark
+from experiments.benchmarks import compilation
+from experiments.benchmarks import dvaepp
+from experiments.benchmarks import evaluation
+from experiments.benchmarks import measure
+from experiments.benchmarks import xor_flow
 
 
 def _shrunk_xor_config(row):
@@ -19,38 +24,69 @@ def _shrunk_xor_config(row):
   return config
 
 
+def test_usage_lists_every_benchmark_and_a_bad_name_fails_naming_them(
+    capsys):
+  benchmark.main(["benchmark", "--help"])
+  listed = capsys.readouterr().out
+  for name, entry in benchmark.BENCHMARKS.items():
+    assert f"  {name} " in listed and entry.output in listed
+  with pytest.raises(SystemExit, match="(?s)usage: .*  estimators "):
+    benchmark.main(["benchmark"])
+  with pytest.raises(SystemExit, match="unknown benchmark 'nope'; choose "
+                     "one of estimators, training, "):
+    benchmark.main(["benchmark", "nope"])
+
+
 def test_fused_train_setup_runs_the_configs_steps():
   dataset = training.load_data(test_config.get_config())
   # One dense and one flow config: `fused_train_setup` is the same code for
   # every config (the flows' own training is tested in xor_flow_test).
   for config in (test_config.get_config("disarm"),
                  _shrunk_xor_config("sfe_special,baseline=self_critic")):
-    fused, state, xs = benchmark_flows.fused_train_setup(config, dataset, 4, 2)
-    assert xs.shape == (2, 4, 784)
+    fused, state, xs = measure.fused_train_setup(config, dataset, 4)
+    n = config.train.steps_per_jit
+    assert xs.shape == (n, 4, 784)
     state, metrics = fused(state, xs)
-    assert int(state.step) == 2
+    assert int(state.step) == n
     assert np.all(np.isfinite(jax.device_get(metrics["loss"])))
+
+
+def test_memory_reads_xla_buffers_and_the_process_rss():
+  compiled = jax.jit(lambda x: (x * 2).sum()).lower(
+      jax.numpy.ones((64, 64))).compile()
+  mem = measure.memory(compiled)
+  assert mem["rss_peak"] > 2**20
+  if "temp" in mem:  # absent on a backend without the analysis
+    assert mem["argument"] == 64 * 64 * 4
+    assert mem["peak"] == (mem["temp"] + mem["argument"] + mem["output"] -
+                           mem["alias"])
+  assert set(measure.memory()) == {"rss_peak"}
+
+
+def test_header_names_the_command_commit_and_machine():
+  text = measure.header("python -m experiments.benchmark x", "out.md")
+  assert text.startswith("Made by `python -m experiments.benchmark x` at "
+                         "commit `")
+  assert "CPUs" in text and "load average" in text
 
 
 def test_sampler_benchmark_draws_with_both_samplers():
   for incremental in (True, False):
-    assert benchmark_flows.sampler_seconds(8, incremental) > 0
+    assert xor_flow.sampler_seconds(8, incremental) > 0
 
 
 def test_dvaepp_benchmark_sections_run_small():
-  from experiments import benchmark_dvaepp  # pylint: disable=g-import-not-at-top
-  lines = benchmark_dvaepp.ais_table(small=(3, 4), big=(4, 4),
-                                     chains_grid=(8,), temperatures_grid=(5,))
+  lines = dvaepp.ais_table(small=(3, 4), big=(4, 4), chains_grid=(8,),
+                           temperatures_grid=(5,))
   assert sum(line.startswith("| 8 | 5 |") for line in lines) == 1
-  lines = benchmark_dvaepp.memory_lines(num_chains=8, n1=4, n2=3,
-                                        num_sweeps=2)
+  lines = dvaepp.memory_lines(num_chains=8, n1=4, n2=3, num_sweeps=2)
   assert "8 chains of 4 + 3 units" in lines[0]
   # AIS convergence: one row per number of temperatures, then the
   # difference of the means in standard errors, on an RBM whose exact log Z
   # the longer schedule must approach.
-  params = benchmark_dvaepp.random_rbm(jax.random.PRNGKey(3), 3, 4, 2.0)
-  lines = benchmark_dvaepp.ais_convergence(params, temperatures=(2, 200),
-                                           num_chains=64, repeats=2)
+  params = dvaepp.random_rbm(jax.random.PRNGKey(3), 3, 4, 2.0)
+  lines = dvaepp.ais_convergence(params, temperatures=(2, 200),
+                                 num_chains=64, repeats=2)
   rows = [line.split("|") for line in lines if line.startswith("| 2")]
   assert [row[1].strip() for row in rows] == ["2", "200"]
   exact = float(rbm.exact_log_z(params))
@@ -60,15 +96,69 @@ def test_dvaepp_benchmark_sections_run_small():
 
 @pytest.mark.slow  # four model compilations, ~20 s
 def test_dvaepp_step_table_runs_small():
-  from experiments import benchmark_dvaepp  # pylint: disable=g-import-not-at-top
   dataset = training.load_data(test_config.get_config())
-  lines = benchmark_dvaepp.step_table(dataset, chain_grid=((4, 1),), batch=4)
+  lines = dvaepp.step_table(dataset, chain_grid=((4, 1),), batch=4)
   assert lines[-1].startswith("| 4 x 1 |") and lines[-1].count("|") == 9
 
 
 def test_estimator_benchmark_covers_every_binary_estimator():
   from discrete_vi import estimators  # pylint: disable=g-import-not-at-top
-  from experiments import benchmark  # pylint: disable=g-import-not-at-top
-  names = {e.name for e in benchmark.entries()}
+  from experiments.benchmarks import estimators as benchmark_estimators  # pylint: disable=g-import-not-at-top
+  names = {e.name for e in benchmark_estimators.entries()}
   assert names == {n for n, ds in estimators.DISTRIBUTIONS.items()
                    if "bernoulli" in ds}
+
+
+def test_compile_benchmark_charges_each_program_to_its_phase():
+  config = test_config.get_config()
+  config.eval.num_samples, config.eval.final_num_samples = 4, 8
+  config.eval.chunk_size, config.eval.batch_size = 4, 8
+  config.eval.num_image_samples = 4
+  with compilation.compile_log() as events:
+    pass
+  assert events == []
+  run_programs, wall = compilation.measure_run(compilation.shrink(config),
+                                              small_seconds=0.0)
+  phases = {p.phase for p in run_programs}
+  assert {"init", "train step", "validation",
+          "final evaluation"} <= phases, phases
+  named = {(p.phase, p.name) for p in run_programs}
+  assert ("train step", "train_steps") in named
+  assert wall > 0
+  lines = compilation.table("test", "", run_programs, wall)
+  assert lines[0] == "### `configs/test.py:`" and len(lines) == 6 + len(
+      run_programs)
+
+
+
+def test_evaluation_benchmark_reports_each_row_against_its_twin():
+  rows = (evaluation.Row("test", "reinforce"),
+          evaluation.Row("test", "disarm", "reinforce"))
+  results = evaluation.measure_family(rows, chunks=1, time_calls=False)
+  assert results["disarm"]["settings"] == "250 x 4 (4 per chunk)"
+  lines = evaluation.table_lines("SBN", rows, results)
+  assert [line.split(" | ")[4] for line in lines] == ["", "reinforce"]
+  assert all(line.count("|") == evaluation.HEADER[0].count("|")
+             for line in lines)
+  for family in evaluation.FAMILIES.values():
+    args = {row.arg for row in family}
+    assert all(row.twin in args for row in family if row.twin)
+  with pytest.raises(ValueError, match="unknown family 'nope'"):
+    evaluation.report("nope")
+
+
+@pytest.mark.slow  # one tiny training run, ~10 s
+def test_dvaepp_ais_benchmark_restores_a_finished_runs_rbm(tmp_path):
+  from configs import dvaepp as dvaepp_config  # pylint: disable=g-import-not-at-top
+  config = dvaepp_config.get_config(dvaepp.AIS_CONVERGENCE_ROW)
+  config.model.rbm.gibbs_chains, config.model.rbm.gibbs_sweeps = 4, 1
+  config.model.rbm.ais_num_chains = 4
+  config.model.rbm.ais_num_temperatures = 2
+  config.train.num_steps = config.train.steps_per_jit = 1
+  config.eval.every_steps = 1
+  config.eval.num_samples = config.eval.final_num_samples = 2
+  config.eval.chunk_size, config.eval.max_examples = 2, 4
+  config.eval.num_image_samples = 0
+  training.train_and_evaluate(config, str(tmp_path))
+  params = dvaepp.trained_rbm(str(tmp_path))  # restored, not trained again
+  assert params.w.shape == (config.model.num_latents,) * 2

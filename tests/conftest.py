@@ -61,32 +61,3 @@ def use_private_compilation_cache() -> None:
 
 if os.environ.get("DISCRETE_VI_TEST_COMPILATION_CACHE", "1") != "0":
   use_private_compilation_cache()
-
-
-# Whole files go to one xdist worker each (`--dist loadfile`), handed out in
-# collection order (`--no-loadscope-reorder`; xdist's default orders files
-# by their number of tests, which put the few but slow conv DVAE++ tests
-# last and left one worker idle for a minute). Longest first keeps the two
-# workers' loads even: approximate seconds of each slow file on one core
-# at the tests' XLA settings (session 9); unlisted files follow in their
-# usual order.
-FILE_SECONDS = {
-    "launcher_test.py": 130, "xor_flow_test.py": 110, "registry_test.py": 50,
-    "hdvae_gradient_test.py": 80, "stochastic_contract_test.py": 30,
-    "dvaepp_conv_rows_test.py": 90, "training_test.py": 55,
-    "score_function_test.py": 50, "sbn_test.py": 50, "dvaepp_test.py": 45,
-    "dvaepp_conv_test.py": 45, "hdvae_test.py": 40, "relaxed_test.py": 14,
-    "dvaepp_conv_eval_test.py": 30, "control_variates_test.py": 17,
-    "made_test.py": 29, "baselines_test.py": 28, "concrete_test.py": 28,
-    "parallel_test.py": 25, "overlapping_test.py": 22, "rbm_test.py": 21,
-    "benchmark_test.py": 21, "unordered_set_test.py": 18,
-    "rbm_tempering_test.py": 14, "dvaepp_spike_test.py": 13,
-    "compare_rows_test.py": 12, "indecater_test.py": 11,
-}
-
-
-def pytest_collection_modifyitems(config, items):
-  """Orders the tests' files by `FILE_SECONDS`, longest first (a stable
-  sort: the tests of a file keep their order)."""
-  del config  # unused
-  items.sort(key=lambda item: -FILE_SECONDS.get(item.path.name, 0))

@@ -1,5 +1,8 @@
 """Digit identity of the global samples: row statistics, the shuffled
-reference, the k-NN labeller and the measurement on a stand-in model."""
+reference, the k-NN labeller, the measurement on a stand-in model and the
+comparison's `--evaluations=digit_identity`."""
+
+import types
 
 import jax
 import numpy as np
@@ -167,3 +170,46 @@ def test_measure_of_independent_samples_matches_the_shuffles(labelled):
 def test_restore_run_needs_a_workdir_of_a_run(tmp_path):
   with pytest.raises(FileNotFoundError, match="config.json"):
     training.restore_run(str(tmp_path))
+
+
+# -- as an evaluation of the comparison ----------------------------------------
+
+
+def test_it_applies_to_conv_dvaepp_runs_on_digits_only():
+  from configs import dvaepp_conv  # pylint: disable=g-import-not-at-top
+  from configs import sbn  # pylint: disable=g-import-not-at-top
+  for row in ("mixed", "all_continuous", "mixed,protocol=paper"):
+    di.check_config(dvaepp_conv.get_config(row))
+  with pytest.raises(ValueError, match="config.model.sample_columns"):
+    di.check_config(sbn.get_config("linear"))
+  with pytest.raises(ValueError, match="config.data.name='cifar10'"):
+    di.check_config(dvaepp_conv.get_config("mixed,data=cifar10"))
+
+
+def test_the_evaluation_measures_a_run_and_writes_next_to_it(
+    tmp_path, monkeypatch, labelled):
+  from experiments import evaluations  # pylint: disable=g-import-not-at-top
+  prototypes, data = labelled
+  model = StandIn(prototypes, per_row=True)
+  monkeypatch.setattr(di.training, "restore_run", lambda workdir: (
+      model, types.SimpleNamespace(params=None, step=7), None))
+  monkeypatch.setattr(di, "mnist5k_labelled", lambda: data)
+  monkeypatch.setitem(
+      evaluations.EVALUATIONS, "digit_identity",
+      evaluations.EVALUATIONS["digit_identity"]._replace(settings={
+          "rows": 20, "seed": 0, "k": 3, "num_shuffles": 50}))
+  (tmp_path / "results.json").write_text('{"num_steps": 7}')
+  headline = evaluations.evaluate("digit_identity", str(tmp_path))
+  assert headline["digit_purity"] == 1.0
+  assert headline["digit_purity_stderr"] == 0.0
+  assert headline["shuffled_purity"] < 0.6
+  assert headline["purity_p_value"] == pytest.approx(1 / 51)
+  assert "| mean purity (± stderr over rows) | 1.000 ± 0.000 |" in (
+      tmp_path / "digit_identity.md").read_text()
+  assert (tmp_path / "digit_identity.json").exists()
+  summary = {"evaluations": headline}
+  cells = {c.header: (c.value(summary), c.stderr(summary))
+           for c in evaluations.columns(["digit_identity"])}
+  assert cells == {"digit purity": (1.0, 0.0),
+                   "shuffled purity": (headline["shuffled_purity"], None),
+                   "purity p-value": (headline["purity_p_value"], None)}

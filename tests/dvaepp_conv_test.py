@@ -494,24 +494,24 @@ def test_bad_estimator_and_log_z_fail_naming_the_field():
 
 @pytest.mark.slow
 def test_benchmark_table_at_tiny_sizes():
-  from experiments import benchmark_dvaepp_conv  # pylint: disable=g-import-not-at-top
+  from experiments.benchmarks import dvaepp_conv as benchmark_lib  # pylint: disable=g-import-not-at-top
   overrides = {"model.channels": 4, "model.num_blocks": 0,
                "model.num_local_groups": 2, "model.local_channels": 2,
                "model.global_hidden": 8, "model.rbm.gibbs_chains": 4,
                "model.rbm.gibbs_sweeps": 1}
   emitted = []
-  lines = benchmark_dvaepp_conv.table(("mnist",), batch=2,
-                                      overrides=overrides,
-                                      emit=emitted.append)
+  lines = benchmark_lib.table(("mnist",), batch=2, overrides=overrides,
+                              emit=emitted.append)
   assert lines[2].startswith("| mnist |") and "%" in lines[2], lines
   assert emitted == lines[:3]  # printed as measured
   with pytest.raises(ValueError, match="data must be one of"):
-    benchmark_dvaepp_conv.paper_config("omniglot")
+    benchmark_lib.paper_config("omniglot")
 
 
 def test_benchmark_command_names_a_bad_data_set():
-  """`python -m experiments.benchmark_dvaepp_conv omniglot` fails before
-  building anything, naming the data set."""
-  from experiments import benchmark_dvaepp_conv  # pylint: disable=g-import-not-at-top
-  with pytest.raises(SystemExit, match="omniglot"):
-    benchmark_dvaepp_conv.main(["omniglot"])
+  """`python -m experiments.benchmark dvaepp_conv OUT.md omniglot` fails
+  before building anything, naming the data set."""
+  from experiments import benchmark  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match="omniglot"):
+    benchmark.main(["benchmark", "dvaepp_conv", "/nonexistent/out.md",
+                    "omniglot"])

@@ -225,3 +225,44 @@ def test_reference_options_are_checked():
                                        reference_num_samples=8))
   with pytest.raises(ValueError, match="reference_draws"):
     validation.validate_config(_config(reference="rloo", reference_draws=1))
+
+
+# ------------------------------------------------------- in the training loop
+
+
+def test_the_loop_logs_diagnostics_without_changing_training(tmp_path):
+  """Same seed, with and without diagnostics: the same training metrics and
+  results; with them, every measured step logs each group's statistics,
+  the bias against RLOO and the cost, and gradients.png is drawn; a
+  finished run is the same run whatever its diagnostics settings."""
+  from configs import test as test_config  # pylint: disable=g-import-not-at-top
+  from discrete_vi.training import loop  # pylint: disable=g-import-not-at-top
+  from discrete_vi.training import writers  # pylint: disable=g-import-not-at-top
+
+  def run(workdir, every):
+    config = test_config.get_config("gumbel_softmax")
+    config.diagnostics.every_steps = every
+    config.diagnostics.num_draws = 4
+    config.diagnostics.reference = "rloo"
+    config.diagnostics.reference_num_samples = 4
+    config.diagnostics.reference_draws = 3
+    results = loop.train_and_evaluate(config, str(workdir))
+    return config, results, writers.read_metrics(str(workdir))
+
+  _, plain, plain_records = run(tmp_path / "plain", 0)
+  config, measured, records = run(tmp_path / "measured", 2)
+  assert measured == plain | {"wall_time_s": measured["wall_time_s"]}
+  train = lambda rs: [(r["step"], r["train_objective"]) for r in rs
+                      if "train_objective" in r]
+  assert train(records) == train(plain_records)
+  measured_steps = [r["step"] for r in records if "grad/all/variance" in r]
+  assert measured_steps == [2, 4, 6]
+  last = [r for r in records if "grad/all/variance" in r][-1]
+  for group in ("encoders", "decoders", "prior_logits", "all"):
+    for stat in gd.STATISTICS + gd.BIAS_STATISTICS:
+      assert np.isfinite(last[f"grad/{group}/{stat}"]), (group, stat)
+  assert last["grad/all/variance"] > 0 and last["grad/cost_steps"] > 0
+  assert (tmp_path / "measured" / "gradients.png").exists()
+  assert not (tmp_path / "plain" / "gradients.png").exists()
+  config.diagnostics.every_steps = 0
+  assert loop.finished_results(config, str(tmp_path / "measured")) == measured

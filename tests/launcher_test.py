@@ -8,8 +8,8 @@ a published protocol read their TFDS dataset; here they train on the
 embedded `mnist5k` instead (everything else as written).
 """
 
+import ast
 import glob
-import importlib
 import os
 import re
 import shlex
@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from configs import common
+from experiments import commands as commands_lib
 from experiments import main as main_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,16 +70,21 @@ def _shell_lines(text: str) -> list[str]:
   return [line.strip() for line in joined.splitlines()]
 
 
-def documented_commands(path: str) -> list[str]:
-  """Every `python -m experiments.main` command in a README or a config
-  docstring, as argument lists after the module name."""
+def main_arguments(line: str) -> list[str] | None:
+  """The arguments after `python -m experiments.main` of a command (maybe
+  after environment variables or an install), or None for another one."""
+  if not COMMAND_LINE.match(line):
+    return None
+  return shlex.split(line[line.index(MAIN) + len(MAIN):], comments=True)
+
+
+def docstring_commands(path: str) -> list[list[str]]:
+  """Every `python -m experiments.main` command of a config file's module
+  docstring (its reproducing commands), as argument lists."""
   with open(path) as fh:
-    lines = _shell_lines(fh.read())
-  commands = []
-  for line in lines:
-    if COMMAND_LINE.match(line):
-      commands.append(shlex.split(line[line.index(MAIN) + len(MAIN):]))
-  return commands
+    docstring = ast.get_docstring(ast.parse(fh.read())) or ""
+  found = [main_arguments(line) for line in _shell_lines(docstring)]
+  return [c for c in found if c is not None]
 
 
 # Config files whose documented commands (in their docstrings or in the
@@ -98,42 +104,114 @@ def uses_slow_config(command: list[str]) -> bool:
   return any(f in SLOW_CONFIGS for f in files)
 
 
+def config_file(command: list[str]) -> str:
+  """The config file of a command's `--config=configs/<file>:...`."""
+  return [os.path.basename(a.split("=", 1)[1].split(":", 1)[0])
+          for a in command if a.startswith("--config=")][0]
+
+
 def _all_commands():
-  sources = [os.path.join(ROOT, "README.md")] + sorted(
-      glob.glob(os.path.join(ROOT, "configs", "*.py")))
-  out, seen = [], set()
-  for path in sources:
-    for i, command in enumerate(documented_commands(path)):
-      key = tuple(a for a in command if not a.startswith("--workdir"))
-      if key not in seen:  # the same command documented twice runs once
-        seen.add(key)
-        marks = (pytest.mark.slow,) if uses_slow_config(command) else ()
-        out.append(pytest.param(command, id=f"{os.path.basename(path)}-{i}",
-                                marks=marks))
+  """The `experiments.main` commands of the documented command list
+  (`experiments.commands`) and of the config files' docstrings, each
+  once (the workdir ignored). The default tier runs the first command of
+  each config file (the README's first); the others, and every command of
+  `SLOW_CONFIGS`, run with `-m slow` (they differ in rows and overrides,
+  which the families' own tests cover)."""
+  sources = [(where, main_arguments(" ".join(commands_lib.arguments(line))))
+             for where, line in commands_lib.commands()]
+  for path in sorted(glob.glob(os.path.join(ROOT, "configs", "*.py"))):
+    sources += [(os.path.basename(path), c) for c in docstring_commands(path)]
+  out, seen, files = [], set(), set()
+  for i, (where, command) in enumerate(sources):
+    if command is None:
+      continue
+    key = tuple(a for a in command if not a.startswith("--workdir"))
+    if key not in seen:  # the same command documented twice runs once
+      seen.add(key)
+      slow = uses_slow_config(command) or config_file(command) in files
+      files.add(config_file(command))
+      marks = (pytest.mark.slow,) if slow else ()
+      out.append(pytest.param(command, id=f"{where}-{i}", marks=marks))
   return out
 
 
 COMMANDS = _all_commands()
 
 
-def run_command(argv: list[str], workdir: str, *, shrink: bool = False
-                ) -> dict:
-  """Parses `argv` as experiments.main does and runs it in `workdir`
-  (after `shrink_costly_fields` when `shrink`)."""
+def parse_command(argv: list[str], workdir: str):
+  """The config a command's flags give (parsed as experiments.main does)
+  and its workdir."""
   argv = ["experiments.main",
           *[a for a in argv if not a.startswith("--workdir")],
           f"--workdir={workdir}"]
   flag_values = flags.FlagValues()
   config, workdir_flag, _ = main_lib.define_flags(flag_values, argv)
   flag_values(argv)
+  return config.value, workdir_flag.value
+
+
+# Every documented command, whatever its tier: its flags parse and its
+# config validates (what breaks when a field or row is renamed), at no
+# training cost.
+ALL_COMMANDS = [pytest.param(p.values[0], id=p.id) for p in _all_commands()]
+
+
+@pytest.mark.parametrize("argv", ALL_COMMANDS)
+def test_documented_command_parses_and_validates(argv, tmp_path,
+                                                 monkeypatch):
+  from discrete_vi.training import validation  # pylint: disable=g-import-not-at-top
+  monkeypatch.chdir(ROOT)
+  config, _ = parse_command(list(argv), str(tmp_path / "run"))
+  validation.validate_config(config)
+  assert not (tmp_path / "run").exists()
+
+
+def run_command(argv: list[str], workdir: str, *, shrink: bool = False
+                ) -> dict:
+  """Parses `argv` as experiments.main does and runs it in `workdir`
+  (after `shrink_costly_fields` when `shrink`)."""
+  config, workdir = parse_command(argv, workdir)
   if shrink:
-    shrink_costly_fields(config.value)
-  return main_lib.run(config.value, workdir_flag.value)
+    shrink_costly_fields(config)
+  return main_lib.run(config, workdir)
 
 
-def test_the_readme_documents_launcher_commands():
-  readme = [c for c in COMMANDS if c.id.startswith("README")]
-  assert len(readme) >= 7, [c.id for c in readme]
+def test_the_readmes_show_the_command_list():
+  """README.md's and benchmark_results/README.md's command blocks are the
+  rendering of `experiments.commands.BLOCKS` (after editing the list, run
+  `python -m experiments.commands`)."""
+  assert commands_lib.stale_files() == []
+
+
+def test_the_command_list_covers_every_family():
+  ids = [c.id for c in COMMANDS]
+  assert sum(i.startswith("README.md") for i in ids) >= 10, ids
+  for family in ("sbn.py", "xor_flow.py", "dvaepp.py", "dvaepp_conv.py",
+                 "hdvae.py", "test.py"):
+    assert any(f"configs/{family}" in " ".join(c.values[0])
+               for c in COMMANDS), family
+
+
+def test_the_readmes_test_command_is_what_ci_runs():
+  with open(os.path.join(ROOT, ".ci", "run")) as fh:
+    ci_lines = [line.strip() for line in fh]
+  assert commands_lib.TEST_COMMAND in ci_lines
+  assert commands_lib.TEST_COMMAND in commands_lib.BLOCKS[
+      commands_lib.README]["quickstart"]
+
+
+def test_rewrite_refuses_unknown_unclosed_and_missing_blocks():
+  blocks = {"a": ("python -m experiments.main --config=configs/test.py",)}
+  good = "x\n<!-- commands: a -->\nold\n<!-- /commands -->\ny"
+  assert commands_lib.rewrite(good, blocks, "F") == (
+      "x\n<!-- commands: a -->\n```bash\npython -m experiments.main "
+      "--config=configs/test.py\n```\n<!-- /commands -->\ny")
+  with pytest.raises(ValueError, match="unknown command block 'b'"):
+    commands_lib.rewrite(good.replace(": a", ": b"), blocks, "F")
+  with pytest.raises(ValueError, match="not closed"):
+    commands_lib.rewrite("<!-- commands: a -->\nold", blocks, "F")
+  with pytest.raises(ValueError, match=r"no marker .*\['a'\]"):
+    commands_lib.rewrite("nothing", blocks, "F")
 
 
 @pytest.mark.parametrize("argv", COMMANDS)
@@ -219,103 +297,83 @@ def test_bad_value_fails_naming_it_before_any_file(argv, field, tmp_path,
   assert not workdir.exists() or not any(workdir.iterdir())
 
 
-def _comparison_commands(module: str) -> list[list[str]]:
-  """The argument lists of README's `python -m experiments.<module>` lines."""
-  with open(os.path.join(ROOT, "README.md")) as fh:
-    lines = _shell_lines(fh.read())
-  prefix = f"python -m experiments.{module} "
-  return [shlex.split(line[len(prefix):]) for line in lines
-          if line.startswith(prefix)]
+def documented_compare_commands() -> list:
+  """Every `python -m experiments.compare` command of the documented
+  command list, as pytest params of argument lists."""
+  out = []
+  for where, line in commands_lib.commands():
+    words = commands_lib.arguments(line)
+    if words[:3] == ["python", "-m", "experiments.compare"]:
+      out.append(pytest.param(words[3:], id=f"{where}-{len(out)}"))
+  return out
 
 
-def _flag(argv: list[str], name: str) -> str:
-  values = [a.split("=", 1)[1] for a in argv if a.startswith(f"--{name}=")]
-  assert len(values) == 1, (name, argv)
-  return values[0]
+COMPARE_COMMANDS = documented_compare_commands()
 
 
-def test_readme_compare_flows_rows_build_valid_configs():
-  # Training every row is minutes of CPU; what can drift is the row
-  # arguments, so each row's config is built and validated.
-  from configs import xor_flow as xor_flow_config  # pylint: disable=g-import-not-at-top
-  from discrete_vi import training  # pylint: disable=g-import-not-at-top
-  commands = _comparison_commands("compare_flows")
-  assert len(commands) >= 2
-  for argv in commands:
-    rows = [r for r in _flag(argv, "rows").split(";") if r.strip()]
-    assert rows
-    for row in rows:
-      training.validate_config(xor_flow_config.get_config(row))
+def test_the_readmes_document_compare_commands():
+  ids = [c.id for c in COMPARE_COMMANDS]
+  assert sum(i.startswith("README") for i in ids) >= 5, ids
+  assert sum(i.startswith("benchmark_results") for i in ids) >= 5, ids
 
 
-def test_readme_compare_estimators_build_valid_configs(monkeypatch):
+def plan_compare_command(argv: list[str], workdir):
+  """A documented `experiments.compare` command's plan (its flags parsed
+  by the launcher's own `FlagValues`), in `workdir`."""
   from experiments import compare  # pylint: disable=g-import-not-at-top
-  from discrete_vi import training  # pylint: disable=g-import-not-at-top
-  monkeypatch.chdir(ROOT)
-  commands = _comparison_commands("compare")
-  assert commands
-  for argv in commands:
-    path, _, arg = _flag(argv, "config").partition(":")
-    module = importlib.import_module(
-        path.removesuffix(".py").replace("/", "."))
-    base = module.get_config(arg or None)
-    for name in _flag(argv, "estimators").split(","):
-      training.validate_config(compare.config_for(base, name))
-
-
-def _digit_identity_values(argv: list[str]) -> dict:
-  """A README `experiments.digit_identity` command's flag values, parsed
-  with the program's own flags."""
-  from experiments import digit_identity  # pylint: disable=g-import-not-at-top
   flag_values = flags.FlagValues()
-  defined = digit_identity.define_flags(flag_values)
-  flag_values(["digit_identity", *argv])
-  return {name: flag.value for name, flag in defined.items()}
+  defined = compare.define_flags(flag_values)
+  flag_values(["compare", *[a for a in argv if not a.startswith("--workdir")],
+               f"--workdir={workdir}"])
+  return compare.plan_command(defined)
 
 
-def test_readme_digit_identity_reads_the_documented_conv_run():
-  """The command parses, and its --workdir is the documented conv DVAE++
-  command's, so the two lines run one after the other."""
-  commands = _comparison_commands("digit_identity")
-  assert commands
-  conv_workdirs = {_flag(c.values[0], "workdir") for c in COMMANDS
-                   if any("dvaepp_conv.py" in a for a in c.values[0])}
-  for argv in commands:
-    values = _digit_identity_values(argv)
-    assert values["workdir"] in conv_workdirs, (values, conv_workdirs)
-    assert values["rows"] >= 1
+@pytest.mark.parametrize("argv", COMPARE_COMMANDS)
+def test_documented_compare_command_builds_valid_configs(argv, tmp_path,
+                                                         monkeypatch):
+  """The command parses with the launcher's own flags, and every row's
+  config (each estimator's, each seed's) is built and validated, and every
+  evaluation checked, as the launcher does before training; nothing is
+  written. (Training every row is minutes of CPU per row.)"""
+  monkeypatch.chdir(ROOT)
+  workdir = tmp_path / "runs"
+  plan = plan_compare_command(list(argv), workdir)
+  assert plan.runs and all(plan.runs.values())
+  assert not workdir.exists()
+
+
+def _tiny(config) -> None:
+  """`TINY_BUDGET` and `TINY_FIELDS` set in `config` (in place)."""
+  for arg in TINY_BUDGET:
+    dotted, value = arg.removeprefix("--config.").split("=", 1)
+    common.set_dotted(config, dotted, int(value) if value.isdigit() else value)
+  shrink_costly_fields(config)
 
 
 @pytest.mark.slow
-def test_readme_digit_identity_runs_on_the_documented_conv_run(
+def test_readme_digit_identity_comparison_runs_at_a_tiny_budget(
     tmp_path, monkeypatch):
-  """The README's conv DVAE++ command (tiny budget), then its
-  digit-identity command on that workdir (fewer rows and shuffles)."""
-  from experiments import digit_identity  # pylint: disable=g-import-not-at-top
+  """The README's conv DVAE++ comparison with `--evaluations=
+  digit_identity`, its first row at a tiny budget (fewer rows of samples
+  and shuffles): the run, its digit_identity.md and the table's columns."""
+  from experiments import compare  # pylint: disable=g-import-not-at-top
+  from experiments import evaluations  # pylint: disable=g-import-not-at-top
   monkeypatch.chdir(ROOT)
-  values = _digit_identity_values(_comparison_commands("digit_identity")[0])
-  conv = [c.values[0] for c in COMMANDS
-          if _flag(c.values[0], "workdir") == values["workdir"]][0]
-  workdir = str(tmp_path / "run")
-  run_command(list(conv) + list(TINY_BUDGET), workdir, shrink=True)
-  result = digit_identity.run(workdir, rows=3, seed=values["seed"],
-                              k=values["k"], num_shuffles=20)
-  assert result["best_step"] == 2
-  assert "purity" in result["markdown"]
-
-
-def test_readme_compare_rows_rows_build_valid_configs():
-  from discrete_vi import training  # pylint: disable=g-import-not-at-top
-  from experiments import compare_rows  # pylint: disable=g-import-not-at-top
-  commands = _comparison_commands("compare_rows")
-  assert commands
-  for argv in commands:
-    module = compare_rows.load_config_module(_flag(argv, "config_file"))
-    for row in [r for r in _flag(argv, "rows").split(";") if r.strip()]:
-      training.validate_config(compare_rows.config_for(
-          module, row, max_steps=int(_flag(argv, "max_steps")),
-          time_budget_s=float(_flag(argv, "time_budget_s")),
-          eval_every_steps=int(_flag(argv, "eval_every_steps"))))
+  argv = [c.values[0] for c in COMPARE_COMMANDS if c.id.startswith("README")
+          and "--evaluations=digit_identity" in c.values[0]][0]
+  plan = plan_compare_command(argv, tmp_path / "runs")
+  label, runs = next(iter(plan.runs.items()))
+  for run in runs:
+    _tiny(run.config)
+  monkeypatch.setitem(
+      evaluations.EVALUATIONS, "digit_identity",
+      evaluations.EVALUATIONS["digit_identity"]._replace(settings={
+          "rows": 3, "seed": 0, "k": 5, "num_shuffles": 20}))
+  table = compare.execute(plan._replace(runs={label: runs}))
+  header = [c.strip() for c in table.splitlines()[0].split("|")[1:-1]]
+  assert {"digit purity", "shuffled purity", "purity p-value"} <= set(header)
+  assert "purity" in (tmp_path / "runs" / label /
+                      "digit_identity.md").read_text()
 
 
 def test_compilation_cache_folder_and_switch(tmp_path):
@@ -338,3 +396,14 @@ def test_compilation_cache_folder_and_switch(tmp_path):
     assert jax.config.jax_compilation_cache_dir == path  # left as it was
   finally:
     jax.config.update("jax_compilation_cache_dir", before)
+
+
+def test_documented_benchmark_commands_name_registered_benchmarks():
+  from experiments import benchmark  # pylint: disable=g-import-not-at-top
+  names = [commands_lib.arguments(line)[3:]
+           for _, line in commands_lib.commands()
+           if commands_lib.arguments(line)[:3] == [
+               "python", "-m", "experiments.benchmark"]]
+  assert len(names) >= 5, names
+  for words in names:
+    assert words and words[0] in benchmark.BENCHMARKS, words

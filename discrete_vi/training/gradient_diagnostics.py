@@ -272,6 +272,10 @@ def make_measure(config, run) -> Callable[[Any], dict[str, Array]] | None:
                                 _KEY_SALT)
 
   def measure_state(state) -> dict[str, Array]:
-    return jitted(state.params, state.model_state, state.step,
-                  jax.random.fold_in(base_key, state.step))
+    # On the default device, as the batch is (the training state may be
+    # replicated over a mesh of several).
+    params, model_state, step = jax.device_get(
+        (state.params, state.model_state, state.step))
+    return jitted(params, model_state, step,
+                  jax.random.fold_in(base_key, step))
   return measure_state

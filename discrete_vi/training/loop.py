@@ -25,6 +25,7 @@ from discrete_vi import data as data_lib
 from discrete_vi.distributions import discretized_logistic as dlogistic
 from discrete_vi.models import registry
 from discrete_vi.training import checkpoints
+from discrete_vi.training import gradient_diagnostics
 from discrete_vi.training import parallel
 from discrete_vi.training import setup as setup_lib
 from discrete_vi.training import steps as steps_lib
@@ -157,16 +158,70 @@ def restore(state, ckpt: checkpoints.Checkpointer, workdir: str):
   return state, Progress(best, previous[-1]["wall_time_s"] if previous else 0.0)
 
 
-def compile_steps(config, run: setup_lib.Setup, mesh):
-  """The jitted fused train steps (donating the state) and evaluation step."""
-  fused = parallel.jit_train_steps(steps_lib.fuse_steps(
+def jit_train_steps(config, run: setup_lib.Setup, mesh):
+  """The run's jitted fused train steps, as training runs them.
+
+  `fn(state, xs [n, B, D]) -> (state, metrics [n])`: n steps of `run`'s
+  model, optimiser and estimator in one program (unrolled on a CPU for the
+  families that declare it, `registry.unroll_steps`), the state donated
+  and replicated over `mesh`, the batches split over it.
+  """
+  return parallel.jit_train_steps(steps_lib.fuse_steps(
       steps_lib.make_train_step(run.model, run.tx, run.estimator),
       unroll=registry.unroll_steps(config)), mesh)
-  eval_step = parallel.shard_eval_step(
-      steps_lib.make_eval_step(run.model, config.eval.num_samples,
-                               config.eval.chunk_size),
+
+
+def jit_eval_step(config, model, mesh, num_samples: int):
+  """The run's jitted evaluation step over `mesh`:
+  `eval_step(params, context, key, x [B, D]) -> [B]` the `num_samples`-
+  sample bound in chunks of `config.eval.chunk_size` samples."""
+  return parallel.shard_eval_step(
+      steps_lib.make_eval_step(model, num_samples, config.eval.chunk_size),
       mesh, config.eval.batch_size)
-  return fused, eval_step
+
+
+def extra_step(fn, name: str = "evaluation") -> Callable:
+  """An extra evaluation `fn(params, key, x, *, context)` as a jitted
+  `eval_step(params, context, key, x)`, its program named `extra_<name>`
+  (as compile logs and profiles show it)."""
+  def eval_step(params, context, key, x):
+    return fn(params, key, x, context=context)
+  eval_step.__name__ = eval_step.__qualname__ = f"extra_{name}"
+  return jax.jit(eval_step)
+
+
+class Evaluation(NamedTuple):
+  """The jitted programs of a run's evaluations, each built once per run so
+  that each compiles once (validation and final evaluation share the
+  bound's program when they use the same number of samples).
+
+  Attributes:
+    bound: the validation bound's step, `config.eval.num_samples` samples
+      (`jit_eval_step`).
+    final_bound: the final evaluation's, `config.eval.final_num_samples`
+      (`bound` itself when the counts agree).
+    extras: `{name: eval_step}` of the model's extra evaluations
+      (`extra_step`), for both splits.
+    sample: `sample(params, key, n)` of the model as one jitted program
+      (`n` static).
+  """
+  bound: Callable
+  final_bound: Callable
+  extras: dict
+  sample: Callable
+
+
+def build_evaluation(config, model, mesh) -> Evaluation:
+  """The run's `Evaluation` (nothing is compiled until first called)."""
+  bound = jit_eval_step(config, model, mesh, config.eval.num_samples)
+  final_bound = (bound if config.eval.final_num_samples ==
+                 config.eval.num_samples else
+                 jit_eval_step(config, model, mesh,
+                               config.eval.final_num_samples))
+  extras = {name: extra_step(fn, name)
+            for name, fn in model.extra_evaluations().items()}
+  return Evaluation(bound, final_bound, extras,
+                    jax.jit(model.sample, static_argnums=2))
 
 
 def train_chunk(fused, state, batches, mesh, num_steps: int, ckpt, workdir):
@@ -190,6 +245,26 @@ def train_chunk(fused, state, batches, mesh, num_steps: int, ckpt, workdir):
         f"non-finite {what} at training step {step + index + 1} (the last "
         f"good checkpoint, step {ckpt.latest_step()}, is kept in {workdir}).")
   return state, metrics
+
+
+def gradient_diagnostics_record(diagnose, state, chunk_seconds: float,
+                                chunk_steps: int) -> tuple[dict, float]:
+  """The gradient diagnostics at `state` (`gradient_diagnostics.
+  make_measure`) as metrics, with their cost: `grad/seconds` and
+  `grad/cost_steps`, the seconds as a multiple of one train step of the
+  chunk just run (the first measurement includes its compilation).
+
+  Returns:
+    `(record, seconds)`.
+  """
+  start = time.time()
+  values = jax.device_get(diagnose(state))
+  seconds = time.time() - start
+  record = {k: float(v) for k, v in values.items()}
+  record["grad/seconds"] = seconds
+  record["grad/cost_steps"] = seconds / max(chunk_seconds / chunk_steps,
+                                            1e-9)
+  return record, seconds
 
 
 def log_progress(config, chunk: Chunk, start_step: int, wall_offset: float
@@ -247,15 +322,29 @@ def evaluate_and_keep_best(config, model, eval_step, state, valid, eval_key,
   return value, best, {f"valid_{k}": v for k, v in info.items()}
 
 
+# Config sections that change neither training nor results (the gradient
+# diagnostics draw with keys of their own and update nothing; tested): two
+# configs that differ only there describe the same run.
+SECTIONS_WITHOUT_EFFECT = ("diagnostics",)
+
+
+def _as_json(tree):
+  return json.loads(json.dumps(tree, sort_keys=True))
+
+
 def finished_results(config, workdir: str):
   """results.json of a finished run of exactly `config` in `workdir` (its
-  config.json equal to `config` and its results at `config.train.
-  num_steps`), or None."""
+  config.json equal to `config` but for `SECTIONS_WITHOUT_EFFECT`, and
+  its results at `config.train.num_steps`), or None."""
   results = _load_json(os.path.join(workdir, "results.json"), None)
   saved = _load_json(os.path.join(workdir, "config.json"), None)
   if results is None or saved is None:
     return None
-  same = json.loads(json.dumps(config.to_dict(), sort_keys=True)) == saved
+  current = config.to_dict()
+  for section in SECTIONS_WITHOUT_EFFECT:
+    current.pop(section, None)
+    saved.pop(section, None)
+  same = _as_json(current) == _as_json(saved)
   if same and results.get("num_steps") == config.train.num_steps:
     return results
   return None
@@ -294,7 +383,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   # The fused steps donate their input state (no copy of the parameters and
   # optimiser moments per call), so its leaves need buffers of their own.
   state = steps_lib.own_buffers(state)
-  fused, eval_step = compile_steps(config, run, mesh)
+  fused = jit_train_steps(config, run, mesh)
+  evaluation = build_evaluation(config, run.model, mesh)
+  diagnose = gradient_diagnostics.make_measure(config, run)  # None: off
   eval_key = jax.random.PRNGKey(config.seed + EVAL_SEED_OFFSET)
   valid = evaluation_examples(config, dataset, "valid")
   writer = writers.MetricWriter(workdir, enabled=is_primary())
@@ -312,8 +403,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   step = start_step
   while step < config.train.num_steps:
     n = min(config.train.steps_per_jit, config.train.num_steps - step)
+    chunk_start = time.time()
     state, metrics = train_chunk(fused, state, batches, mesh, n, ckpt,
                                  workdir)
+    chunk_seconds = time.time() - chunk_start
     elapsed = time.time() - start_time
     if compile_seconds is None:
       compile_seconds = elapsed
@@ -328,12 +421,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     if _crossed(chunk, config.eval.every_steps):
       eval_start = time.time()
       value, best, info = evaluate_and_keep_best(
-          config, run.model, eval_step, state, valid, eval_key, ckpt, workdir,
-          best)
+          config, run.model, evaluation.bound, state, valid, eval_key, ckpt,
+          workdir, best)
       eval_seconds += time.time() - eval_start
       record = {"wall_time_s": progress.wall_offset + elapsed,
                 **chunk.metrics, **record, "valid_log_likelihood": value,
                 **_numbers(info)}
+    if diagnose is not None and _crossed(chunk,
+                                         config.diagnostics.every_steps):
+      diagnostics, seconds = gradient_diagnostics_record(
+          diagnose, state, chunk_seconds, n)
+      eval_seconds += seconds  # not training time (the budget)
+      record = {"wall_time_s": progress.wall_offset + elapsed, **record,
+                **diagnostics}
     if record:
       writer.write(step, record)
     if _crossed(chunk, config.train.checkpoint_every_steps):
@@ -343,9 +443,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   writer.close()
   results = final_evaluation(
       config, workdir, run.model, dataset, state, ckpt, best,
-      progress.wall_offset + time.time() - start_time,
-      eval_step if config.eval.final_num_samples == config.eval.num_samples
-      else None)
+      progress.wall_offset + time.time() - start_time, evaluation)
   ckpt.close()
   return results
 
@@ -378,26 +476,17 @@ def bits_per_dim_entries(split: str, bound: float, stderr: float,
           f"{split}_bits_per_dim_stderr": stderr / (num_dims * math.log(2.0))}
 
 
-def extra_step(fn) -> Callable:
-  """An extra evaluation `fn(params, key, x, *, context)` as a jitted
-  `eval_step(params, context, key, x)`."""
-  return jax.jit(lambda params, context, key, x: fn(params, key, x,
-                                                    context=context))
-
-
 def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
-                     wall_time_s, eval_step=None) -> dict:
+                     wall_time_s, evaluation: Evaluation | None = None
+                     ) -> dict:
   """Test and valid bounds of the best checkpoint, PNGs and results.json.
 
-  `eval_step`: the training's evaluation step when it already uses
-  `config.eval.final_num_samples` (one compilation less); None builds it.
+  `evaluation`: the run's programs (`build_evaluation`; None builds them).
   """
   final_state = ckpt.restore_best(state) if ckpt.best_step() is not None else state
-  if eval_step is None:
-    eval_step = parallel.shard_eval_step(
-        steps_lib.make_eval_step(model, config.eval.final_num_samples,
-                                 config.eval.chunk_size),
-        parallel.make_mesh(config.train.data_parallel), config.eval.batch_size)
+  if evaluation is None:
+    evaluation = build_evaluation(
+        config, model, parallel.make_mesh(config.train.data_parallel))
   key = jax.random.PRNGKey(config.seed + 2 * EVAL_SEED_OFFSET)
   bounds, extra = {}, {}
   for i, split in enumerate(("valid", "test")):
@@ -407,28 +496,30 @@ def final_evaluation(config, workdir, model, dataset, state, ckpt, best,
     extra.update({f"{split}_{k}": v for k, v in info.items()})
     data = evaluation_examples(config, dataset, split)
     bounds[split], stderr = evaluate_with_stderr(
-        eval_step, final_state.params, context, data,
+        evaluation.final_bound, final_state.params, context, data,
         jax.random.fold_in(key, i), config.eval.batch_size)
     if dataset.value_type == "uint8":  # the same bound in bits per dimension
       extra.update(bits_per_dim_entries(split, bounds[split], stderr,
                                         data.shape[1]))
     # The model's own further evaluations (e.g. the XOR flows' greedy flows).
     # Each reported with its standard error over the split's examples.
-    for name, fn in model.extra_evaluations().items():
+    for name, extra_eval_step in evaluation.extras.items():
       extra[f"{split}_{name}"], extra[f"{split}_{name}_stderr"] = (
-          evaluate_with_stderr(extra_step(fn), final_state.params, context,
+          evaluate_with_stderr(extra_eval_step, final_state.params, context,
                                data, jax.random.fold_in(key, 100 + i),
                                config.eval.batch_size))
   records = writers.read_metrics(workdir)
   train_objectives = [r["train_objective"] for r in records
                       if "train_objective" in r]
   if config.eval.num_image_samples:
-    images = model.sample(final_state.params, key, config.eval.num_image_samples)
+    images = evaluation.sample(final_state.params, key,
+                               config.eval.num_image_samples)
     if is_primary():
       save_samples(np.asarray(images), os.path.join(workdir, "samples.png"),
                    model, dataset)
   if is_primary():
     writers.plot_curves(records, os.path.join(workdir, "curves.png"))
+    writers.plot_gradients(records, os.path.join(workdir, "gradients.png"))
   results = {
       "test_log_likelihood": bounds["test"],
       "valid_log_likelihood": bounds["valid"],

@@ -22,7 +22,7 @@ a pure function of the seed and the step) and `shard_batch` hands each
 device its slice. The launcher calls `jax.distributed.initialize()` first.
 """
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -113,8 +113,30 @@ def jit_train_steps(train_steps: Callable, mesh: Mesh) -> Callable:
                  out_shardings=replicated(mesh), donate_argnums=0)
 
 
+class ShardedEvalStep(NamedTuple):
+  """A jitted `eval_step(params, context, key, x [B, D]) -> [B]` over a mesh
+  (`shard_eval_step`), called like the function it wraps; `lower` takes
+  the same arguments (e.g. for XLA's memory analysis)."""
+  jitted: Callable
+  mesh: Mesh
+  split: bool  # x split over the mesh (else replicated)
+
+  def place(self, params, context, key, x) -> tuple:
+    """The arguments placed on the mesh as the jitted function expects."""
+    x = (shard_batch(x, self.mesh) if self.split
+         else replicate(np.asarray(x), self.mesh))
+    return (replicate(params, self.mesh), replicate(context, self.mesh),
+            replicate(key, self.mesh), x)
+
+  def __call__(self, params, context, key, x):
+    return self.jitted(*self.place(params, context, key, x))
+
+  def lower(self, params, context, key, x):
+    return self.jitted.lower(*self.place(params, context, key, x))
+
+
 def shard_eval_step(eval_step: Callable, mesh: Mesh, batch_size: int
-                    ) -> Callable:
+                    ) -> ShardedEvalStep:
   """`eval_step(params, context, key, x [B, D]) -> [B]` over the mesh.
 
   The batch is split when `batch_size` divides evenly over the devices
@@ -128,11 +150,4 @@ def shard_eval_step(eval_step: Callable, mesh: Mesh, batch_size: int
                    in_shardings=(replicated(mesh), replicated(mesh),
                                  replicated(mesh), x_sharding),
                    out_shardings=replicated(mesh))
-
-  def sharded_eval_step(params, context, key, x):
-    params = replicate(params, mesh)
-    context = replicate(context, mesh)
-    key = replicate(key, mesh)
-    x = shard_batch(x, mesh) if split else replicate(np.asarray(x), mesh)
-    return jitted(params, context, key, x)
-  return sharded_eval_step
+  return ShardedEvalStep(jitted, mesh, split)

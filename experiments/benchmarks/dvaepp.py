@@ -1,13 +1,14 @@
-"""DVAE++ benchmark: the cost of an RBM prior (a report, never a timed test).
+"""`dvaepp` and `dvaepp_ais`: the cost of the DVAE++'s RBM prior.
 
-    python -m experiments.benchmark dvaepp   # writes benchmark_results/dvaepp.md
+`dvaepp`:
 
 1. Train step of the RBM-prior model (`configs/dvaepp.py:rbm`, two groups
    of 200, linear links, batch 100) split into its parts, for a grid of
    persistent chains x sweeps per step: the whole step, the same model's
    step with the Gibbs update removed (chains frozen: the encoder / decoder
    share), the Gibbs sweeps alone, and the same-size model with a factorial
-   prior; all timed round-robin in one process, reported as ratios to the
+   prior; the loop's fused train steps (`measure.fused_train_step`), all
+   timed round-robin in one process, reported as ratios to the
    factorial-prior step.
 2. AIS: time and standard error of the log Z estimate vs number of chains
    and of inverse temperatures, on RBMs with random couplings whose exact
@@ -17,6 +18,11 @@
 3. Memory of 1000 persistent chains of 400 units: the chain state's bytes
    and XLA's compiled temporary and output memory of 40 sweeps.
 
+`dvaepp_ais [RUN_DIR]`: log Z of a trained RBM (the quick protocol's
+`rbm,layers=2`, trained in RUN_DIR first when it holds no finished run) by
+AIS with 1,000 and 10,000 temperatures: whether the evaluation default has
+converged.
+
 All timings are best-of-repeats wall-clock on this machine.
 """
 
@@ -24,27 +30,19 @@ import copy
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 
 from configs import dvaepp as dvaepp_config
 from discrete_vi.distributions import rbm
 from discrete_vi.stochastic import rbm_prior
 from discrete_vi.training import setup
-from experiments import timing
+from experiments.benchmarks import measure
 
 REPEATS = 3
 BATCH = 100
-STEPS_PER_CALL = 5
 CHAIN_GRID = ((100, 5), (1000, 5), (100, 40), (1000, 40))
 AIS_CHAINS = (64, 256, 1024)
 AIS_TEMPERATURES = (100, 300, 1000)
 COUPLING_SCALE = 0.1
-
-
-def best_time(fn, *args, repeats: int = REPEATS) -> float:
-  """Best of `repeats` wall-clock seconds of fn(*args) (`timing.
-  best_time`)."""
-  return timing.best_time(fn, *args, repeats=repeats)
 
 
 def random_rbm(key, n1: int, n2: int, scale: float) -> rbm.RBMParams:
@@ -56,10 +54,9 @@ def random_rbm(key, n1: int, n2: int, scale: float) -> rbm.RBMParams:
 
 
 def _fused(config, run, model, xs):
-  """`(fn, state, (xs,))` for `timing.time_interleaved`: STEPS_PER_CALL
-  fused train steps of `model` with the optimiser and estimator of `run`,
-  as the training loop compiles them (`timing.fused_train_step`)."""
-  return timing.fused_train_step(config, run, model), run.state, (xs,)
+  """`(fn, state, (xs,))` for `measure.time_interleaved`: the loop's fused
+  train steps of `model` with the optimiser and estimator of `run`."""
+  return measure.fused_train_step(config, run, model), run.state, (xs,)
 
 
 class _FrozenChainsPrior(rbm_prior.RBMPrior):
@@ -80,10 +77,11 @@ def frozen_chains(model):
   return frozen
 
 
-def _row_run(row: str, dataset, *, chains: int = 1000, sweeps: int = 40):
-  """`(config, setup)` of a row at batch BATCH with the given chains."""
+def _row_run(row: str, dataset, *, chains: int = 1000, sweeps: int = 40,
+             batch: int = BATCH):
+  """`(config, setup)` of a row at `batch` with the given chains."""
   config = dvaepp_config.get_config(row)
-  config.train.batch_size = BATCH
+  config.train.batch_size = batch
   config.model.rbm.gibbs_chains, config.model.rbm.gibbs_sweeps = chains, sweeps
   return config, setup.create_train_state(config, dataset)
 
@@ -92,27 +90,28 @@ def step_table(dataset, rbm_row: str = "rbm,layers=2",
                factorial_row: str = "factorial,layers=2",
                chain_grid=CHAIN_GRID, batch: int = BATCH) -> list[str]:
   """Section 1: the RBM-prior step split, as ratios to a factorial prior."""
-  xs = jnp.asarray(dataset.train[:batch * STEPS_PER_CALL]).reshape(
-      STEPS_PER_CALL, batch, -1)
-  factorial_config, factorial = _row_run(factorial_row, dataset)
+  factorial_config, factorial = _row_run(factorial_row, dataset, batch=batch)
+  steps = factorial_config.train.steps_per_jit
+  xs = measure.first_batches(dataset, batch, steps)
   lines = [f"### Train step of `{rbm_row}` (batch {batch}, "
-           f"{STEPS_PER_CALL} steps fused per call) vs `{factorial_row}`",
+           f"{steps} steps fused per call) vs `{factorial_row}`",
            "", "| chains x sweeps | factorial prior (ms) | RBM prior (ms) | "
            "RBM, chains frozen (ms) | Gibbs sweeps alone (ms) | RBM / "
            "factorial | frozen / factorial | Gibbs share of the RBM step |",
            "|---|---|---|---|---|---|---|---|"]
   for chains, sweeps in chain_grid:
-    config, run = _row_run(rbm_row, dataset, chains=chains, sweeps=sweeps)
+    config, run = _row_run(rbm_row, dataset, chains=chains, sweeps=sweeps,
+                           batch=batch)
     rbm_params = run.model.rbm_params(run.state.params)
     gibbs = jax.jit(lambda c, k: (rbm.gibbs_sweeps(
-        k, rbm_params, c, sweeps * STEPS_PER_CALL), None))
-    seconds = timing.time_interleaved(
+        k, rbm_params, c, sweeps * steps), None))
+    seconds = measure.time_interleaved(
         [_fused(factorial_config, factorial, factorial.model, xs),
          _fused(config, run, run.model, xs),
          _fused(config, run, frozen_chains(run.model), xs),
          (gibbs, run.state.model_state, (jax.random.PRNGKey(0),))],
         repeats=REPEATS, per_repeat=2)
-    base, full, frozen, alone = (t * 1e3 / STEPS_PER_CALL for t in seconds)
+    base, full, frozen, alone = (t * 1e3 / steps for t in seconds)
     lines.append(f"| {chains} x {sweeps} | {base:.1f} | {full:.1f} | "
                  f"{frozen:.1f} | {alone:.1f} | {full / base:.2f} | "
                  f"{frozen / base:.2f} | {alone / full:.0%} |")
@@ -134,15 +133,15 @@ def ais_table(small=(20, 200), big=(200, 200), chains_grid=AIS_CHAINS,
       key = jax.random.PRNGKey(chains + temperatures)
       result = rbm.ais_log_z(key, params, num_chains=chains,
                              num_temperatures=temperatures)
-      seconds = best_time(lambda k: rbm.ais_log_z(
+      seconds = measure.best_time(lambda k: rbm.ais_log_z(
           k, params, num_chains=chains, num_temperatures=temperatures).log_z,
-                          key)
+                                  key)
       lines.append(f"| {chains} | {temperatures} | "
                    f"{float(result.log_z) - exact:+.4f} | "
                    f"{float(result.stderr):.4f} | {seconds:.3f} |")
   big_params = random_rbm(jax.random.PRNGKey(1), *big, COUPLING_SCALE)
-  seconds = best_time(lambda k: rbm.ais_log_z(k, big_params).log_z,
-                      jax.random.PRNGKey(2), repeats=1)
+  seconds = measure.best_time(lambda k: rbm.ais_log_z(k, big_params).log_z,
+                              jax.random.PRNGKey(2), repeats=1)
   result = rbm.ais_log_z(jax.random.PRNGKey(2), big_params)
   lines += ["", f"{big[0]} + {big[1]} units, 1024 chains x 1000 "
             f"temperatures (the evaluation default): {seconds:.2f} s, "
@@ -159,16 +158,17 @@ def memory_lines(num_chains: int = 1000, n1: int = 200, n2: int = 200,
   compiled = jax.jit(lambda k, p, c: rbm.gibbs_sweeps(
       k, p, c, num_sweeps)).lower(jax.random.PRNGKey(5), params,
                                   chains).compile()
-  analysis = compiled.memory_analysis()
-  seconds = best_time(compiled, jax.random.PRNGKey(5), params, chains)
+  mem = measure.memory(compiled)
+  seconds = measure.best_time(compiled, jax.random.PRNGKey(5), params, chains,
+                              repeats=REPEATS)
   lines = [f"### Memory of {num_chains} chains of {n1} + {n2} units", "",
-           f"Chain state: {state_bytes / 2**20:.2f} MiB (float32 0/1)."]
-  if analysis is not None:
+           f"Chain state: {state_bytes / measure.MIB:.2f} MiB (float32 0/1)."]
+  if "temp" in mem:
     lines.append(
         f"{num_sweeps} compiled sweeps: temporaries "
-        f"{analysis.temp_size_in_bytes / 2**20:.2f} MiB, outputs "
-        f"{analysis.output_size_in_bytes / 2**20:.2f} MiB, arguments "
-        f"{analysis.argument_size_in_bytes / 2**20:.2f} MiB; "
+        f"{mem['temp'] / measure.MIB:.2f} MiB, outputs "
+        f"{mem['output'] / measure.MIB:.2f} MiB, arguments "
+        f"{mem['argument'] / measure.MIB:.2f} MiB; "
         f"{seconds * 1e3:.1f} ms per call.")
   return lines
 
@@ -182,16 +182,12 @@ def trained_rbm(run_dir: str) -> rbm.RBMParams:
   `configs/dvaepp.py:rbm,layers=2` in `run_dir`, trained there first (the
   quick protocol, resumable) when it holds no finished run."""
   import os  # pylint: disable=g-import-not-at-top
-  from discrete_vi.training import checkpoints  # pylint: disable=g-import-not-at-top
   from discrete_vi.training import loop  # pylint: disable=g-import-not-at-top
-  config = dvaepp_config.get_config(AIS_CONVERGENCE_ROW)
   if not os.path.exists(os.path.join(run_dir, "results.json")):
-    loop.train_and_evaluate(config, run_dir)
-  run = setup.create_train_state(config, setup.load_data(config))
-  ckpt = checkpoints.Checkpointer(run_dir)
-  state = ckpt.restore_best(run.state)
-  ckpt.close()
-  return run.model.rbm_params(state.params)
+    loop.train_and_evaluate(dvaepp_config.get_config(AIS_CONVERGENCE_ROW),
+                            run_dir)
+  model, state, _ = loop.restore_run(run_dir)
+  return model.rbm_params(state.params)
 
 
 def ais_convergence(params: rbm.RBMParams,
@@ -216,9 +212,9 @@ def ais_convergence(params: rbm.RBMParams,
                              num_temperatures=count)
       draws.append(float(result.log_z))
       errors.append(float(result.stderr))
-    seconds = best_time(lambda k, c=count: rbm.ais_log_z(
+    seconds = measure.best_time(lambda k, c=count: rbm.ais_log_z(
         k, params, num_chains=num_chains, num_temperatures=c).log_z,
-                        jax.random.PRNGKey(7), repeats=1)
+                                jax.random.PRNGKey(7), repeats=1)
     mean = sum(draws) / repeats
     spread = max(draws) - min(draws)
     se = (sum(e * e for e in errors) / repeats) ** 0.5  # of one estimate
@@ -236,11 +232,9 @@ def ais_convergence(params: rbm.RBMParams,
 
 def ais_report(run_dir: str = "runs/benchmark_dvaepp_ais") -> str:
   """`python -m experiments.benchmark dvaepp_ais [OUTPUT.md] [RUN_DIR]`."""
-  from experiments import compare_rows  # pylint: disable=g-import-not-at-top
   lines = ["## DVAE++: does AIS with 1,000 temperatures converge?", "",
-           f"Made by `python -m experiments.benchmark dvaepp_ais OUT.md "
-           f"{run_dir}` at commit `{compare_rows.git_commit()}`; times are "
-           f"wall-clock on this machine (other jobs included).", ""]
+           f"The trained RBM of `{run_dir}`; times are wall-clock on this "
+           "machine (other jobs included).", ""]
   lines += ais_convergence(trained_rbm(run_dir))
   return "\n".join(lines) + "\n"
 

@@ -1,7 +1,5 @@
-"""Convolutional DVAE++ benchmark: the paper-size model on this CPU (a
-report, never a timed test).
-
-    python -m experiments.benchmark_dvaepp_conv [mnist] [cifar10]
+"""`dvaepp_conv [mnist] [cifar10]`: the paper-size convolutional DVAE++ on
+this CPU.
 
 The model of `configs/dvaepp_conv.py:mixed,protocol=paper` (Vahdat et al.,
 2018, Sec. 6: RBM over 8 + 8 global units in 2 groups, 16 local groups x
@@ -13,11 +11,11 @@ chains x 40 block-Gibbs sweeps per step) at batch 100 on the embedded
 discretised logistics per value), on random 8-bit 32 x 32 x 3 images (the
 cost does not depend on the values). For each:
 
-1. Train steps/s of the whole step (`training.steps`, Adam), the same step
-   with the persistent chains frozen (the Gibbs update removed: encoder,
-   decoder and bound only), and the Gibbs sweeps alone; timed round-robin
-   in one process (`experiments.timing`), so load from other processes hits
-   all three alike. The Gibbs share is Gibbs alone / whole step (1 -
+1. Train steps/s of the whole step (the loop's fused train step, Adam),
+   the same step with the persistent chains frozen (the Gibbs update
+   removed: encoder, decoder and bound only), and the Gibbs sweeps alone;
+   timed round-robin in one process (`measure.time_interleaved`), so load
+   from other processes hits all three alike. The Gibbs share is Gibbs alone / whole step (1 -
    frozen / whole is not used: at this size the difference of two 10-20 s
    timings is within their noise, and came out negative).
 2. Memory: XLA's compiled buffers of one step (arguments: parameters,
@@ -26,11 +24,9 @@ cost does not depend on the values). For each:
 3. The step's XLA compilation time (cold, in this process).
 """
 
-import resource
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from configs import common
@@ -38,15 +34,14 @@ from configs import dvaepp_conv as config_lib
 from discrete_vi import data as data_lib
 from discrete_vi.distributions import rbm
 from discrete_vi.training import setup
-from experiments import benchmark_dvaepp
-from experiments import timing
+from experiments.benchmarks import dvaepp as dvaepp_benchmark
+from experiments.benchmarks import measure
 
 BATCH = 100
 REPEATS = 3
 PER_REPEAT = 2
 DATA = ("mnist", "cifar10")
 CIFAR_SHAPE = (32, 32, 3)
-MIB = 2.0**20
 
 
 def paper_config(data: str, batch: int = BATCH, overrides=None):
@@ -85,23 +80,24 @@ def load(config, data: str) -> data_lib.Dataset:
   return setup.load_data(config)
 
 
-def measure(config, dataset) -> dict:
+def measure_step(config, dataset) -> dict:
   """Seconds per step (whole, chains frozen, Gibbs alone), compile seconds,
   and XLA's compiled memory of one step of `config`'s model."""
   run = setup.create_train_state(config, dataset)
-  x = jnp.asarray(dataset.train[:config.train.batch_size])[None]  # [1, B, D]
-  def fused(model):  # as the training loop runs it
-    return timing.fused_train_step(config, run, model, donate=False)
-  whole, frozen = fused(run.model), fused(benchmark_dvaepp.frozen_chains(run.model))
+  x = measure.first_batches(dataset, config.train.batch_size,
+                            config.train.steps_per_jit)  # [n, B, D]
+  whole = measure.fused_train_step(config, run)
+  frozen = measure.fused_train_step(
+      config, run, dvaepp_benchmark.frozen_chains(run.model))
   start = time.perf_counter()
   compiled = whole.lower(run.state, x).compile()
   compile_s = time.perf_counter() - start
-  memory = timing.compiled_memory(compiled)
+  memory = measure.memory(compiled)
   rbm_params = run.model.rbm_params(run.state.params)
   sweeps = run.model.rbm_prior.gibbs_sweeps
   gibbs = jax.jit(lambda chains, key: (rbm.gibbs_sweeps(
       key, rbm_params, chains, sweeps), None))
-  seconds = timing.time_interleaved(
+  seconds = measure.time_interleaved(
       [(compiled, run.state, (x,)), (frozen, run.state, (x,)),
        (gibbs, run.state.model_state, (jax.random.PRNGKey(0),))],
       repeats=REPEATS, per_repeat=PER_REPEAT)
@@ -110,11 +106,6 @@ def measure(config, dataset) -> dict:
              num_params=sum(a.size for a in jax.tree_util.tree_leaves(
                  run.state.params)))
   return out
-
-
-def peak_rss_mib() -> float:
-  """The process's peak resident set size (Linux: ru_maxrss in KiB)."""
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def describe(config) -> str:
@@ -137,10 +128,11 @@ TABLE_HEADER = [
 def table_row(data: str, batch: int = BATCH, overrides=None) -> str:
   """One line of the benchmark's table: `data`'s paper-size model."""
   config = paper_config(data, batch, overrides)
-  r = measure(config, load(config, data))
+  r = measure_step(config, load(config, data))
   mem = r["memory"]
-  memory = (f"{mem['argument'] / MIB:.0f} / {mem['output'] / MIB:.0f} / "
-            f"{mem['temp'] / MIB:.0f}" if mem else "n/a")
+  mib = lambda key: mem[key] / measure.MIB
+  memory = (f"{mib('argument'):.0f} / {mib('output'):.0f} / {mib('temp'):.0f}"
+            if "temp" in mem else "n/a")
   return (f"| {data} | {r['num_params'] / 1e6:.2f} M | {r['whole_s']:.2f} | "
           f"{1.0 / r['whole_s']:.2f} | {r['frozen_s']:.2f} | "
           f"{r['gibbs_s']:.3f} | {r['gibbs_s'] / r['whole_s']:.1%} | "
@@ -161,28 +153,18 @@ def table(data_sets=DATA, batch: int = BATCH, overrides=None,
   notes = [f"- {data}: {describe(paper_config(data, batch, overrides))}."
            for data in data_sets]
   return lines + [""] + notes + [
-      "", f"Process peak RSS after the runs: {peak_rss_mib():.0f} MiB."]
+      "", f"Process peak RSS after the runs: "
+      f"{measure.memory()['rss_peak'] / measure.MIB:.0f} MiB."]
 
 
-def report(data_sets=DATA, emit=None) -> str:
-  """The whole benchmark as markdown (`emit` gets each table line as soon
-  as it is measured)."""
+def report(*data_sets: str) -> str:
+  """The whole benchmark as markdown for `data_sets` (default both; each
+  checked before anything is built); table lines are also printed as they
+  are measured."""
+  for data in data_sets:
+    paper_config(data)  # a bad name fails before anything is measured
   lines = [f"## Convolutional DVAE++ (paper sizes, batch {BATCH}, "
            f"{jax.devices()[0].platform.upper()}, "
            f"{jax.local_device_count()} device(s))", ""]
-  return "\n".join(lines + table(data_sets, emit=emit)) + "\n"
-
-
-def main(argv: list[str]) -> None:
-  """`python -m experiments.benchmark_dvaepp_conv [mnist] [cifar10]`: the
-  named data sets (default both); table lines are printed as they come."""
-  data_sets = tuple(argv) or DATA
-  for data in data_sets:
-    if data not in DATA:
-      raise SystemExit(f"unknown data set {data!r}; choose from {DATA}.")
-  print(report(data_sets, emit=lambda line: print(line, flush=True)))
-
-
-if __name__ == "__main__":
-  import sys  # pylint: disable=g-import-not-at-top
-  main(sys.argv[1:])
+  emit = lambda line: print(line, flush=True)
+  return "\n".join(lines + table(data_sets or DATA, emit=emit)) + "\n"

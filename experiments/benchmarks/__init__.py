@@ -1,0 +1,2 @@
+"""The benchmarks' modules, one per subcommand of `experiments.benchmark`
+(which lists them), and `measure`, what they all measure with."""
