@@ -14,9 +14,10 @@ execution, is most of their time: the tests compile at LLVM optimisation
 level 0 without the expensive passes (`TEST_XLA_FLAGS`, added to any
 XLA_FLAGS of the environment; measured 20-25 % off the xor-flow, launcher
 and conv DVAE++ tests). `DISCRETE_VI_TEST_FAST_COMPILE=0` compiles as
-users' runs do. For the same reason pytest's addopts distribute whole files
-over the xdist workers (`--dist loadfile`): the tests of one file build the
-same programs, which a worker's cache then compiles once.
+users' runs do. pytest's addopts hand tests to the xdist workers with
+`--dist worksteal` (an idle worker takes queued tests from the other), so
+the load evens out without a hand-kept table of per-file seconds; measured
+on 2 cores, as fast as whole files per worker ordered by such a table.
 """
 import atexit
 import os

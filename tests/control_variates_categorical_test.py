@@ -18,7 +18,7 @@ from discrete_vi.distributions import concrete
 from discrete_vi.estimators import control_variates as cv
 import stats
 
-NUM_DRAWS = 40_000
+NUM_DRAWS = 20_000
 LOGITS = stats.SMALL_LOGITS["categorical"]  # [B=2, N=2, K=3]
 W = stats.CATEGORICAL_W  # [N, K]
 make_objective = stats.categorical_objective

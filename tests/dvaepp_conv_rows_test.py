@@ -26,11 +26,16 @@ import dvaepp_conv_test as base
 UINT8_SHAPE = (8, 8, 3)
 
 
-# `mixed_rolfe` is `mixed`'s model with the spike-and-exp estimator (its
-# smoothed samples are checked against the estimator in dvaepp_conv_test):
-# its two steps run with `-m slow`, for the default run's 10-minute budget.
+# The default run trains `all_continuous` (with the residual blocks) here
+# and `mixed` in dvaepp_conv_test; the rows whose latents those two cover
+# run with `-m slow`, for the default run's 6-minute budget: `mixed_rolfe`
+# (mixed's model with the spike-and-exp estimator, its smoothed samples
+# checked in dvaepp_conv_test), `rbm_bernoulli` (mixed's RBM over
+# Bernoulli local groups, whose draws dvaepp_conv_test checks against the
+# estimator) and `bernoulli_bernoulli`.
+SLOW_ROWS = ("mixed_rolfe", "rbm_bernoulli", "bernoulli_bernoulli")
 OTHER_ROWS = [pytest.param(row, marks=pytest.mark.slow)
-              if row == "mixed_rolfe" else row
+              if row in SLOW_ROWS else row
               for row in sorted(set(config_lib.ROWS) - {"mixed"})]
 
 

@@ -49,7 +49,10 @@ from discrete_vi.stochastic import latents
 MEAN = np.full(784, 0.2, np.float32)
 X = (np.random.RandomState(0).rand(1, 784) < 0.2).astype(np.float32)
 TAU = 0.5
-NUM_DRAWS = 20_000
+# 10k draws (references 4x): each comparison is within 4 standard errors,
+# and a missing gradient (the rate defect these tests guard) is off by far
+# more than that at this many draws.
+NUM_DRAWS = 10_000
 CHUNK = 5_000
 NUM_PROJECTIONS = 3
 # Parameters that do not shape q(z|x) in the one-layer ladder: the decoder
