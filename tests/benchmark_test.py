@@ -75,6 +75,7 @@ def test_sampler_benchmark_draws_with_both_samplers():
     assert xor_flow.sampler_seconds(8, incremental) > 0
 
 
+@pytest.mark.slow  # the RBM prior's three sections at small sizes, ~6 s
 def test_dvaepp_benchmark_sections_run_small():
   lines = dvaepp.ais_table(small=(3, 4), big=(4, 4), chains_grid=(8,),
                            temperatures_grid=(5,))

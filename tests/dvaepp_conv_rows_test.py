@@ -86,6 +86,9 @@ def uint8_config():
   return config
 
 
+# A full 8-bit run through the loop, ~13 s: `-m slow` (the conversion to
+# bits per dimension is the next test's, in the default run).
+@pytest.mark.slow
 def test_uint8_run_reports_bits_per_dim_and_per_group_kl_curves(
     tmp_path, monkeypatch):
   """An 8-bit run through the loop: results.json has the test and valid

@@ -658,6 +658,9 @@ def test_full_posterior_standardizing_baselines_estimate_the_rescaled_gradient(
 D3_BATCH = jnp.array([[1., 0.], [0., 1.], [1., 1.]])  # D = 2, not all 4 x
 
 
+# A statistical demonstration of why the estimator sums rewards to go (the
+# depth-2 unbiasedness tests are the default run's): `-m slow`, ~8 s.
+@pytest.mark.slow
 def test_full_posterior_depth_three_needs_the_reward_to_go():
   # L = 3, D = 2 (2^6 = 64 transformations). Eq. 28f weights layer l's score
   # by r(u^(l), u^(l-1)) + r(u^(l+1), u^(l)) only, dropping r(u^(3), u^(2))
