@@ -127,10 +127,7 @@ def test_unbiased_when_f_closes_over_logits(name):
 
 def _expectation(logits, f):
   """E_q[f] `[B]` by enumerating the K^N joint classes."""
-  num_vars, num_classes = logits.shape[-2:]
-  grid = jnp.stack(jnp.meshgrid(*[jnp.arange(num_classes)] * num_vars,
-                                indexing="ij"), -1).reshape(-1, num_vars)
-  one_hot = jax.nn.one_hot(grid, num_classes)  # [K^N, N, K]
+  one_hot = stats.all_one_hot(*logits.shape[-2:])  # [K^N, N, K]
   log_q = jnp.sum(one_hot[:, None] * jax.nn.log_softmax(logits, -1),
                   (-2, -1))  # [K^N, B]
   values = jax.vmap(f)(jnp.broadcast_to(
@@ -142,16 +139,8 @@ def _expectation(logits, f):
 def test_unbiased_for_parameters_f_closes_over(name):
   """The parameters of f get grad f(b) only: unbiased for grad_w E_q[f_w]."""
   est = estimators.make(name, distribution="categorical")
-  state = est.init(jax.random.PRNGKey(0), LOGITS)
-
-  def w_grad(key):
-    return jax.grad(lambda w: -jnp.sum(est.estimate(
-        key, LOGITS, make_objective(w), state=state)[0]))(W)
-  keys = jax.random.split(jax.random.PRNGKey(3), NUM_DRAWS)
-  got = np.asarray(jax.jit(jax.vmap(w_grad))(keys))
-  target = stats.exact_parameter_gradient(LOGITS, make_objective, W,
-                                          "categorical")
-  stats.assert_unbiased(got, target)
+  stats.assert_categorical_parameter_gradient_unbiased(
+      est, NUM_DRAWS, state=est.init(jax.random.PRNGKey(0), LOGITS))
 
 
 # ------------------------------------------------------- variance and parts

@@ -134,15 +134,9 @@ def estimator_grad(name, **options):
   return grad_fn
 
 
-def _all_classes(num_vars, num_classes):
-  grid = jnp.stack(jnp.meshgrid(*[jnp.arange(num_classes)] * num_vars,
-                                indexing="ij"), -1).reshape(-1, num_vars)
-  return jax.nn.one_hot(grid, num_classes)  # [K^N, N, K]
-
-
 def exact_reinforce_variance(logits):
   """sum over coordinates of Var[f(z) d log q(z) / dl] by enumeration."""
-  z = _all_classes(*logits.shape[-2:])[:, None]  # [K^N, 1, N, K]
+  z = stats.all_one_hot(*logits.shape[-2:])[:, None]  # [K^N, 1, N, K]
   z = jnp.broadcast_to(z, (z.shape[0],) + logits.shape)
   probs = jax.nn.softmax(logits, -1)
   q = jnp.prod(jnp.sum(z * probs, -1), -1)  # [K^N, B]

@@ -46,18 +46,9 @@ def test_binary_classes_unbiased():
 
 
 def test_objective_parameter_gradient_unbiased():
-  est = estimators.make("indecater", distribution="categorical",
-                        num_samples=2)
-
-  def w_grad(key):
-    return jax.grad(lambda w: -jnp.sum(est.estimate(
-        key, LOGITS, make_objective(w))[0]))(W)
-
-  keys = jax.random.split(jax.random.PRNGKey(3), NUM_DRAWS)
-  draws = np.asarray(jax.jit(jax.vmap(w_grad))(keys))
-  exact = stats.exact_parameter_gradient(LOGITS, make_objective, W,
-                                         "categorical")
-  stats.assert_unbiased(draws, exact)
+  stats.assert_categorical_parameter_gradient_unbiased(
+      estimators.make("indecater", distribution="categorical",
+                      num_samples=2), NUM_DRAWS)
 
 
 @pytest.mark.parametrize("num_classes", [2, 5])

@@ -103,3 +103,30 @@ def categorical_estimate_fn(name, f, **options):
   categorical variables and f."""
   est = estimators.make(name, distribution="categorical", **options)
   return lambda key, logits: est.estimate(key, logits, f)
+
+
+def assert_categorical_parameter_gradient_unbiased(est, num_draws: int,
+                                                   state=None) -> None:
+  """On the shared categorical problem (SMALL_LOGITS, CATEGORICAL_W): the
+  gradient estimator `est` (an `estimators.Estimator` on categorical
+  variables, with its `state`) gives the parameters w that f closes over
+  an unbiased gradient of E_q[f_w] (exact by enumeration)."""
+  logits = SMALL_LOGITS["categorical"]
+
+  def w_grad(key):
+    return jax.grad(lambda w: -jnp.sum(est.estimate(
+        key, logits, categorical_objective(w), state=state)[0]))(
+            CATEGORICAL_W)
+
+  keys = jax.random.split(jax.random.PRNGKey(3), num_draws)
+  draws = np.asarray(jax.jit(jax.vmap(w_grad))(keys))
+  assert_unbiased(draws, exact_parameter_gradient(
+      logits, categorical_objective, CATEGORICAL_W, "categorical"))
+
+
+def all_one_hot(num_vars: int, num_classes: int):
+  """Every joint class of `num_vars` categorical variables, one-hot:
+  `[num_classes ** num_vars, num_vars, num_classes]`."""
+  grid = jnp.stack(jnp.meshgrid(*[jnp.arange(num_classes)] * num_vars,
+                                indexing="ij"), -1).reshape(-1, num_vars)
+  return jax.nn.one_hot(grid, num_classes)
