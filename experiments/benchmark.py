@@ -15,6 +15,7 @@ import shlex
 import sys
 from typing import Callable, NamedTuple
 
+from experiments.benchmarks import categorical
 from experiments.benchmarks import compilation
 from experiments.benchmarks import dvaepp
 from experiments.benchmarks import dvaepp_conv
@@ -45,6 +46,10 @@ BENCHMARKS = {
     "estimators": Benchmark(
         estimators.report, "benchmark_results/estimators.md",
         "bias, variance and cost of every binary estimator"),
+    "categorical": Benchmark(
+        categorical.report, "benchmark_results/categorical.md",
+        "bias, variance and cost of the categorical estimators, up to a "
+        "memory layer's size (N = 16, K = 256)"),
     "training": Benchmark(
         training.report, "benchmark_results/training.md",
         "SBN train steps/s against dense-layer floors; a 5000-sample bound"),

@@ -163,3 +163,35 @@ def test_dvaepp_ais_benchmark_restores_a_finished_runs_rbm(tmp_path):
   training.train_and_evaluate(config, str(tmp_path))
   params = dvaepp.trained_rbm(str(tmp_path))  # restored, not trained again
   assert params.w.shape == (config.model.num_latents,) * 2
+
+
+@pytest.mark.slow  # every categorical estimator compiled twice, ~30 s
+def test_categorical_benchmark_runs_small(monkeypatch):
+  """The report at a tiny memory layer (N = 3, K = 4) and few draws: one
+  line per entry, unbiased estimators near the exact gradient on (a), the
+  support-limited ones marked n/a on (b)."""
+  from experiments.benchmarks import categorical  # pylint: disable=g-import-not-at-top
+  for name, value in (("N", 3), ("K", 4), ("BATCH", 2), ("HIDDEN", 8),
+                      ("SMALL_DRAWS", 4000), ("LAYER_DRAWS", 3),
+                      ("WARMUP_STEPS", 2)):
+    monkeypatch.setattr(categorical, name, value)
+  monkeypatch.setattr(categorical.binary, "TIMING_REPEATS", 1)
+  monkeypatch.setattr(categorical.binary, "TIMING_CALLS", 1)
+  text = categorical.report()
+  rows = {line.split("|")[1].strip(): line.split("|")[2:-1]
+          for line in text.splitlines() if line.startswith("| ")}
+  assert set(rows) >= {e.label for e in categorical.entries()}
+  for label in ("reinforce", "rloo[K=4]", "rebar", "relax", "indecater[M=1]",
+                "unordered_set[k=4]"):
+    assert float(rows[label][1]) < 5.0, (label, rows[label])
+  assert "n/a" in rows["indecater[M=1]"][3]
+
+
+def test_categorical_benchmark_covers_every_categorical_estimator():
+  """Every registry entry that takes categorical variables, but VIMCO (its
+  gradient is that of the K-sample bound log mean exp f, not of E[f])."""
+  from discrete_vi import estimators  # pylint: disable=g-import-not-at-top
+  from experiments.benchmarks import categorical  # pylint: disable=g-import-not-at-top
+  names = {e.name for e in categorical.entries()}
+  assert names == {n for n, ds in estimators.DISTRIBUTIONS.items()
+                   if "categorical" in ds} - {"vimco"}
