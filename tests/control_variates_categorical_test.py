@@ -178,16 +178,6 @@ def test_conditional_gumbel_given_noise_keeps_the_arg_max():
   assert np.all(np.isfinite(np.asarray(grad)))
 
 
-def test_conditional_gumbel_matches_the_keyed_sampler():
-  logits = LOGITS
-  b = jax.nn.one_hot(jnp.array([[0, 2], [1, 1]]), 3)
-  key = jax.random.PRNGKey(4)
-  np.testing.assert_allclose(
-      concrete.conditional_gumbel(key, logits, b),
-      concrete.conditional_gumbel_given_noise(
-          logits, b, jax.random.gumbel(key, logits.shape)), atol=1e-6)
-
-
 def test_values_shapes_and_state():
   """loss = -f(b) at a one-hot b; RELAX's surrogate takes N * K inputs and
   its state moves every call."""
