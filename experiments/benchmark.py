@@ -23,6 +23,7 @@ from experiments.benchmarks import estimators
 from experiments.benchmarks import evaluation
 from experiments.benchmarks import hdvae
 from experiments.benchmarks import measure
+from experiments.benchmarks import startup
 from experiments.benchmarks import training
 from experiments.benchmarks import xor_flow
 
@@ -74,6 +75,10 @@ BENCHMARKS = {
         compilation.report, "benchmark_results/compile.md",
         "cold compile time of each program of the quick commands' runs",
         "[FILE:ARG ...]"),
+    "startup": Benchmark(
+        startup.report, "benchmark_results/startup.md",
+        "seconds from each documented command to its first train step, "
+        "cold and warm compilation cache", "[all]"),
     "evaluation": Benchmark(
         evaluation.report, "benchmark_results/evaluation.md",
         "the bound's cost per example and sample, vs each continuous twin",

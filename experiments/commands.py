@@ -1,6 +1,7 @@
 r"""Every documented command, in one machine-readable list.
 
-README.md and benchmark_results/README.md show their shell commands in
+README.md, the model families' pages in docs/ and
+benchmark_results/README.md show their shell commands in
 blocks fenced by markers,
 
     <!-- commands: NAME -->
@@ -30,6 +31,11 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = "README.md"
 RESULTS_README = os.path.join("benchmark_results", "README.md")
+
+
+def docs(family: str) -> str:
+  """The page of a model family under docs/."""
+  return os.path.join("docs", f"{family}.md")
 
 
 def _wrapped(*parts: str) -> str:
@@ -129,8 +135,6 @@ BLOCKS = {
                      "--config=configs/sbn.py:linear,protocol=dvaepp",
                      "--config.estimator.name=overlapping_exponential "
                      "--workdir=runs/dvaepp_linear"),
-            COMPARE_SBN,
-            BENCHMARK_TRAINING,
         ),
         "xor_flow": (
             "python -m experiments.main --config=configs/xor_flow.py:ste,"
@@ -140,32 +144,22 @@ BLOCKS = {
             "python -m experiments.main --config=configs/xor_flow.py:"
             "sfe_special,baseline=running_average "
             "--workdir=runs/xor_special_ra",
-            COMPARE_FLOWS,
-            COMPARE_FLOWS_FLOOR,
-            BENCHMARK_XOR_FLOW,
         ),
         "dvaepp": (
             "python -m experiments.main --config=configs/dvaepp.py:factorial "
             "--workdir=runs/dvaepp_fact",
             "python -m experiments.main --config=configs/dvaepp.py:rbm,"
             "layers=2 --workdir=runs/dvaepp_rbm",
-            COMPARE_DVAEPP,
-            BENCHMARK_DVAEPP,
         ),
         "dvaepp_conv": (
             "python -m experiments.main --config=configs/dvaepp_conv.py:mixed "
             "--workdir=/tmp/dvaepp_conv_mixed",
-            COMPARE_DVAEPP_CONV_DIGITS,
-            BENCHMARK_DVAEPP_CONV,
         ),
         "hdvae": (
             "python -m experiments.main --config=configs/hdvae.py:discrete "
             "--workdir=/tmp/hdvae_discrete",
             "python -m experiments.main --config=configs/hdvae.py:normal "
             "--workdir=/tmp/hdvae_normal",
-            COMPARE_HDVAE,
-            "python -m experiments.benchmark hdvae   "
-            "# 6 layers, discrete vs Gaussian cost",
         ),
         "multi_device": (
             _wrapped("XLA_FLAGS=--xla_force_host_platform_device_count=4 "
@@ -173,6 +167,16 @@ BLOCKS = {
                      "--config=configs/test.py --workdir=/tmp/dp4"),
         ),
     },
+    docs("sbn"): {"sbn_more": (COMPARE_SBN, BENCHMARK_TRAINING)},
+    docs("xor_flow"): {"xor_flow_more": (COMPARE_FLOWS, COMPARE_FLOWS_FLOOR,
+                                          BENCHMARK_XOR_FLOW)},
+    docs("dvaepp"): {"dvaepp_more": (COMPARE_DVAEPP, BENCHMARK_DVAEPP)},
+    docs("dvaepp_conv"): {"dvaepp_conv_more": (COMPARE_DVAEPP_CONV_DIGITS,
+                                                BENCHMARK_DVAEPP_CONV)},
+    docs("hdvae"): {"hdvae_more": (
+        COMPARE_HDVAE,
+        "python -m experiments.benchmark hdvae   "
+        "# 6 layers, discrete vs Gaussian cost")},
     RESULTS_README: {
         "seeds": (
             "# DVAE++, Table 2's linear two-layer rows",
@@ -181,9 +185,10 @@ BLOCKS = {
                    "rbm,layers=2,smoothing=spike_and_exp", 10000, 1000,
                    "seeds_dvaepp"),
             "# the RBM row's negative phase: PCD 100 x 5, 100 x 40, "
-            "100 x 100, tempering 8 x 5",
+            "100 x 100, tempering 8 x 5; spike-and-exp at 100 x 100",
             _seeds("dvaepp.py", "rbm,layers=2;rbm,layers=2,sweeps=40;"
-                   "rbm,layers=2,sweeps=100;rbm,layers=2,tempering=8",
+                   "rbm,layers=2,sweeps=100;rbm,layers=2,tempering=8;"
+                   "rbm,layers=2,smoothing=spike_and_exp,sweeps=100",
                    10000, 1000, "seeds_dvaepp_negative_phase"),
             _seeds("dvaepp_conv.py", "mixed;all_continuous", 3000, 1000,
                    "seeds_dvaepp_conv"),
@@ -192,6 +197,15 @@ BLOCKS = {
             "# HD-VAE's relaxation bias delta (Table 4) at L = 1",
             _seeds("hdvae.py", "discrete,units=12;discrete,units=24;"
                    "discrete,units=48", 2000, 500, "seeds_hdvae_bias"),
+            "# HD-VAE without relaxation: unbiased estimators against "
+            "Gumbel-softmax at L = 1",
+            _wrapped(
+                "python -m experiments.compare --config=configs/hdvae.py",
+                '--rows=discrete '
+                '--estimators=gumbel_softmax,rloo,rebar,relax',
+                "--seeds=0,1,2 --steps=2000 --eval_every_steps=500",
+                "--workdir=runs/seeds_hdvae_estimators "
+                "--results=benchmark_results/seeds_hdvae_estimators"),
         ),
         "dvaepp_conv_compare": (COMPARE_DVAEPP_CONV,),
         "dvaepp_conv_digits": (COMPARE_DVAEPP_CONV_DIGITS,),

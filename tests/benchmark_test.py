@@ -14,6 +14,7 @@ from experiments.benchmarks import compilation
 from experiments.benchmarks import dvaepp
 from experiments.benchmarks import evaluation
 from experiments.benchmarks import measure
+from experiments.benchmarks import startup
 from experiments.benchmarks import xor_flow
 
 
@@ -195,3 +196,37 @@ def test_categorical_benchmark_covers_every_categorical_estimator():
   names = {e.name for e in categorical.entries()}
   assert names == {n for n, ds in estimators.DISTRIBUTIONS.items()
                    if "categorical" in ds} - {"vimco"}
+
+
+def test_startup_benchmark_takes_the_first_main_command_of_each_config():
+  found = startup.main_commands()
+  configs = [next(w for w in words if w.startswith("--config="))
+             for _, words in found]
+  files = [c.split("=", 1)[1].split(":", 1)[0] for c in configs]
+  assert len(files) == len(set(files)) >= 5, files
+  # The README's main command, its install before `&&` dropped.
+  assert found[0][1][:4] == ["python", "-m", "experiments.main",
+                             "--config=configs/sbn.py:linear"], found[0]
+  everything = startup.main_commands(everything=True)
+  assert len(everything) > len(found)
+  # Environment settings stay in front of the command.
+  assert any(words[0].startswith("XLA_FLAGS=") for _, words in everything)
+
+
+def test_startup_benchmark_stops_a_run_at_its_first_train_call(tmp_path):
+  words = ["python", "-m", "experiments.main", "--config=configs/test.py",
+           "--workdir=/nonexistent/never_used"]
+  seconds = startup.time_to_first_step(words, str(tmp_path / "cache"),
+                                       str(tmp_path / "run"))
+  assert 0 < seconds < startup.TIMEOUT_S
+  # Stopped after the first call of train steps: no final evaluation.
+  assert (tmp_path / "run").is_dir()
+  assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_startup_benchmark_names_a_run_that_ends_early(tmp_path):
+  words = ["python", "-m", "experiments.main", "--config=configs/test.py",
+           "--config.train.batch_size=-3", "--workdir=/x"]
+  with pytest.raises(RuntimeError, match="before its first train step"):
+    startup.time_to_first_step(words, str(tmp_path / "c"),
+                               str(tmp_path / "r"))

@@ -177,9 +177,9 @@ def run_command(argv: list[str], workdir: str, *, shrink: bool = False
 
 
 def test_the_readmes_show_the_command_list():
-  """README.md's and benchmark_results/README.md's command blocks are the
-  rendering of `experiments.commands.BLOCKS` (after editing the list, run
-  `python -m experiments.commands`)."""
+  """The command blocks of README.md, docs/ and benchmark_results/README.md
+  are the rendering of `experiments.commands.BLOCKS` (after editing the
+  list, run `python -m experiments.commands`)."""
   assert commands_lib.stale_files() == []
 
 
@@ -313,7 +313,7 @@ COMPARE_COMMANDS = documented_compare_commands()
 
 def test_the_readmes_document_compare_commands():
   ids = [c.id for c in COMPARE_COMMANDS]
-  assert sum(i.startswith("README") for i in ids) >= 5, ids
+  assert sum(i.startswith("docs/") for i in ids) >= 5, ids
   assert sum(i.startswith("benchmark_results") for i in ids) >= 5, ids
 
 
@@ -353,13 +353,14 @@ def _tiny(config) -> None:
 @pytest.mark.slow
 def test_readme_digit_identity_comparison_runs_at_a_tiny_budget(
     tmp_path, monkeypatch):
-  """The README's conv DVAE++ comparison with `--evaluations=
+  """docs/dvaepp_conv.md's comparison with `--evaluations=
   digit_identity`, its first row at a tiny budget (fewer rows of samples
   and shuffles): the run, its digit_identity.md and the table's columns."""
   from experiments import compare  # pylint: disable=g-import-not-at-top
   from experiments import evaluations  # pylint: disable=g-import-not-at-top
   monkeypatch.chdir(ROOT)
-  argv = [c.values[0] for c in COMPARE_COMMANDS if c.id.startswith("README")
+  argv = [c.values[0] for c in COMPARE_COMMANDS
+          if c.id.startswith("docs/dvaepp_conv.md")
           and "--evaluations=digit_identity" in c.values[0]][0]
   plan = plan_compare_command(argv, tmp_path / "runs")
   label, runs = next(iter(plan.runs.items()))

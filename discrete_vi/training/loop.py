@@ -75,6 +75,12 @@ def _crossed(chunk, every: int) -> bool:
   return chunk.last or chunk.after // every > chunk.before // every
 
 
+# Logged once per invocation, after the first call of the fused train steps
+# (the one that compiles them): `experiments.benchmark startup` times a
+# documented command up to this line.
+FIRST_CALL_MESSAGE = "first train call done: step"
+
+
 def _first_non_finite(metrics) -> tuple[int, str] | None:
   flags = {k: np.asarray(metrics[k]) for k in
            ("loss_finite", "grads_finite", "params_finite")}
@@ -410,6 +416,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     elapsed = time.time() - start_time
     if compile_seconds is None:
       compile_seconds = elapsed
+      logging.info("%s %d (%.1f s in the loop)", FIRST_CALL_MESSAGE,
+                   step + n, elapsed)
     trained = elapsed - eval_seconds - compile_seconds
     chunk = Chunk(step, step + n, elapsed, _chunk_metrics(metrics),
                   last=(step + n == config.train.num_steps or (
