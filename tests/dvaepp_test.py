@@ -28,6 +28,7 @@ from discrete_vi.models import dvaepp_bounds as bounds
 from discrete_vi.stochastic import rbm_prior
 
 import stats
+import budgets
 
 PIXELS, UNITS, BETA = 3, 2, 3.0
 MEAN = np.array([0.3, 0.6, 0.5], np.float32)
@@ -591,16 +592,7 @@ def tiny_config(arg):
   config.model.hidden_size = 4
   config.model.rbm.update(gibbs_chains=4, gibbs_sweeps=2, sample_sweeps=3,
                           ais_num_chains=8, ais_num_temperatures=4)
-  config.train.num_steps, config.train.steps_per_jit = 2, 1
-  config.train.batch_size = 8
-  config.train.log_every_steps = config.train.checkpoint_every_steps = 1
-  config.eval.every_steps = 2
-  config.eval.num_samples = config.eval.final_num_samples = 2
-  config.eval.chunk_size = 2
-  config.eval.batch_size = 50
-  config.eval.max_examples = 50  # of each 500-digit split
-  config.eval.num_image_samples = 4
-  return config
+  return budgets.tiny(config)
 
 
 # The launcher test also runs configs/dvaepp.py's documented commands (one

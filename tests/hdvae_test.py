@@ -24,6 +24,7 @@ from discrete_vi.models import hdvae
 from discrete_vi.models import residual
 from discrete_vi.objectives import relaxed as relaxed_objectives
 from discrete_vi.stochastic import chain
+import budgets
 
 MEAN = np.full(784, 0.2, np.float32)
 X = (np.random.RandomState(0).rand(4, 784) < 0.2).astype(np.float32)
@@ -314,17 +315,7 @@ def _tiny_config(latent):
   config.model.num_blocks = 0
   config.model.num_variables = (2,)
   config.model.num_classes = (4,)
-  config.train.num_steps = 2
-  config.train.steps_per_jit = 2
-  config.train.batch_size = 8
-  config.eval.every_steps = 2
-  config.eval.num_samples = 2
-  config.eval.final_num_samples = 2
-  config.eval.chunk_size = 2
-  config.eval.batch_size = 50
-  config.eval.max_examples = 50  # of each 500-digit split
-  config.eval.num_image_samples = 0
-  return config
+  return budgets.tiny(config, steps_per_jit=2, image_samples=0)
 
 
 @pytest.mark.parametrize("latent", [

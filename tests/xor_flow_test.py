@@ -31,6 +31,7 @@ from discrete_vi.models import xor_flow
 from discrete_vi.models import registry
 
 import stats
+import budgets
 
 D = 3
 NUM_DRAWS = 20_000
@@ -856,19 +857,7 @@ def shrunk_config(arg):
   config = xor_flow_config.get_config(arg)
   config.model.hidden_dims = (16,)
   config.model.posterior_hidden = (16,)
-  config.train.num_steps = 2
-  config.train.steps_per_jit = 1
-  config.train.batch_size = 8
-  config.train.log_every_steps = 1
-  config.train.checkpoint_every_steps = 2
-  config.eval.num_samples = 4
-  config.eval.final_num_samples = 4
-  config.eval.chunk_size = 4
-  config.eval.batch_size = 50
-  config.eval.max_examples = 50  # of each 500-digit split
-  config.eval.num_image_samples = 4
-  config.eval.every_steps = 2
-  return config
+  return budgets.tiny(config)
 
 
 @pytest.mark.parametrize("arg", [
