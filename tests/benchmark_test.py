@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from configs import test as test_config
-from configs import xor_flow as xor_flow_config
 from discrete_vi import training
 from discrete_vi.distributions import rbm
 from experiments import benchmark
@@ -16,13 +15,6 @@ from experiments.benchmarks import evaluation
 from experiments.benchmarks import measure
 from experiments.benchmarks import startup
 from experiments.benchmarks import xor_flow
-
-
-def _shrunk_xor_config(row):
-  config = xor_flow_config.get_config(row)
-  config.model.hidden_dims = (8,)
-  config.model.posterior_hidden = (8,)
-  return config
 
 
 def test_usage_lists_every_benchmark_and_a_bad_name_fails_naming_them(
@@ -39,17 +31,16 @@ def test_usage_lists_every_benchmark_and_a_bad_name_fails_naming_them(
 
 
 def test_fused_train_setup_runs_the_configs_steps():
-  dataset = training.load_data(test_config.get_config())
-  # One dense and one flow config: `fused_train_setup` is the same code for
-  # every config (the flows' own training is tested in xor_flow_test).
-  for config in (test_config.get_config("disarm"),
-                 _shrunk_xor_config("sfe_special,baseline=self_critic")):
-    fused, state, xs = measure.fused_train_setup(config, dataset, 4)
-    n = config.train.steps_per_jit
-    assert xs.shape == (n, 4, 784)
-    state, metrics = fused(state, xs)
-    assert int(state.step) == n
-    assert np.all(np.isfinite(jax.device_get(metrics["loss"])))
+  # `fused_train_setup` is the same code for every config (each family's
+  # own training through the loop is tested in its test file).
+  config = test_config.get_config("disarm")
+  dataset = training.load_data(config)
+  fused, state, xs = measure.fused_train_setup(config, dataset, 4)
+  n = config.train.steps_per_jit
+  assert xs.shape == (n, 4, 784)
+  state, metrics = fused(state, xs)
+  assert int(state.step) == n
+  assert np.all(np.isfinite(jax.device_get(metrics["loss"])))
 
 
 def test_memory_reads_xla_buffers_and_the_process_rss():
@@ -111,6 +102,8 @@ def test_estimator_benchmark_covers_every_binary_estimator():
                    if "bernoulli" in ds}
 
 
+# A benchmark's smoke run (a run of the loop, ~5 s): `-m slow`.
+@pytest.mark.slow
 def test_compile_benchmark_charges_each_program_to_its_phase():
   config = test_config.get_config()
   config.eval.num_samples, config.eval.final_num_samples = 4, 8

@@ -25,6 +25,10 @@ import shutil
 import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Launchers the tests start as subprocesses never read or fill the user's
+# compilation cache (`experiments.launcher`): they compile cold, as on a
+# fresh machine.
+os.environ["DISCRETE_VI_COMPILATION_CACHE"] = "off"
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 TEST_XLA_FLAGS = ("--xla_backend_optimization_level=0 "
                   "--xla_llvm_disable_expensive_passes=true")
