@@ -330,7 +330,8 @@ def warm_state(fn, model, params, estimator, x=None, steps=3):
 
 
 def flat_grad(fn, params):
-  return np.asarray(ravel_pytree(jax.grad(fn)(params))[0])
+  # jitted: the enumerations run op by op compile each primitive per shape.
+  return np.asarray(ravel_pytree(jax.jit(jax.grad(fn))(params))[0])
 
 
 def group_mask(params, prefixes):
