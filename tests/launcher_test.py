@@ -88,7 +88,7 @@ def docstring_commands(path: str) -> list[list[str]]:
 
 
 # Config files whose documented commands (in their docstrings or in the
-# README) compile conv nets for about a minute each on a CPU (session 9, one
+# README) compile conv nets for about a minute each on a CPU (measured on one
 # core: 58 s for dvaepp_conv.py:mixed, 53 s + 19 s for hdvae.py's two; with
 # the models' widths shrunk still 40 s and 48 s): they run with `-m slow`;
 # the families' own default tests cover every row's training at tiny sizes
