@@ -66,10 +66,16 @@ def summarise(label: str, workdir: str, variance: float,
     A dict: `label`, `test` (test bound), `best_valid`, `wall_time_s`,
     `steps_per_s` (the last logged rate), `grad_variance`,
     `eval_num_samples`, `results` (results.json), `records`
-    (metrics.jsonl) and `evaluations`.
+    (metrics.jsonl), `evaluations` and `seed` (config.json's; None
+    without one).
   """
   with open(os.path.join(workdir, "results.json")) as fh:
     results = json.load(fh)
+  seed = None
+  config_path = os.path.join(workdir, "config.json")
+  if os.path.exists(config_path):
+    with open(config_path) as fh:
+      seed = json.load(fh).get("seed")
   records = writers.read_metrics(workdir)
   valid = [r["valid_log_likelihood"] for r in records
            if r.get("valid_log_likelihood") is not None]
@@ -81,7 +87,7 @@ def summarise(label: str, workdir: str, variance: float,
           "grad_variance": variance,
           "eval_num_samples": results["eval_num_samples"],
           "results": results, "records": records,
-          "evaluations": dict(evaluations or {})}
+          "evaluations": dict(evaluations or {}), "seed": seed}
 
 
 def directory_name(label: str) -> str:
@@ -312,20 +318,23 @@ RESOLVED_SE = 2.0
 
 def paired_differences(runs: dict) -> list[str]:
   """Markdown lines of a table of test-bound differences between every two
-  rows (`runs`: row -> one summary per seed, in the same seed order),
-  paired by seed (seed s of both rows shares the data draw and the initial
-  key, so pairing removes that shared variation): the mean ± SE of
-  (row A - row B) over the seeds both have, and whether it is resolved
-  (|mean| > RESOLVED_SE standard errors); empty with fewer than 2 rows or
-  2 common seeds."""
+  rows (`runs`: row -> one summary per seed), paired by seed (seed s of
+  both rows shares the data draw and the initial key, so pairing removes
+  that shared variation): the mean ± SE of (row A - row B) over the seeds
+  both have, and whether it is resolved (|mean| > RESOLVED_SE standard
+  errors); empty with fewer than 2 rows or 2 common seeds. Summaries are
+  matched by their `seed` (by position for summaries without one)."""
+  def tests_by_seed(summaries) -> dict:
+    return {i if s.get("seed") is None else s["seed"]: number(s["test"])
+            for i, s in enumerate(summaries)}
   labels = list(runs)
   lines = []
   for i, a in enumerate(labels):
     for b in labels[i + 1:]:
-      diffs = [number(sa["test"]) - number(sb["test"])
-               for sa, sb in zip(runs[a], runs[b])
-               if number(sa["test"]) is not None
-               and number(sb["test"]) is not None]
+      ta, tb = tests_by_seed(runs[a]), tests_by_seed(runs[b])
+      diffs = [ta[seed] - tb[seed] for seed in ta
+               if seed in tb and ta[seed] is not None
+               and tb[seed] is not None]
       if len(diffs) < 2:
         continue
       mean, stderr = mean_and_stderr(diffs)

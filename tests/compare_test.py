@@ -586,6 +586,18 @@ def test_paired_differences_are_per_seed_and_say_when_resolved():
   assert comparison.paired_differences(one_seed) == []
 
 
+def test_paired_differences_match_runs_by_their_seed_not_their_position():
+  # Row b's runs listed in another order than a's, and b lacks seed 5.
+  def seeded(test, seed):
+    return dict(_seed_summary(test), seed=seed)
+  runs = {"a": [seeded(-90.0, 0), seeded(-100.0, 1), seeded(-95.0, 5)],
+          "b": [seeded(-101.0, 1), seeded(-91.0, 0)]}
+  text = "\n".join(comparison.paired_differences(runs))
+  ((a, b, n, diff, _),) = [r for r in _table(text, "A | B")[1:]]
+  assert (a, b, n) == ("a", "b", "2")
+  assert diff == "+1.00 ± 0.00", diff  # by position: +10.50 ± 0.50
+
+
 def test_git_commit_marks_dirty_trees_and_degrades_without_git(
     tmp_path, monkeypatch):
   repo = tmp_path / "repo"
