@@ -1,7 +1,9 @@
 """The package as an estimator user imports it: light, and nothing missing."""
 
+import glob
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -62,3 +64,21 @@ def test_readme_python_examples_run():
     if "estimator(key, logits, f" in block:  # the signature, not a program
       continue
     exec(compile(block, "README.md", "exec"), {})  # pylint: disable=exec-used
+
+
+def test_relative_links_of_the_guides_resolve():
+  """Every relative link of README.md, docs/ and benchmark_results/
+  README.md names a file of the tree (links are relative to their file)."""
+  files = ["README.md", os.path.join("benchmark_results", "README.md"),
+           *sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))]
+  broken = []
+  for name in files:
+    path = os.path.join(ROOT, name)
+    with open(path) as fh:
+      text = fh.read()
+    for link in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+      if "://" in link:
+        continue
+      if not os.path.exists(os.path.join(os.path.dirname(path), link)):
+        broken.append((name, link))
+  assert len(files) >= 7 and not broken, broken
