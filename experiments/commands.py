@@ -253,6 +253,38 @@ def arguments(command: str) -> list[str]:
   return shlex.split(command.replace("\\\n", " "), comments=True)
 
 
+MAIN_WORDS = ("python", "-m", "experiments.main")
+
+
+def main_command(line: str) -> tuple[dict, list[str]] | None:
+  """`(settings, args)` of an `experiments.main` command line: the
+  `VAR=value` environment settings before it and the arguments after
+  `python -m experiments.main`; an install before `&&` is dropped. None
+  for any other line (another command, or prose)."""
+  if " ".join(MAIN_WORDS) not in line:
+    return None
+  try:
+    words = arguments(line)
+  except ValueError:  # prose with an unbalanced quote
+    return None
+  if "&&" in words:
+    words = words[len(words) - words[::-1].index("&&"):]
+  settings = {}
+  while words and "=" in words[0] and not words[0].startswith("-"):
+    key, value = words.pop(0).split("=", 1)
+    settings[key] = value
+  if tuple(words[:3]) != MAIN_WORDS:
+    return None
+  return settings, words[3:]
+
+
+def config_file(args: list[str]) -> str:
+  """The config file's name (e.g. "hdvae.py") of a command's
+  `--config=configs/<file>[:ROW]`."""
+  return [os.path.basename(a.split("=", 1)[1].split(":", 1)[0])
+          for a in args if a.startswith("--config=")][0]
+
+
 def render(lines) -> str:
   """A block's markdown: its lines in a bash fence."""
   return "```bash\n" + "\n".join(lines) + "\n```"

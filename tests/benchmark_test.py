@@ -9,6 +9,7 @@ from configs import test as test_config
 from discrete_vi import training
 from discrete_vi.distributions import rbm
 from experiments import benchmark
+from experiments import commands as commands_lib
 from experiments.benchmarks import compilation
 from experiments.benchmarks import dvaepp
 from experiments.benchmarks import evaluation
@@ -193,24 +194,40 @@ def test_categorical_benchmark_covers_every_categorical_estimator():
 
 def test_startup_benchmark_takes_the_first_main_command_of_each_config():
   found = startup.main_commands()
-  configs = [next(w for w in words if w.startswith("--config="))
-             for _, words in found]
-  files = [c.split("=", 1)[1].split(":", 1)[0] for c in configs]
+  files = [commands_lib.config_file(c.args) for c in found]
   assert len(files) == len(set(files)) >= 5, files
   # The README's main command, its install before `&&` dropped.
-  assert found[0][1][:4] == ["python", "-m", "experiments.main",
-                             "--config=configs/sbn.py:linear"], found[0]
+  assert found[0].text.startswith(
+      "python -m experiments.main --config=configs/sbn.py:linear"), found[0]
   everything = startup.main_commands(everything=True)
   assert len(everything) > len(found)
-  # Environment settings stay in front of the command.
-  assert any(words[0].startswith("XLA_FLAGS=") for _, words in everything)
+  # Environment settings are kept apart from the arguments.
+  assert any("XLA_FLAGS" in c.settings and c.text.startswith("XLA_FLAGS=")
+             for c in everything)
+
+
+def test_main_command_splits_settings_install_and_arguments():
+  line = "A=1 B=x python -m experiments.main --config=configs/t.py:r --w=2"
+  assert commands_lib.main_command(line) == (
+      {"A": "1", "B": "x"}, ["--config=configs/t.py:r", "--w=2"])
+  assert commands_lib.main_command(
+      "pip install -e . && python -m experiments.main --config=c/x.py") == (
+          {}, ["--config=c/x.py"])
+  assert commands_lib.main_command("python -m experiments.compare --x") is None
+  assert commands_lib.main_command(
+      "prose naming python -m experiments.main, it's not a command") is None
+  assert commands_lib.config_file(["--seed=1", "--config=configs/a.py:b"]) == (
+      "a.py")
+
+
+def _test_command(*extra):
+  return startup.Command("test", {}, ["--config=configs/test.py", *extra,
+                                      "--workdir=/nonexistent/never_used"])
 
 
 def test_startup_benchmark_stops_a_run_at_its_first_train_call(tmp_path):
-  words = ["python", "-m", "experiments.main", "--config=configs/test.py",
-           "--workdir=/nonexistent/never_used"]
-  seconds = startup.time_to_first_step(words, str(tmp_path / "cache"),
-                                       str(tmp_path / "run"))
+  seconds = startup.time_to_first_step(
+      _test_command(), str(tmp_path / "cache"), str(tmp_path / "run"))
   assert 0 < seconds < startup.TIMEOUT_S
   # Stopped after the first call of train steps: no final evaluation.
   assert (tmp_path / "run").is_dir()
@@ -218,8 +235,7 @@ def test_startup_benchmark_stops_a_run_at_its_first_train_call(tmp_path):
 
 
 def test_startup_benchmark_names_a_run_that_ends_early(tmp_path):
-  words = ["python", "-m", "experiments.main", "--config=configs/test.py",
-           "--config.train.batch_size=-3", "--workdir=/x"]
   with pytest.raises(RuntimeError, match="before its first train step"):
-    startup.time_to_first_step(words, str(tmp_path / "c"),
-                               str(tmp_path / "r"))
+    startup.time_to_first_step(
+        _test_command("--config.train.batch_size=-3"), str(tmp_path / "c"),
+        str(tmp_path / "r"))

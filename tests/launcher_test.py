@@ -12,7 +12,6 @@ import ast
 import glob
 import os
 import re
-import shlex
 
 from absl import flags
 import jax
@@ -24,11 +23,6 @@ from experiments import commands as commands_lib
 from experiments import main as main_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MAIN = "python -m experiments.main"
-# A shell line running the launcher, maybe after environment variables or
-# an install (`pip install -e . && python -m experiments.main ...`).
-COMMAND_LINE = re.compile(r"^(?:[A-Z_]+=\S+\s+|pip install .*&&\s*)?"
-                          r"python -m experiments\.main\s")
 
 # Appended to every documented command: a few steps, a cheap evaluation.
 TINY_BUDGET = (
@@ -73,9 +67,8 @@ def _shell_lines(text: str) -> list[str]:
 def main_arguments(line: str) -> list[str] | None:
   """The arguments after `python -m experiments.main` of a command (maybe
   after environment variables or an install), or None for another one."""
-  if not COMMAND_LINE.match(line):
-    return None
-  return shlex.split(line[line.index(MAIN) + len(MAIN):], comments=True)
+  parsed = commands_lib.main_command(line)
+  return None if parsed is None else parsed[1]
 
 
 def docstring_commands(path: str) -> list[list[str]]:
@@ -99,15 +92,7 @@ SLOW_CONFIGS = ("dvaepp_conv.py", "hdvae.py")
 def uses_slow_config(command: list[str]) -> bool:
   """Whether a documented command's `--config=configs/<file>:...` is one of
   `SLOW_CONFIGS`."""
-  files = [os.path.basename(a.split("=", 1)[1].split(":", 1)[0])
-           for a in command if a.startswith("--config=")]
-  return any(f in SLOW_CONFIGS for f in files)
-
-
-def config_file(command: list[str]) -> str:
-  """The config file of a command's `--config=configs/<file>:...`."""
-  return [os.path.basename(a.split("=", 1)[1].split(":", 1)[0])
-          for a in command if a.startswith("--config=")][0]
+  return commands_lib.config_file(command) in SLOW_CONFIGS
 
 
 def _all_commands():
@@ -117,7 +102,7 @@ def _all_commands():
   each config file (the README's first); the others, and every command of
   `SLOW_CONFIGS`, run with `-m slow` (they differ in rows and overrides,
   which the families' own tests cover)."""
-  sources = [(where, main_arguments(" ".join(commands_lib.arguments(line))))
+  sources = [(where, main_arguments(line))
              for where, line in commands_lib.commands()]
   for path in sorted(glob.glob(os.path.join(ROOT, "configs", "*.py"))):
     sources += [(os.path.basename(path), c) for c in docstring_commands(path)]
@@ -128,8 +113,9 @@ def _all_commands():
     key = tuple(a for a in command if not a.startswith("--workdir"))
     if key not in seen:  # the same command documented twice runs once
       seen.add(key)
-      slow = uses_slow_config(command) or config_file(command) in files
-      files.add(config_file(command))
+      file = commands_lib.config_file(command)
+      slow = uses_slow_config(command) or file in files
+      files.add(file)
       marks = (pytest.mark.slow,) if slow else ()
       out.append(pytest.param(command, id=f"{where}-{i}", marks=marks))
   return out

@@ -19,56 +19,54 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import NamedTuple
 
 from discrete_vi.training import loop
 from experiments import commands as commands_lib
 from experiments import launcher
 
-MAIN = ("python", "-m", "experiments.main")
 TIMEOUT_S = 900.0
 
 
-def main_commands(everything: bool = False) -> list[tuple[str, list[str]]]:
-  """`(command, words)` of the documented `experiments.main` commands: the
-  first of each config file, or all of them with `everything`. The words
-  keep any leading `VAR=value` environment settings; an install before
-  `&&` is dropped."""
+class Command(NamedTuple):
+  """A documented `experiments.main` command (`commands.main_command`)."""
+  text: str  # as documented, without an install before it
+  settings: dict  # VAR=value environment settings before it
+  args: list  # the arguments after `python -m experiments.main`
+
+
+def main_commands(everything: bool = False) -> list[Command]:
+  """The documented `experiments.main` commands: the first of each config
+  file, or all of them with `everything`."""
   out, files = [], set()
   for _, line in commands_lib.commands():
-    words = commands_lib.arguments(line)
-    if "&&" in words:
-      words = words[len(words) - words[::-1].index("&&"):]
-    settings = [w for w in words[:3] if "=" in w and not w.startswith("-")]
-    rest = words[len(settings):]
-    if tuple(rest[:3]) != MAIN:
+    parsed = commands_lib.main_command(line)
+    if parsed is None:
       continue
-    config = [w.split("=", 1)[1].split(":", 1)[0] for w in rest
-              if w.startswith("--config=")][0]
+    settings, args = parsed
+    config = commands_lib.config_file(args)
     if everything or config not in files:
       files.add(config)
-      out.append((" ".join(words), words))
+      text = " ".join([*(f"{k}={v}" for k, v in settings.items()),
+                       *commands_lib.MAIN_WORDS, *args])
+      out.append(Command(text, settings, args))
   return out
 
 
-def time_to_first_step(words: list[str], cache_dir: str,
+def time_to_first_step(command: Command, cache_dir: str,
                        workdir: str) -> float:
-  """Seconds from starting `words` (a documented command; its `--workdir`
-  replaced by `workdir`) to the loop's first-train-call line, with the
-  compilation cache in `cache_dir`; the run is then stopped.
+  """Seconds from starting `command` (its `--workdir` replaced by
+  `workdir`) to the loop's first-train-call line, with the compilation
+  cache in `cache_dir`; the run is then stopped.
 
   Raises:
     RuntimeError: if the run ends, or `TIMEOUT_S` passes, first.
   """
-  env = dict(os.environ, **{launcher.CACHE_ENV: cache_dir})
-  argv = []
-  for w in words:
-    if not argv and "=" in w and not w.startswith("-"):
-      key, value = w.split("=", 1)
-      env[key] = value
-    elif w.startswith("--workdir="):
-      argv.append(f"--workdir={workdir}")
-    else:
-      argv.append(sys.executable if w == "python" and not argv else w)
+  env = dict(os.environ, **command.settings,
+             **{launcher.CACHE_ENV: cache_dir})
+  argv = [sys.executable, "-m", "experiments.main",
+          *[a for a in command.args if not a.startswith("--workdir=")],
+          f"--workdir={workdir}"]
   start = time.perf_counter()
   process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True,
@@ -84,16 +82,16 @@ def time_to_first_step(words: list[str], cache_dir: str,
   finally:
     process.kill()
     process.wait()
-  raise RuntimeError(f"{' '.join(words)} ended or timed out before its first "
+  raise RuntimeError(f"{command.text} ended or timed out before its first "
                      f"train step; its last lines:\n{''.join(tail)}")
 
 
-def measure(words: list[str]) -> tuple[float, float]:
+def measure(command: Command) -> tuple[float, float]:
   """(cold, warm) seconds to the first train step of one command."""
   root = tempfile.mkdtemp(prefix="discrete_vi_startup_")
   try:
     cache = os.path.join(root, "cache")
-    return tuple(time_to_first_step(words, cache, os.path.join(root, run))
+    return tuple(time_to_first_step(command, cache, os.path.join(root, run))
                  for run in ("cold", "warm"))
   finally:
     shutil.rmtree(root, ignore_errors=True)
@@ -108,9 +106,9 @@ def report(*args: str) -> str:
                      "is `all`.")
   rows = ["| command | cold (s) | warm (s) | warm / cold |",
           "|---|---|---|---|"]
-  for command, words in main_commands(everything="all" in args):
-    cold, warm = measure(words)
-    rows.append(f"| `{command}` | {cold:.1f} | {warm:.1f} | "
+  for command in main_commands(everything="all" in args):
+    cold, warm = measure(command)
+    rows.append(f"| `{command.text}` | {cold:.1f} | {warm:.1f} | "
                 f"{warm / cold:.2f} |")
     print(rows[-1], flush=True)
   return "\n".join([
