@@ -443,14 +443,6 @@ def git_commit(root: str = ROOT, written: Sequence[str] = ()) -> str:
 # -- figures ------------------------------------------------------------------
 
 
-def _pyplot():
-  """matplotlib's pyplot on the file-only Agg backend."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  return plt
-
-
 def _save(plt, fig, path: str) -> None:
   """Writes `fig` to `path` (100 dpi) and closes it."""
   fig.tight_layout()
@@ -467,7 +459,7 @@ def plot_samples(summaries, workdirs, path: str) -> bool:
             if os.path.exists(os.path.join(d, "samples.png"))]
   if not panels:
     return False
-  plt = _pyplot()
+  plt = writers.pyplot()
   fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6))
   for ax, (label, image_path) in zip(np.atleast_1d(axes), panels):
     ax.imshow(plt.imread(image_path), cmap="gray")
@@ -479,7 +471,7 @@ def plot_samples(summaries, workdirs, path: str) -> bool:
 
 def plot(summaries, path: str) -> None:
   """Validation bound vs steps and vs wall-clock time, one line per run."""
-  plt = _pyplot()
+  plt = writers.pyplot()
   fig, axes = plt.subplots(1, 2, figsize=(11, 4))
   for s in summaries:
     points = [(p["step"], p["wall_time_s"], p["valid_log_likelihood"])
@@ -526,7 +518,7 @@ def plot_kls(summaries, path: str) -> bool:
   curves = [kl_curves(s["records"]) for s in summaries]
   if not any(curves):
     return False
-  plt = _pyplot()
+  plt = writers.pyplot()
   fig, axes = plt.subplots(1, len(summaries), figsize=(5 * len(summaries), 3.6),
                            squeeze=False)
   for ax, s, run_curves in zip(axes[0], summaries, curves):
@@ -551,7 +543,7 @@ def plot_seeds(curves: dict, path: str) -> None:
     curves: row label -> `seed_curves` output (in legend order).
     path: the PNG to write.
   """
-  plt = _pyplot()
+  plt = writers.pyplot()
   fig, ax = plt.subplots(figsize=(6.5, 4.2))
   for label, (steps, mean, stderr) in curves.items():
     if not len(steps):

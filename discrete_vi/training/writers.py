@@ -63,6 +63,15 @@ def truncate_metrics(workdir: str, last_step: int) -> None:
       fh.writelines(json.dumps(r) + "\n" for r in records)
 
 
+def pyplot():
+  """matplotlib's pyplot on the file-only Agg backend (imported on first
+  use: the estimators never load matplotlib)."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  return plt
+
+
 def plot_curves(records: list[dict], path: str, key: str = "train_objective",
                 eval_key: str = "valid_log_likelihood",
                 gap_key: str = "valid_chain_gap") -> None:
@@ -70,9 +79,7 @@ def plot_curves(records: list[dict], path: str, key: str = "train_objective",
   a third when the records carry the persistent chains' energy gap
   (`gap_key`, with its `_stderr`: an RBM prior's chain health), so that a
   lagging negative phase shows without opening the code."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = pyplot()
   gaps = [r for r in records if r.get(gap_key) is not None]
   fig, axes = plt.subplots(1, 3 if gaps else 2,
                            figsize=(15 if gaps else 10, 4))
@@ -113,9 +120,7 @@ def plot_gradients(records: list[dict], path: str) -> bool:
   rows = [r for r in records if any(k.startswith("grad/") for k in r)]
   if not rows:
     return False
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = pyplot()
   keys = sorted({k for r in rows for k in r if k.startswith("grad/")})
   groups = sorted({k.split("/")[1] for k in keys if k.count("/") == 2})
   panels = [s for s in ("variance", "snr", "bias_norm")
@@ -223,9 +228,7 @@ def save_image_grid(images: np.ndarray, path: str, columns: int = GRID_COLUMNS,
     max_value: the float value shown white (1 for probabilities, 255 for
       8-bit values held as floats).
   """
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = pyplot()
   grid = image_grid(to_unit_range(as_images(images, image_shape), max_value),
                     columns)
   if grid.shape[-1] == 1:
