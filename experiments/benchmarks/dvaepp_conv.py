@@ -24,7 +24,6 @@ cost does not depend on the values). For each:
 3. The step's XLA compilation time (cold, in this process).
 """
 
-import time
 
 import jax
 import numpy as np
@@ -89,9 +88,7 @@ def measure_step(config, dataset) -> dict:
   whole = measure.fused_train_step(config, run)
   frozen = measure.fused_train_step(
       config, run, dvaepp_benchmark.frozen_chains(run.model))
-  start = time.perf_counter()
-  compiled = whole.lower(run.state, x).compile()
-  compile_s = time.perf_counter() - start
+  compiled, compile_s = measure.compile_timed(whole.lower(run.state, x))
   memory = measure.memory(compiled)
   rbm_params = run.model.rbm_params(run.state.params)
   sweeps = run.model.rbm_prior.gibbs_sweeps

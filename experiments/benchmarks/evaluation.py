@@ -88,9 +88,7 @@ def prepare(config, run: setup.Setup, dataset, chunks: int = CHUNKS
                                         jax.random.PRNGKey(1))
   x = data_lib.evaluation_split(dataset, "test")[:batch]
   args = eval_step.place(run.state.params, context, jax.random.PRNGKey(2), x)
-  start = time.perf_counter()
-  compiled = eval_step.jitted.lower(*args).compile()
-  compile_s = time.perf_counter() - start
+  compiled, compile_s = measure.compile_timed(eval_step.jitted.lower(*args))
   params, context, _, x = args
 
   def call(key, params, context, x):

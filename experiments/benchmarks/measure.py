@@ -4,7 +4,8 @@
   train step (`loop.jit_train_steps`: fused, unrolled where the loop
   unrolls it, the state donated), the only way a benchmark builds one.
 * `time_interleaved` (and `best_time`, the same loop for one function):
-  best-of-repeats wall-clock seconds per call.
+  best-of-repeats wall-clock seconds per call; `compile_timed`: the
+  seconds of one XLA compilation.
 * `memory`: XLA's planned buffers of a compiled program and the process's
   peak resident set size.
 * `header`: the command, commit and machine at the top of every report.
@@ -102,6 +103,14 @@ def time_interleaved(calls, repeats: int = 9, per_repeat: int = 5
       jax.block_until_ready(out)
       best[i] = min(best[i], (time.perf_counter() - start) / per_repeat)
   return best
+
+
+def compile_timed(lowered) -> tuple:
+  """`(compiled, seconds)`: XLA's compilation of a lowered program
+  (`jax.jit(f).lower(...)`) and its wall-clock seconds."""
+  start = time.perf_counter()
+  compiled = lowered.compile()
+  return compiled, time.perf_counter() - start
 
 
 def best_time(fn, *args, repeats: int = 3) -> float:
