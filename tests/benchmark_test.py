@@ -239,3 +239,16 @@ def test_startup_benchmark_names_a_run_that_ends_early(tmp_path):
     startup.time_to_first_step(
         _test_command("--config.train.batch_size=-3"), str(tmp_path / "c"),
         str(tmp_path / "r"))
+
+
+# The report end to end (two runs of a tiny command, ~8 s): `-m slow`.
+@pytest.mark.slow
+def test_startup_report_times_each_command_cold_then_warm(monkeypatch):
+  monkeypatch.setattr(startup, "main_commands",
+                      lambda everything=False: [_test_command()])
+  report = startup.report()
+  row = [line for line in report.splitlines() if line.startswith("| `test`")]
+  cold, warm, ratio = (float(v) for v in row[0].strip("|").split("|")[1:])
+  assert cold > 0 and warm > 0 and abs(ratio - warm / cold) < 0.05, row
+  with pytest.raises(SystemExit, match="unknown arguments"):
+    startup.report("everything")
