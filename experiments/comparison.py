@@ -71,11 +71,8 @@ def summarise(label: str, workdir: str, variance: float,
   """
   with open(os.path.join(workdir, "results.json")) as fh:
     results = json.load(fh)
-  seed = None
-  config_path = os.path.join(workdir, "config.json")
-  if os.path.exists(config_path):
-    with open(config_path) as fh:
-      seed = json.load(fh).get("seed")
+  seed = writers.read_json(os.path.join(workdir, "config.json"), {}).get(
+      "seed")
   records = writers.read_metrics(workdir)
   valid = [r["valid_log_likelihood"] for r in records
            if r.get("valid_log_likelihood") is not None]

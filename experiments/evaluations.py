@@ -16,6 +16,7 @@ import json
 import os
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
+from discrete_vi.training import writers
 from experiments import comparison
 from experiments import digit_identity
 
@@ -102,13 +103,6 @@ def columns(names: Sequence[str]) -> list[comparison.Column]:
   return out
 
 
-def _load_json(path: str):
-  if not os.path.exists(path):
-    return None
-  with open(path) as fh:
-    return json.load(fh)
-
-
 def evaluate(name: str, run_dir: str) -> dict:
   """Evaluation `name` of the finished run in `run_dir`: measured and
   written to `<run_dir>/<name>.json` (with the run's results.json and the
@@ -119,10 +113,10 @@ def evaluate(name: str, run_dir: str) -> dict:
     Its headline numbers.
   """
   evaluation = EVALUATIONS[name]
-  results = _load_json(os.path.join(run_dir, "results.json"))
+  results = writers.read_json(os.path.join(run_dir, "results.json"))
   settings = dict(evaluation.settings)
   path = os.path.join(run_dir, f"{name}.json")
-  saved = _load_json(path)
+  saved = writers.read_json(path)
   if (saved is not None and saved["run_results"] == results
       and saved["settings"] == settings):
     return evaluation.headline(saved["result"])

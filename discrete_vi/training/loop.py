@@ -98,13 +98,6 @@ def _chunk_metrics(metrics) -> dict:
   return {k: float(np.mean(v)) for k, v in metrics.items() if k not in skip}
 
 
-def _load_json(path: str, default):
-  if not os.path.exists(path):
-    return default
-  with open(path) as fh:
-    return json.load(fh)
-
-
 def is_primary() -> bool:
   """Whether this process writes the run's files (process 0 of a multi-host
   run; always true on one host). Orbax coordinates checkpoints itself."""
@@ -151,7 +144,7 @@ def prepare_workdir(config, workdir: str) -> None:
 
 def restore(state, ckpt: checkpoints.Checkpointer, workdir: str):
   """The latest checkpoint of `workdir` (or `state`) and the run's progress."""
-  best = _load_json(os.path.join(workdir, "best.json"),
+  best = writers.read_json(os.path.join(workdir, "best.json"),
                     {"valid_log_likelihood": None, "step": None})
   start = ckpt.latest_step()
   if start is None:
@@ -342,8 +335,8 @@ def finished_results(config, workdir: str):
   """results.json of a finished run of exactly `config` in `workdir` (its
   config.json equal to `config` but for `SECTIONS_WITHOUT_EFFECT`, and
   its results at `config.train.num_steps`), or None."""
-  results = _load_json(os.path.join(workdir, "results.json"), None)
-  saved = _load_json(os.path.join(workdir, "config.json"), None)
+  results = writers.read_json(os.path.join(workdir, "results.json"), None)
+  saved = writers.read_json(os.path.join(workdir, "config.json"), None)
   if results is None or saved is None:
     return None
   current = config.to_dict()

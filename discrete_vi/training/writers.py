@@ -45,6 +45,14 @@ class MetricWriter:
       self._tb.close()
 
 
+def read_json(path: str, default=None):
+  """The JSON value in the file `path`, or `default` when there is none."""
+  if not os.path.exists(path):
+    return default
+  with open(path) as fh:
+    return json.load(fh)
+
+
 def read_metrics(workdir: str) -> list[dict]:
   """The records of metrics.jsonl (empty list when absent)."""
   path = os.path.join(workdir, "metrics.jsonl")
